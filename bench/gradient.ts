@@ -1,0 +1,146 @@
+/**
+ * Full-batch multinomial loss and gradient at FEMNIST's size (41,629 × 784 dense, ~80% exact zeros,
+ * C = 62), next to numpy (float32, OpenBLAS) doing softmax + Aᵀ(P − Y) on the same data in the same run.
+ *
+ * Standalone: npx tsx bench/gradient.ts
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { rngFor } from '../src/core/rng.js';
+import { createModel } from '../src/models/index.js';
+import { randomDense } from '../src/models/testing.js';
+import type { BenchResult } from './types.js';
+
+const ROWS = 41_629;
+const FEATURES = 784;
+const CLASSES = 62;
+const REPEATS = 5;
+
+// Loads the files run() writes, times REPEATS gradients after one warm-up, prints
+// {"ms": [...], "numpy": version, "threads": n} and writes its gradient for the comparison.
+const NUMPY_SCRIPT = `
+import json, os, sys, time
+import numpy as np
+d, m, n, C, repeats = sys.argv[1], *map(int, sys.argv[2:6])
+A = np.fromfile(os.path.join(d, 'A.f32'), dtype=np.float32).reshape(m, n)
+y = np.fromfile(os.path.join(d, 'y.f32'), dtype=np.float32).astype(np.intp)
+W = np.fromfile(os.path.join(d, 'W.f32'), dtype=np.float32).reshape(n, C)
+rows = np.arange(m)
+def loss_grad():
+    S = A @ W
+    S -= S.max(axis=1, keepdims=True)
+    P = np.exp(S)
+    Z = P.sum(axis=1, keepdims=True)
+    loss = float(np.mean(np.log(Z[:, 0]) - S[rows, y]))
+    P /= Z
+    P[rows, y] -= 1
+    return loss, (A.T @ P) / m
+loss_grad()
+ms = []
+for _ in range(repeats):
+    t = time.perf_counter()
+    loss, g = loss_grad()
+    ms.append(1000 * (time.perf_counter() - t))
+g.astype(np.float32).tofile(os.path.join(d, 'grad.f32'))
+threads = os.environ.get('OPENBLAS_NUM_THREADS') or str(os.cpu_count())
+print(json.dumps({'ms': ms, 'numpy': np.__version__, 'threads': threads, 'loss': loss}))
+`;
+
+interface NumpyRun {
+  ms: number[];
+  numpy: string;
+  threads: string;
+  loss: number;
+  grad: Float32Array;
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const name = `multinomial full-batch loss+gradient, dense ${ROWS.toLocaleString('en')} × ${FEATURES} (~80% zeros), C = ${CLASSES}`;
+  // Pixel-like values 1 − byte/255 in (0, 1], as FEMNIST's features are after inversion.
+  const x = randomDense(1, ROWS, FEATURES, 0.8, (rng) => 1 - rng.int(255) / 255);
+  const rng = rngFor(1, 'bench/gradient');
+  const y = Float32Array.from({ length: ROWS }, () => rng.int(CLASSES));
+  const w = Float32Array.from({ length: FEATURES * CLASSES }, () => 0.01 * rng.normal());
+  const model = createModel({ kind: 'multinomial', nFeatures: FEATURES, nClasses: CLASSES, intercept: false, l2: 0 });
+  const grad = new Float32Array(model.layout.d);
+  let loss = model.lossGrad(w, { x, y }, grad); // warm-up: JIT and the reused score buffer
+  const ms = timeRepeats(() => (loss = model.lossGrad(w, { x, y }, grad)));
+
+  const dir = await mkdtemp(join(tmpdir(), 'bench-gradient-'));
+  try {
+    await Promise.all([
+      writeFile(join(dir, 'A.f32'), bytes(x.data)),
+      writeFile(join(dir, 'y.f32'), bytes(y)),
+      writeFile(join(dir, 'W.f32'), bytes(w)),
+    ]);
+    const numpy = await runNumpy(dir, {});
+    const numpy1 = await runNumpy(dir, { OPENBLAS_NUM_THREADS: '1' });
+    const agreement = maxRelativeDifference(grad, numpy.grad);
+    return [
+      {
+        name,
+        value: median(ms),
+        unit: 'ms',
+        reference: { name: `numpy ${numpy.numpy} float32, OpenBLAS ${numpy.threads} threads`, value: median(numpy.ms), unit: 'ms' },
+        note:
+          `${ratio(ms, numpy.ms)}× numpy (JS single-threaded); numpy on 1 thread ${median(numpy1.ms).toFixed(1)} ms ` +
+          `(${ratio(ms, numpy1.ms)}×); median of ${REPEATS}; loss ${loss.toFixed(6)} vs numpy ${numpy.loss.toFixed(6)}, ` +
+          `max |Δgrad| / max |grad| = ${agreement.toExponential(1)}`,
+      },
+    ];
+  } catch (err) {
+    return [{ name, value: median(ms), unit: 'ms', note: `no numpy reference: ${(err as Error).message.split('\n')[0]}` }];
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function timeRepeats(f: () => void): number[] {
+  const ms: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const start = performance.now();
+    f();
+    ms.push(performance.now() - start);
+  }
+  return ms;
+}
+
+async function runNumpy(dir: string, env: Record<string, string>): Promise<NumpyRun> {
+  const args = ['-c', NUMPY_SCRIPT, dir, ...[ROWS, FEATURES, CLASSES, REPEATS].map(String)];
+  const { stdout } = await promisify(execFile)('python3', args, { env: { ...process.env, ...env } });
+  const file = await readFile(join(dir, 'grad.f32'));
+  const grad = new Float32Array(new Uint8Array(file).buffer); // a copy, so the floats are aligned
+  return { ...(JSON.parse(stdout) as Omit<NumpyRun, 'grad'>), grad };
+}
+
+function bytes(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function ratio(ms: number[], referenceMs: number[]): string {
+  return (median(ms) / median(referenceMs)).toFixed(1);
+}
+
+function maxRelativeDifference(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / scale;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  for (const r of await run()) console.log(JSON.stringify(r, null, 2));
+}

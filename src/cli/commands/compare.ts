@@ -1,0 +1,122 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { resolveConfig, type RunConfig } from '../../sim/config.js';
+import { loadRunData, prepareRun, runToDir, type RunSummary } from '../../sim/run.js';
+import type { RoundRecord } from '../../sim/simulate.js';
+import { addRunOptions, configFromOptions } from '../options.js';
+import { createProgress } from '../../report/progress.js';
+import { formatNumber, formatTable } from '../../report/table.js';
+import { toCsv, writeFileAtomic, writeJsonAtomic } from '../../report/io.js';
+import { writePlot } from '../../report/plot.js';
+import { lossVsUplink, metricVsUplink, sumHVsRounds, type LabelledRun } from '../../report/figures.js';
+import { stopOnSigint } from '../signals.js';
+import { UsageError } from '../../errors.js';
+
+/** The comparison `npm start` runs (issue: the main job on the embedded default). */
+export const DEFAULT_COMPARISON = [
+  'fedavg',
+  'proxskip',
+  'accelerated-server-pruning',
+  'randprox-l1',
+  'sparse-proxskip',
+  'sparse-proxskip-local',
+];
+
+export function registerCompare(program: Command): void {
+  addRunOptions(
+    program
+      .command('compare')
+      .description('run several algorithms on the same data; print a table, write results and plots')
+      .option('--algorithms <list>', 'comma-separated algorithms', DEFAULT_COMPARISON.join(','))
+      .option('--out <dir>', 'output directory', 'results/compare'),
+  ).action(async (o: Record<string, unknown>) => {
+    const names = String(o.algorithms).split(',').map((s) => s.trim()).filter(Boolean);
+    if (names.length === 0) throw new UsageError('--algorithms is empty');
+    const configs = names.map((algorithm) => resolveConfig({ ...configFromOptions(o), algorithm }));
+    await compare(configs, String(o.out));
+  });
+}
+
+interface Row {
+  summary: RunSummary;
+  records: RoundRecord[];
+}
+
+async function compare(configs: RunConfig[], out: string): Promise<void> {
+  const loaded = await loadRunData(configs[0]!); // every config shares the data options
+  const prepared = await Promise.all(configs.map((c) => prepareRun(c, loaded)));
+  for (const w of new Set(prepared.flatMap((p) => p.warnings))) console.error(`warning: ${w}`);
+  const first = prepared[0]!;
+  console.error(
+    `${first.dataset.name}: ${first.dataset.clients.length} clients, d = ${first.modelSpec.nFeatures * first.modelSpec.nClasses}` +
+      `, sparsity ${first.config.sparsity}, γ = ${formatNumber(first.gamma)} (L = ${formatNumber(first.L)}), p = ${first.config.p}`,
+  );
+  const total = configs.reduce((s, c) => s + c.rounds, 0);
+  const progress = createProgress({ total, label: 'compare' });
+  const stop = stopOnSigint();
+  const rows: Row[] = [];
+  let done = 0;
+  try {
+    for (const p of prepared) {
+      if (stop.requested()) break;
+      const records: RoundRecord[] = [];
+      const { summary } = await runToDir(p, join(out, p.config.algorithm), {
+        onRound: (r) => {
+          records.push(r);
+          if (r.round > 0) progress.update(++done, { status: p.config.algorithm });
+        },
+        shouldStop: stop.requested,
+      });
+      rows.push({ summary, records });
+    }
+  } finally {
+    progress.stop();
+    stop.dispose();
+  }
+  await writeComparison(rows, out);
+}
+
+async function writeComparison(rows: Row[], out: string): Promise<void> {
+  if (rows.length === 0) return;
+  const metricName = rows[0]!.summary.testMetricName;
+  const table = rows.map(({ summary: s }) => ({
+    algorithm: s.algorithm,
+    rounds: s.roundsDone,
+    trainLoss: s.final?.trainLoss ?? null,
+    testMetric: s.final?.testMetric ?? null,
+    nnz: s.final?.nnz ?? null,
+    d: s.model.d,
+    uplinkMB: (s.final?.uplinkBytes ?? 0) / 1e6,
+    uplinkFloats: s.final?.uplinkFloats ?? 0,
+    downlinkMB: (s.final?.downlinkBytes ?? 0) / 1e6,
+    sumHNorm: s.final?.sumHNorm ?? 0,
+    seconds: s.final?.seconds ?? null,
+  }));
+  const metricHeader = metricName ? `test ${metricName}` : 'test metric';
+  console.log(
+    formatTable(
+      ['algorithm', 'train loss', metricHeader, 'nnz', 'uplink MB', 'downlink MB', '‖Σh‖'],
+      table.map((t) => [
+        t.algorithm,
+        formatNumber(t.trainLoss ?? NaN),
+        t.testMetric === null ? '—' : formatNumber(t.testMetric),
+        `${t.nnz}/${t.d}`,
+        formatNumber(t.uplinkMB),
+        formatNumber(t.downlinkMB),
+        formatNumber(t.sumHNorm),
+      ]),
+      { align: ['left', 'right', 'right', 'right', 'right', 'right', 'right'] },
+    ),
+  );
+  writeFileAtomic(join(out, 'comparison.csv'), toCsv(table));
+  writeJsonAtomic(join(out, 'comparison.json'), table);
+  const runs: LabelledRun[] = rows.map((r) => ({ label: r.summary.algorithm, records: r.records, dashed: !r.summary.algorithm.startsWith('sparse-proxskip') }));
+  const name = rows[0]!.summary.dataset.name;
+  const sparsity = rows[0]!.summary.config.sparsity;
+  const written = [
+    ...(await writePlot(join(out, 'loss-vs-uplink'), lossVsUplink(runs, `${name}: train loss, ${sparsity * 100}% sparsity`))),
+    ...(metricName ? await writePlot(join(out, 'metric-vs-uplink'), metricVsUplink(runs, `${name}: test ${metricName}`, metricName)) : []),
+    ...(await writePlot(join(out, 'sum-h-vs-rounds'), sumHVsRounds(runs, `${name}: ‖Σᵢ hᵢ‖ per round`))),
+  ];
+  console.log(`results: ${join(out, 'comparison.csv')}; per-algorithm runs in ${out}/<algorithm>/; plots: ${written.filter((f) => f.endsWith('.svg')).join(', ')}`);
+}

@@ -1,0 +1,239 @@
+/**
+ * LIBSVM / SVMlight text files: `label index:value index:value ...`, 1-based increasing indices,
+ * `#` comments, blank lines. Read line by line (gzip detected by its magic bytes), so large files
+ * never sit in memory as text.
+ */
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { Dataset, Matrix, Task } from '../models/types.js';
+import { DataError } from './errors.js';
+import { parseDecimal } from './parse.js';
+
+export interface LibsvmOptions {
+  /** expected feature count: an index beyond it is an error; the result has at least this many columns */
+  nFeatures?: number;
+  /** skip task inference */
+  task?: Task;
+  /**
+   * With task 'binary' or 'multiclass': the original labels in class order (binary: [-1 label, +1 label]),
+   * as returned for the training file, so a test file maps the same way; other labels are errors.
+   */
+  labelMap?: number[];
+}
+
+export interface LibsvmData {
+  data: Dataset;
+  task: Task;
+  nFeatures: number;
+  /** 1 for regression and binary */
+  nClasses: number;
+  /** for classification: original label of each class (binary: [label of -1, label of +1]) */
+  labelMap?: number[];
+}
+
+/** Below this share of nonzeros the features are stored as CSR. */
+const CSR_DENSITY = 0.25;
+/** Inferred multiclass tasks have at most this many classes; more distinct integers read as regression. */
+const MAX_INFERRED_CLASSES = 1000;
+/** Indices are stored as uint32; this bound also keeps dense rows addressable. */
+const MAX_INDEX = 2 ** 31;
+
+/** Reads a LIBSVM file (plain or gzip). Throws DataError `PATH:LINE: ...` on bad content. */
+export async function readLibsvm(path: string, opts: LibsvmOptions = {}): Promise<LibsvmData> {
+  const input = await openText(path);
+  const parser = new LibsvmParser(path, opts);
+  try {
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) parser.line(line);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(`${path}: cannot read (${(e as Error).message})`);
+  } finally {
+    input.destroy(); // stops reading when the parser fails part-way
+  }
+  return parser.finish();
+}
+
+/** The same parser over text already in memory; `name` stands for the path in messages. */
+export function parseLibsvmText(text: string, name: string, opts: LibsvmOptions = {}): LibsvmData {
+  const parser = new LibsvmParser(name, opts);
+  for (const line of text.split('\n')) parser.line(line);
+  return parser.finish();
+}
+
+async function openText(path: string): Promise<Readable> {
+  let magic: Uint8Array;
+  try {
+    const file = await open(path, 'r');
+    try {
+      const { bytesRead, buffer } = await file.read(new Uint8Array(2), 0, 2, 0);
+      magic = buffer.subarray(0, bytesRead);
+    } finally {
+      await file.close();
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? (e as Error).message})`);
+  }
+  const raw = createReadStream(path);
+  if (!(magic[0] === 0x1f && magic[1] === 0x8b)) return raw;
+  const gunzip = createGunzip();
+  raw.on('error', (e) => gunzip.destroy(e)); // pipe() does not forward errors
+  return raw.pipe(gunzip);
+}
+
+/** Accumulates parsed lines; `finish` builds the dataset. */
+class LibsvmParser {
+  private lineNo = 0;
+  private maxIndex = 0;
+  private readonly labels = new Growable((n) => new Float64Array(n));
+  private readonly indptr = new Growable((n) => new Uint32Array(n));
+  private readonly indices = new Growable((n) => new Uint32Array(n));
+  private readonly values = new Growable((n) => new Float32Array(n));
+  private readonly known: Set<number> | null;
+
+  constructor(
+    private readonly name: string,
+    private readonly opts: LibsvmOptions,
+  ) {
+    this.indptr.push(0);
+    this.known = opts.labelMap && opts.task !== 'regression' ? new Set(opts.labelMap) : null;
+  }
+
+  line(raw: string): void {
+    this.lineNo++;
+    const hash = raw.indexOf('#');
+    const text = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
+    if (text === '') return;
+    const tokens = text.split(/\s+/);
+    const label = parseNumber(tokens[0]!);
+    if (label === null) this.fail(`label '${tokens[0]}' is not a finite number`);
+    if (this.known && !this.known.has(label)) this.fail(`label ${label} is not one of the known labels (${listValues(this.opts.labelMap!)})`);
+    let prev = 0;
+    for (let t = 1; t < tokens.length; t++) prev = this.feature(tokens[t]!, prev);
+    this.labels.push(label);
+    this.indptr.push(this.indices.length);
+    this.maxIndex = Math.max(this.maxIndex, prev);
+  }
+
+  /** Parses one `index:value` token, stores a nonzero value, returns the index. */
+  private feature(token: string, prev: number): number {
+    const colon = token.indexOf(':');
+    const indexText = colon < 0 ? '' : token.slice(0, colon);
+    if (indexText === 'qid') this.fail(`qid tokens (ranking data) are not supported: '${token}'`);
+    if (!/^\d+$/.test(indexText)) this.fail(`malformed token '${token}' (expected INDEX:VALUE)`);
+    const index = Number(indexText);
+    if (index < 1) this.fail(`feature index ${index} in '${token}': indices start at 1`);
+    if (index > MAX_INDEX) this.fail(`feature index ${index} is too large (at most ${MAX_INDEX})`);
+    if (index <= prev) this.fail(`feature index ${index} after ${prev}: indices must increase`);
+    const max = this.opts.nFeatures;
+    if (max !== undefined && index > max) this.fail(`feature index ${index} is beyond the expected ${max} features`);
+    const value = parseNumber(token.slice(colon + 1));
+    if (value === null) this.fail(`value '${token.slice(colon + 1)}' of feature ${index} is not a finite number`);
+    if (value !== 0) {
+      this.indices.push(index - 1);
+      this.values.push(value);
+    }
+    return index;
+  }
+
+  finish(): LibsvmData {
+    const rows = this.labels.length;
+    if (rows === 0) throw new DataError(`${this.name}: empty file (no samples)`);
+    const nFeatures = Math.max(this.opts.nFeatures ?? 0, this.maxIndex);
+    if (nFeatures === 0) throw new DataError(`${this.name}: no sample has any feature`);
+    const { task, y, labelMap } = resolveLabels(this.labels.toArray(), this.opts, this.name);
+    const x = this.matrix(rows, nFeatures);
+    return { data: { x, y }, task, nFeatures, nClasses: task === 'multiclass' ? labelMap!.length : 1, ...(labelMap ? { labelMap } : {}) };
+  }
+
+  private matrix(rows: number, cols: number): Matrix {
+    const indptr = this.indptr.toArray();
+    const indices = this.indices.toArray();
+    const values = this.values.toArray();
+    if (indices.length < CSR_DENSITY * rows * cols) return { kind: 'csr', rows, cols, indptr, indices, values };
+    const data = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) {
+      for (let k = indptr[r]!; k < indptr[r + 1]!; k++) data[r * cols + indices[k]!] = values[k]!;
+    }
+    return { kind: 'dense', rows, cols, data };
+  }
+
+  private fail(message: string): never {
+    throw new DataError(`${this.name}:${this.lineNo}: ${message}`);
+  }
+}
+
+/**
+ * The task and y. Inferred when not given: integer labels with 2 distinct values are binary (smaller
+ * -> -1), with 3..1000 multiclass (classes in sorted label order), anything else regression.
+ */
+function resolveLabels(labels: Float64Array, opts: LibsvmOptions, name: string): { task: Task; y: Float32Array; labelMap?: number[] } {
+  if (opts.task === 'regression') return { task: 'regression', y: Float32Array.from(labels) };
+  const labelMap = opts.labelMap ?? classLabels(labels, opts.task, name);
+  if (labelMap === null) return { task: 'regression', y: Float32Array.from(labels) };
+  const task: Task = opts.task ?? (labelMap.length === 2 ? 'binary' : 'multiclass');
+  const classOf = new Map(labelMap.map((label, c) => [label, c]));
+  const y = new Float32Array(labels.length);
+  for (let i = 0; i < labels.length; i++) {
+    const c = classOf.get(labels[i]!)!;
+    y[i] = task === 'binary' ? 2 * c - 1 : c;
+  }
+  return { task, y, labelMap };
+}
+
+/** Sorted distinct labels as classes for `task` (inferred when undefined), or null for regression. */
+function classLabels(labels: Float64Array, task: Task | undefined, name: string): number[] | null {
+  const distinct = [...new Set(labels)].sort((a, b) => a - b);
+  const integers = distinct.every(Number.isInteger);
+  if (task === undefined) {
+    const classification = integers && distinct.length >= 2 && distinct.length <= MAX_INFERRED_CLASSES;
+    return classification ? distinct : null;
+  }
+  if (task === 'binary') {
+    if (distinct.length === 2) return distinct;
+    if (distinct.length === 1 && Math.abs(distinct[0]!) === 1) return [-1, 1]; // already ±1, one class present
+    throw new DataError(`${name}: task 'binary' needs 2 distinct labels, found ${distinct.length} (${listValues(distinct)})`);
+  }
+  if (!integers) throw new DataError(`${name}: task 'multiclass' needs integer labels, found ${distinct.find((v) => !Number.isInteger(v))}`);
+  if (distinct.length < 2) throw new DataError(`${name}: task 'multiclass' needs at least 2 distinct labels, found ${distinct.length}`);
+  return distinct;
+}
+
+/** A decimal number whose float32 value (as stored) is finite, or null. */
+function parseNumber(text: string): number | null {
+  const v = parseDecimal(text);
+  return v !== null && Number.isFinite(Math.fround(v)) ? v : null;
+}
+
+function listValues(values: readonly number[]): string {
+  const shown = values.slice(0, 10).join(', ');
+  return values.length > 10 ? `${shown}, ... ${values.length} in all` : shown;
+}
+
+type Typed = Float64Array | Float32Array | Uint32Array;
+
+/** An append-only typed array that doubles its capacity. */
+class Growable<A extends Typed> {
+  private data: A;
+  length = 0;
+
+  constructor(private readonly make: (n: number) => A) {
+    this.data = make(1024);
+  }
+
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const next = this.make(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = v;
+  }
+
+  toArray(): A {
+    return this.data.slice(0, this.length) as A;
+  }
+}

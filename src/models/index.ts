@@ -1,0 +1,40 @@
+/** The convex models: linear regression, binary logistic and multinomial logistic regression. */
+import { GlmModel, type Link } from './glm.js';
+import { squaredLoss } from './linear.js';
+import { logisticLoss } from './logistic.js';
+import { softmaxCrossEntropy } from './multinomial.js';
+import type { Model, ModelSpec, Task } from './types.js';
+
+export type * from './types.js';
+export { paramLayout } from './glm.js';
+export { exactLeastSquares } from './linear.js';
+
+const LINKS: Record<ModelSpec['kind'], Link> = {
+  linear: squaredLoss,
+  logistic: logisticLoss,
+  multinomial: softmaxCrossEntropy,
+};
+
+/** Builds the model a spec describes; throws a RangeError for an invalid spec. */
+export function createModel(spec: ModelSpec): Model {
+  return new GlmModel(spec, LINKS[spec.kind]); // the constructor rejects unknown kinds
+}
+
+const KIND_OF_TASK: Record<Task, ModelSpec['kind']> = {
+  regression: 'linear',
+  binary: 'logistic',
+  multiclass: 'multinomial',
+};
+
+/** The model for a task: linear for regression, logistic for binary, multinomial for multiclass. */
+export function defaultModelSpec(
+  task: Task,
+  nFeatures: number,
+  nClasses: number,
+  opts: { intercept?: boolean; l2?: number },
+): ModelSpec {
+  if (!Object.hasOwn(KIND_OF_TASK, task)) {
+    throw new RangeError(`task must be one of ${Object.keys(KIND_OF_TASK).join(', ')}, got ${task}`);
+  }
+  return { kind: KIND_OF_TASK[task], nFeatures, nClasses, intercept: opts.intercept ?? false, l2: opts.l2 ?? 0 };
+}

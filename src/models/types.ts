@@ -1,0 +1,77 @@
+/** Feature matrices: dense row-major or CSR. Rows are samples. */
+export interface DenseMatrix {
+  kind: 'dense';
+  rows: number;
+  cols: number;
+  /** rows * cols values, row-major */
+  data: Float32Array;
+}
+
+export interface CsrMatrix {
+  kind: 'csr';
+  rows: number;
+  cols: number;
+  /** rows + 1 offsets into indices/values */
+  indptr: Uint32Array;
+  /** column of each stored value, increasing within a row */
+  indices: Uint32Array;
+  values: Float32Array;
+}
+
+export type Matrix = DenseMatrix | CsrMatrix;
+
+/**
+ * 'regression': y real. 'binary': y in {-1, +1}. 'multiclass': y in {0, ..., nClasses-1}.
+ */
+export type Task = 'regression' | 'binary' | 'multiclass';
+
+/** One client's (or the test set's) samples. */
+export interface Dataset {
+  x: Matrix;
+  y: Float32Array;
+}
+
+/** A named block of the flat parameter vector. */
+export interface Segment {
+  name: string;
+  offset: number;
+  size: number;
+  /** pruned by TopK; non-prunable entries are kept dense and always communicated */
+  prunable: boolean;
+}
+
+export interface ParamLayout {
+  d: number;
+  segments: Segment[];
+}
+
+/** Plain-object description of a model: enough to rebuild it in a worker or on another machine. */
+export interface ModelSpec {
+  kind: 'linear' | 'logistic' | 'multinomial';
+  nFeatures: number;
+  /** 1 for linear and binary logistic, C for multinomial */
+  nClasses: number;
+  /** learn an intercept (off by default, as in LIBLINEAR); the intercept is not prunable */
+  intercept: boolean;
+  /** L2 regularisation: adds (l2/2)||w||^2 to every client's loss */
+  l2: number;
+}
+
+export interface Metric {
+  name: 'r2' | 'accuracy';
+  value: number;
+}
+
+export interface Model {
+  readonly spec: ModelSpec;
+  readonly layout: ParamLayout;
+  /**
+   * Loss of parameters x on `data` (mean over the rows, plus the L2 term). When `grad` is given, the
+   * gradient is written into it. `rows` restricts to a minibatch (indices into data's rows).
+   */
+  lossGrad(x: Float32Array, data: Dataset, grad: Float32Array | null, rows?: Uint32Array): number;
+  /** R^2 for regression, accuracy for classification. */
+  metric(x: Float32Array, data: Dataset): Metric;
+  /** Smoothness constant L of this loss on `data` (power iteration; an upper bound where exact is costly). */
+  smoothness(data: Dataset): number;
+}

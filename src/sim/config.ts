@@ -1,0 +1,127 @@
+/** The options of one simulated run, validated, as a plain object (stored in summary.json). */
+import { UsageError } from '../errors.js';
+import { ALGORITHMS, isAlgorithm, methodSpec, type AlgorithmName, type HReference, type MethodSpec, type PruneMode } from '../algorithms/methods.js';
+import type { Schedule } from '../algorithms/schedule.js';
+import type { TopkScope } from '../core/prune.js';
+
+export interface RunConfig {
+  algorithm: AlgorithmName;
+  /** 'synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'libsvm:PATH' */
+  dataset: string;
+  /** held-out data, 'libsvm:PATH' (generated datasets bring their own) */
+  test: string | null;
+  clients: number;
+  partition: string;
+  model: 'auto' | 'linear' | 'logistic';
+  intercept: boolean;
+  l2: number;
+  sparsity: number;
+  topkScope: TopkScope;
+  gamma: number | 'auto';
+  p: number;
+  localSteps: number;
+  schedule: Schedule;
+  rounds: number;
+  seed: number;
+  lambda: number;
+  steDecay: number;
+  batchSize: number;
+  participation: number;
+  workers: number;
+  evalEvery: number;
+  postHocTopk: boolean;
+  timing: boolean;
+  /** switches overriding the algorithm's preset (SPEC §3) */
+  pruneMode: Exclude<PruneMode, 'none'> | null;
+  pruneAfterAverage: boolean | null;
+  hReference: HReference | null;
+}
+
+export const DEFAULTS: Omit<RunConfig, 'algorithm'> = {
+  dataset: 'synthetic',
+  test: null,
+  clients: 30,
+  partition: 'contiguous',
+  model: 'auto',
+  intercept: false,
+  l2: 0,
+  sparsity: 0.9,
+  topkScope: 'global',
+  gamma: 'auto',
+  p: 0.1,
+  localSteps: 10,
+  schedule: 'fixed',
+  rounds: 100,
+  seed: 0,
+  lambda: 1e-3,
+  steDecay: 0,
+  batchSize: 0,
+  participation: 1,
+  workers: 1,
+  evalEvery: 1,
+  postHocTopk: false,
+  timing: true,
+  pruneMode: null,
+  pruneAfterAverage: null,
+  hReference: null,
+};
+
+/** Fills defaults and checks every option; throws UsageError naming the option. */
+export function resolveConfig(input: Partial<Omit<RunConfig, 'algorithm'>> & { algorithm: string }): RunConfig {
+  if (!isAlgorithm(input.algorithm)) {
+    throw new UsageError(`unknown algorithm '${input.algorithm}' (choose from: ${ALGORITHMS.join(', ')})`);
+  }
+  // k = 1/p when only one of them is given
+  const p = input.p ?? (input.localSteps !== undefined ? 1 / input.localSteps : DEFAULTS.p);
+  const localSteps = input.localSteps ?? (input.p !== undefined ? Math.max(1, Math.round(1 / input.p)) : DEFAULTS.localSteps);
+  const c: RunConfig = { ...DEFAULTS, ...definedOnly(input), algorithm: input.algorithm, p, localSteps };
+  check(c.sparsity >= 0 && c.sparsity < 1, `--sparsity must be in [0, 1), got ${c.sparsity}`);
+  check(c.gamma === 'auto' || (Number.isFinite(c.gamma) && c.gamma > 0), `--gamma must be a positive number or 'auto', got ${c.gamma}`);
+  check(Number.isFinite(c.p) && c.p > 0 && c.p <= 1, `--p must be in (0, 1], got ${c.p}`);
+  check(isInt(c.localSteps, 1), `--local-steps must be an integer >= 1, got ${c.localSteps}`);
+  check(isInt(c.rounds, 0), `--rounds must be an integer >= 0, got ${c.rounds}`);
+  check(isInt(c.clients, 1), `--clients must be an integer >= 1, got ${c.clients}`);
+  check(Number.isSafeInteger(c.seed) && c.seed >= 0, `--seed must be a non-negative integer, got ${c.seed}`);
+  check(Number.isFinite(c.l2) && c.l2 >= 0, `--l2 must be >= 0, got ${c.l2}`);
+  check(Number.isFinite(c.lambda) && c.lambda >= 0, `--lambda must be >= 0, got ${c.lambda}`);
+  check(Number.isFinite(c.steDecay) && c.steDecay >= 0, `--ste-decay must be >= 0, got ${c.steDecay}`);
+  check(isInt(c.batchSize, 0), `--batch-size must be an integer >= 0 (0 = full batch), got ${c.batchSize}`);
+  check(c.participation > 0 && c.participation <= 1, `--participation must be in (0, 1], got ${c.participation}`);
+  check(isInt(c.workers, 1), `--workers must be an integer >= 1, got ${c.workers}`);
+  check(isInt(c.evalEvery, 1), `--eval-every must be an integer >= 1, got ${c.evalEvery}`);
+  check(['fixed', 'random'].includes(c.schedule), `--schedule must be 'fixed' or 'random', got '${c.schedule}'`);
+  check(['global', 'layer'].includes(c.topkScope), `--topk-scope must be 'global' or 'layer', got '${c.topkScope}'`);
+  check(['auto', 'linear', 'logistic'].includes(c.model), `--model must be linear, logistic or auto, got '${c.model}'`);
+  check(c.pruneMode === null || ['prox', 'ste'].includes(c.pruneMode), `--prune-mode must be 'prox' or 'ste', got '${c.pruneMode}'`);
+  check(
+    c.hReference === null || ['sent', 'unprunedAverage', 'recentre'].includes(c.hReference),
+    `--h-reference must be sent, unprunedAverage or recentre, got '${c.hReference}'`,
+  );
+  try {
+    methodOf(c);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return c;
+}
+
+/** The algorithm's preset with the config's switches applied. */
+export function methodOf(c: RunConfig): MethodSpec {
+  return methodSpec(c.algorithm, {
+    ...(c.pruneMode !== null ? { pruneMode: c.pruneMode } : {}),
+    ...(c.pruneAfterAverage !== null ? { pruneAfterAverage: c.pruneAfterAverage } : {}),
+    ...(c.hReference !== null ? { hReference: c.hReference } : {}),
+  });
+}
+
+function check(ok: boolean, message: string): void {
+  if (!ok) throw new UsageError(message);
+}
+
+function isInt(x: number, min: number): boolean {
+  return Number.isSafeInteger(x) && x >= min;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

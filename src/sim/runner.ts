@@ -1,0 +1,55 @@
+/** The per-client computations of a simulation, for the clients one executor (or worker) holds. */
+import { makePruner, type TopkScope } from '../core/prune.js';
+import { createModel } from '../models/index.js';
+import type { Dataset, ModelSpec } from '../models/types.js';
+import { localTrain, type StepConfig } from '../algorithms/client.js';
+import type { MethodSpec } from '../algorithms/methods.js';
+
+/** Everything a worker needs, as plain data (it crosses postMessage). */
+export interface RunnerInit {
+  modelSpec: ModelSpec;
+  method: MethodSpec;
+  sparsity: number;
+  topkScope: TopkScope;
+  step: StepConfig;
+  /** global client ids held here, ascending */
+  clientIds: number[];
+  data: Dataset[];
+}
+
+export interface TrainTask {
+  client: number;
+  h: Float32Array | null;
+}
+
+export interface TrainResult {
+  client: number;
+  xhat: Float32Array;
+  /** the same buffer that came in, handed back */
+  h: Float32Array | null;
+}
+
+export interface ClientRunner {
+  train(round: number, start: Float32Array, steps: number, task: TrainTask): TrainResult;
+  loss(x: Float32Array, client: number): number;
+}
+
+export function createRunner(init: RunnerInit): ClientRunner {
+  const model = createModel(init.modelSpec);
+  const pruner = makePruner(model.layout, init.sparsity, init.topkScope);
+  const slot = new Map(init.clientIds.map((id, k) => [id, k]));
+  const dataOf = (client: number): Dataset => {
+    const k = slot.get(client);
+    if (k === undefined) throw new RangeError(`client ${client} is not held by this runner`);
+    return init.data[k]!;
+  };
+  return {
+    train(round, start, steps, task) {
+      const ctx = { client: task.client, model, data: dataOf(task.client), method: init.method, pruner, cfg: init.step };
+      return { client: task.client, xhat: localTrain(ctx, start, task.h, steps, round), h: task.h };
+    },
+    loss(x, client) {
+      return model.lossGrad(x, dataOf(client), null);
+    },
+  };
+}
