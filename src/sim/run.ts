@@ -81,6 +81,8 @@ export interface RunSummary {
   interrupted: boolean;
   /** the last evaluated round */
   final: RoundRecord | null;
+  /** dense methods: the final model after post-hoc TopK */
+  postHocTopk: SimResult['postHocTopk'];
   testMetricName: 'r2' | 'accuracy' | null;
   communication: {
     uplinkFloatsPerRoundDense: number;
@@ -160,6 +162,7 @@ function summarize(prepared: PreparedRun, result: SimResult): RunSummary {
     roundsDone: result.records.length - 1,
     interrupted: result.interrupted,
     final: evaluated.at(-1) ?? null,
+    postHocTopk: result.postHocTopk,
     testMetricName: result.testMetricName,
     communication: {
       uplinkFloatsPerRoundDense: result.d * dataset.clients.length,

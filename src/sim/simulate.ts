@@ -75,6 +75,8 @@ export interface SimResult {
   h: (Float32Array | null)[];
   ledger: Ledger;
   interrupted: boolean;
+  /** dense methods at sparsity > 0: the final model pruned to K after training (SPEC §3's post-hoc baseline) */
+  postHocTopk: { trainLoss: number; testMetric: number | null; nnz: number } | null;
   testMetricName: 'r2' | 'accuracy' | null;
   /** kept prunable entries per evaluated model */
   k: number;
@@ -103,6 +105,7 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   let average = current;
   let evalModel = current;
   let interrupted = false;
+  let postHocTopk: SimResult['postHocTopk'] = null;
   const testMetricName = data.test ? model.metric(current, data.test).name : null;
 
   const record = async (round: number, steps: number, evaluate: boolean): Promise<void> => {
@@ -169,10 +172,18 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
       evalModel = evaluatedModel(method, average, b, pruner, opts.postHocTopk);
       await record(r, steps, r % opts.evalEvery === 0 || r === opts.rounds);
     }
+    if (!method.sparse && !opts.postHocTopk && opts.sparsity > 0) {
+      const pruned = pruner.apply(average);
+      postHocTopk = {
+        trainLoss: mean(await exec.losses(pruned)),
+        testMetric: data.test ? model.metric(pruned, data.test).value : null,
+        nnz: nnz(pruned),
+      };
+    }
   } finally {
     await exec.close();
   }
-  return { records, model: evalModel, average, h, ledger, interrupted, testMetricName, k: pruner.k, d };
+  return { records, model: evalModel, average, h, ledger, interrupted, postHocTopk, testMetricName, k: pruner.k, d };
 }
 
 function chooseParticipants(n: number, fraction: number, seed: number, round: number): number[] {
