@@ -4,11 +4,11 @@
  * Standalone: npx tsx bench/encoding.ts
  */
 
-import { pathToFileURL } from 'node:url';
 import { chooseEncoding, decode, encode, encodedSize, ENCODINGS, supportBoundBits } from '../src/core/encoding.js';
 import { rngFor } from '../src/core/rng.js';
 import type { SparseVector } from '../src/core/sparse.js';
 import type { BenchResult } from './types.js';
+import { isMain, medianMs, printResults } from './util.js';
 
 const D = 1_000_000;
 const DENSITY = 0.01;
@@ -23,7 +23,7 @@ export async function run(): Promise<BenchResult[]> {
     const bytes = encodedSize(kind, s);
     return {
       name: `encode+decode ${kind}, d = 1M, 1% dense`,
-      value: medianMs(() => decode(encode(s, kind), D)),
+      value: medianMs(() => decode(encode(s, kind), D), WARMUP, RUNS),
       unit: 'ms',
       note: `${bytes} bytes, ${(bytes / bound).toFixed(3)}x the bound; median of ${RUNS} runs`,
     };
@@ -48,29 +48,4 @@ function randomSparse(d: number, k: number): SparseVector {
   return { d, indices, values };
 }
 
-function medianMs(f: () => unknown): number {
-  for (let i = 0; i < WARMUP; i++) f();
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    f();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[RUNS >> 1]!;
-}
-
-function printTable(results: BenchResult[]): void {
-  console.table(
-    results.map((r) => ({
-      name: r.name,
-      value: `${r.value.toFixed(2)} ${r.unit}`,
-      reference: r.reference ? `${r.reference.value.toFixed(1)} ${r.reference.unit} (${r.reference.name})` : '',
-      note: r.note ?? '',
-    })),
-  );
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  printTable(await run());
-}
+if (isMain(import.meta.url)) printResults(await run());

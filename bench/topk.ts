@@ -7,10 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { keepCount, topk, topkIndices } from '../src/core/topk.js';
 import { rngFor } from '../src/core/rng.js';
 import type { BenchResult } from './types.js';
+import { isMain, medianMs, numpyEnv, printResults } from './util.js';
 
 const D = 11_173_962;
 const SPARSITY = 0.9;
@@ -47,7 +47,7 @@ export async function run(): Promise<BenchResult[]> {
   const numpy = numpyArgpartition(v, k);
 
   const name = `TopK indices, ${D.toLocaleString('en-US')} floats, 10% kept (k = ${k})`;
-  const how = `median of ${RUNS} runs after ${WARMUP} warm-up; full sort of |v| (Float32Array.sort): ${sort.toFixed(0)} ms`;
+  const how = `median of ${RUNS} runs after ${WARMUP} warm-up`;
   const main: BenchResult =
     'ms' in numpy
       ? {
@@ -68,6 +68,13 @@ export async function run(): Promise<BenchResult[]> {
         };
   return [
     main,
+    {
+      name: 'full sort of |v| (Float32Array.sort), same data',
+      value: sort,
+      unit: 'ms',
+      reference: { name: 'our TopK indices', value: ours, unit: 'ms' },
+      note: `the naive way to TopK, for scale; median of ${SORT_RUNS} runs`,
+    },
     { name: `TopK dense into an out buffer, same data`, value: dense, unit: 'ms', note: `median of ${RUNS} runs` },
   ];
 }
@@ -85,19 +92,6 @@ function sortedMagnitudes(v: Float32Array): Float32Array {
   return a.sort();
 }
 
-function medianMs(f: () => unknown, warmup: number, runs: number): number {
-  for (let i = 0; i < warmup; i++) f();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    f();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  const mid = times.length >> 1;
-  return times.length % 2 === 1 ? times[mid]! : (times[mid - 1]! + times[mid]!) / 2;
-}
-
 /** numpy's time on the same values, or why it could not be measured. */
 function numpyArgpartition(v: Float32Array, k: number): { ms: number; version: string } | { absent: string } {
   const dir = mkdtempSync(join(tmpdir(), 'bench-topk-'));
@@ -106,6 +100,7 @@ function numpyArgpartition(v: Float32Array, k: number): { ms: number; version: s
     writeFileSync(file, new Uint8Array(v.buffer, v.byteOffset, v.byteLength)); // native order, as np.fromfile reads
     const res = spawnSync('python3', ['-c', NUMPY_SCRIPT, file, String(k), String(WARMUP), String(RUNS)], {
       encoding: 'utf8',
+      env: numpyEnv(),
     });
     if (res.error) return { absent: `python3 could not run (${res.error.message})` };
     if (res.status !== 0) return { absent: `python3 failed: ${res.stderr.trim().split('\n').pop()}` };
@@ -116,19 +111,4 @@ function numpyArgpartition(v: Float32Array, k: number): { ms: number; version: s
   }
 }
 
-function printTable(results: BenchResult[]): void {
-  console.table(
-    results.map((r) => ({
-      name: r.name,
-      value: `${r.value.toFixed(1)} ${r.unit}`,
-      reference: r.reference ? `${r.reference.value.toFixed(1)} ${r.reference.unit} (${r.reference.name})` : '',
-      target: r.target ?? '',
-      pass: r.pass ?? '',
-      note: r.note ?? '',
-    })),
-  );
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  printTable(await run());
-}
+if (isMain(import.meta.url)) printResults(await run());
