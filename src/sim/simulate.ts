@@ -2,11 +2,11 @@
  * The simulator's round loop: every client in one process (or its worker threads), with the server's
  * part done here. It reads like the algorithm: train locally, send, average, broadcast, update h.
  */
-import { chooseEncoding, floatsOf } from '../core/encoding.js';
+import { chooseEncoding, floatsOf, type EncodingName } from '../core/encoding.js';
 import { Ledger } from '../core/ledger.js';
-import { makePruner, type TopkScope } from '../core/prune.js';
+import { makePruner, type Pruner, type TopkScope } from '../core/prune.js';
 import { rngFor } from '../core/rng.js';
-import { toSparse } from '../core/sparse.js';
+import { toSparse, type SparseVector } from '../core/sparse.js';
 import { firstNonFinite, nnz } from '../core/vec.js';
 import type { FederatedDataset } from '../data/types.js';
 import { createModel } from '../models/index.js';
@@ -14,7 +14,7 @@ import type { Model, ModelSpec } from '../models/types.js';
 import { updateControlVariate, uplinkVector, type StepConfig, type Uplink } from '../algorithms/client.js';
 import type { MethodSpec } from '../algorithms/methods.js';
 import { localStepsForRound, type Schedule } from '../algorithms/schedule.js';
-import { averageUplinks, broadcast, evaluatedModel } from '../algorithms/server.js';
+import { averageUplinks, broadcast, evaluatedModel, type Broadcast } from '../algorithms/server.js';
 import { createExecutor } from './executor.js';
 
 export interface SimOptions {
@@ -60,7 +60,8 @@ export interface RoundRecord {
 }
 
 export interface SimHooks {
-  onRound?(record: RoundRecord): void;
+  /** `model` is the evaluated model of the round (the caller must not change it) */
+  onRound?(record: RoundRecord, model: Float32Array): void;
   /** polled before each round; true stops the run cleanly (Ctrl-C) */
   shouldStop?(): boolean;
 }
@@ -109,24 +110,12 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   const testMetricName = data.test ? model.metric(current, data.test).name : null;
 
   const record = async (round: number, steps: number, evaluate: boolean): Promise<void> => {
-    const total = ledger.cumulative();
-    const [sumHNorm, hNormSum] = controlVariateNorms(h, d);
-    const rec: RoundRecord = {
-      round,
-      localSteps: steps,
-      trainLoss: evaluate ? mean(await exec.losses(evalModel)) : null,
-      testMetric: evaluate && data.test ? model.metric(evalModel, data.test).value : null,
-      nnz: nnz(evalModel),
-      sumHNorm,
-      hNormSum,
-      uplinkFloats: total.up.floats,
-      uplinkBytes: total.up.bytes,
-      downlinkFloats: total.down.floats,
-      downlinkBytes: total.down.bytes,
-      seconds: opts.timing ? (performance.now() - t0) / 1000 : null,
-    };
+    const trainLoss = evaluate ? mean(await exec.losses(evalModel)) : null;
+    const testMetric = evaluate && data.test ? model.metric(evalModel, data.test).value : null;
+    const seconds = opts.timing ? (performance.now() - t0) / 1000 : null;
+    const rec = roundRecord(round, steps, trainLoss, testMetric, evalModel, controlVariateNorms(h, d), ledger, seconds);
     records.push(rec);
-    hooks.onRound?.(rec);
+    hooks.onRound?.(rec, evalModel);
   };
 
   try {
@@ -157,12 +146,9 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
         }
       });
       const sent = participants.map((i) => uplinks.get(i)!);
-      average = averageUplinks(d, sent);
-      const b = broadcast(method, average, pruner);
-      const down = toSparse(b.downlink);
-      const downEnc = chooseEncoding(down);
-      const downFloats = floatsOf(downEnc.kind, down);
-      for (const i of participants) ledger.record(r, 'down', i, downFloats, downEnc.bytes, downEnc.kind);
+      const server = serverStep(method, pruner, d, sent, participants, ledger, r);
+      average = server.average;
+      const b = server.broadcast;
 
       if (b.ref) {
         participants.forEach((i, k) => updateControlVariate(method, h[i]!, sent[k]!, b.ref!, step));
@@ -186,7 +172,65 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   return { records, model: evalModel, average, h, ledger, interrupted, postHocTopk, testMetricName, k: pruner.k, d };
 }
 
-function chooseParticipants(n: number, fraction: number, seed: number, round: number): number[] {
+/** What the server has after round r: the average, what it broadcasts, and the downlink message. */
+export interface ServerStep {
+  average: Float32Array;
+  broadcast: Broadcast;
+  down: SparseVector;
+  downKind: EncodingName;
+}
+
+/**
+ * The server's half of round r (shared with the networked server, src/net): average the uplinks in
+ * client order, decide the broadcast, and count the downlink message to each participant.
+ */
+export function serverStep(
+  method: MethodSpec,
+  pruner: Pruner,
+  d: number,
+  sent: readonly Uplink[],
+  participants: readonly number[],
+  ledger: Ledger,
+  round: number,
+): ServerStep {
+  const average = averageUplinks(d, sent);
+  const b = broadcast(method, average, pruner);
+  const down = toSparse(b.downlink);
+  const downEnc = chooseEncoding(down);
+  const downFloats = floatsOf(downEnc.kind, down);
+  for (const i of participants) ledger.record(round, 'down', i, downFloats, downEnc.bytes, downEnc.kind);
+  return { average, broadcast: b, down, downKind: downEnc.kind };
+}
+
+/** One line of rounds.jsonl (shared with the networked server, so both write byte-identical records). */
+export function roundRecord(
+  round: number,
+  steps: number,
+  trainLoss: number | null,
+  testMetric: number | null,
+  evalModel: Float32Array,
+  [sumHNorm, hNormSum]: [number, number],
+  ledger: Ledger,
+  seconds: number | null,
+): RoundRecord {
+  const total = ledger.cumulative();
+  return {
+    round,
+    localSteps: steps,
+    trainLoss,
+    testMetric,
+    nnz: nnz(evalModel),
+    sumHNorm,
+    hNormSum,
+    uplinkFloats: total.up.floats,
+    uplinkBytes: total.up.bytes,
+    downlinkFloats: total.down.floats,
+    downlinkBytes: total.down.bytes,
+    seconds,
+  };
+}
+
+export function chooseParticipants(n: number, fraction: number, seed: number, round: number): number[] {
   if (fraction >= 1) return Array.from({ length: n }, (_, i) => i);
   const m = Math.max(1, Math.round(fraction * n));
   return Array.from(rngFor(seed, 'participation', round).permutation(n).subarray(0, m)).sort((a, b) => a - b);
@@ -202,7 +246,7 @@ function checkFinite(v: Float32Array, what: string, step: StepConfig): void {
 }
 
 /** ‖Σ_i h_i‖ and Σ_i ‖h_i‖, summed in float64 in client order. */
-function controlVariateNorms(h: (Float32Array | null)[], d: number): [number, number] {
+export function controlVariateNorms(h: readonly (Float32Array | null)[], d: number): [number, number] {
   if (!h.some((x) => x)) return [0, 0];
   const sum = new Float64Array(d);
   let normSum = 0;
@@ -228,7 +272,8 @@ function recentre(hs: Float32Array[]): void {
   for (const hi of hs) for (let j = 0; j < d; j++) hi[j]! -= m[j]!;
 }
 
-function mean(v: Float64Array): number {
+/** The mean in float64, summed in index (client) order. */
+export function mean(v: Float64Array): number {
   let s = 0;
   for (let i = 0; i < v.length; i++) s += v[i]!;
   return s / v.length;
