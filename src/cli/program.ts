@@ -1,0 +1,53 @@
+/**
+ * The `sparse-proxskip` command, without side effects (tests import it; main.ts is the entry).
+ * Bad input: one line on stderr, exit code 2, no stack trace.
+ */
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { ALGORITHMS, PRESETS } from '../algorithms/methods.js';
+import { registerRun } from './commands/run.js';
+import { registerCompare } from './commands/compare.js';
+
+const USER_ERRORS = new Set(['UsageError', 'DataError', 'EncodingError', 'SimulationError', 'RangeError']);
+
+export function buildProgram(): Command {
+  const program = new Command('sparse-proxskip')
+    .description('Sparse federated learning with accelerated local training (Sparse-ProxSkip and baselines)')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerRun(program);
+  registerCompare(program);
+  program
+    .command('algorithms')
+    .description('list the algorithms and the switches of their presets')
+    .action(() => {
+      for (const name of ALGORITHMS) {
+        const { name: _n, ...m } = PRESETS[name];
+        console.log(`${name.padEnd(28)} ${JSON.stringify(m)}`);
+      }
+    });
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander already printed its message; help and version are not errors
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    const err = e as Error;
+    if (USER_ERRORS.has(err?.name)) {
+      console.error(`sparse-proxskip: error: ${err.message}`);
+      return 2;
+    }
+    console.error(`sparse-proxskip: internal error: ${err?.message ?? String(e)}`);
+    if (process.env.SPARSE_PROXSKIP_DEBUG) console.error(err?.stack);
+    else console.error('(set SPARSE_PROXSKIP_DEBUG=1 for a stack trace, and please report it)');
+    return 1;
+  }
+}
