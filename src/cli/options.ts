@@ -18,6 +18,7 @@ const bool = (name: string) => (v: string): boolean => {
   throw new InvalidArgumentError(`${name} must be true or false, got '${v}'`);
 };
 const gamma = (v: string): number | 'auto' => (v === 'auto' ? 'auto' : num('--gamma')(v));
+const lambda = (v: string): number | 'auto' => (v === 'auto' ? 'auto' : num('--lambda')(v));
 
 /** Adds every simulation option (no defaults here: RunConfig's DEFAULTS apply, and --help shows them). */
 export function addRunOptions(cmd: Command): Command {
@@ -37,7 +38,7 @@ export function addRunOptions(cmd: Command): Command {
     .addOption(new Option('--schedule <s>', 'fixed: every k steps; random: a shared coin each step (default: fixed)').choices(['fixed', 'random']))
     .option('--rounds <r>', 'communication rounds (default: 100)', int('--rounds'))
     .option('--seed <n>', 'random seed (default: 0)', int('--seed'))
-    .option('--lambda <l>', 'l1 weight of randprox-l1 (default: 0.001)', num('--lambda'))
+    .option('--lambda <l>', "l1 weight of randprox-l1, or 'auto': the λ whose model has the target sparsity (default: 0.001)", lambda)
     .option('--ste-decay <d>', 'SR-STE decay on pruned weights (default: 0)', num('--ste-decay'))
     .option('--batch-size <b>', 'minibatch size, 0 = full batch (default: 0)', int('--batch-size'))
     .option('--participation <q>', 'fraction of clients per round (default: 1; the theory assumes 1)', num('--participation'))

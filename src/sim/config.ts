@@ -23,7 +23,8 @@ export interface RunConfig {
   schedule: Schedule;
   rounds: number;
   seed: number;
-  lambda: number;
+  /** l1 weight of randprox-l1; 'auto': found by bisection so the model has K nonzeros (src/sim/lambda.ts) */
+  lambda: number | 'auto';
   steDecay: number;
   batchSize: number;
   participation: number;
@@ -83,7 +84,7 @@ export function resolveConfig(input: Partial<Omit<RunConfig, 'algorithm'>> & { a
   check(isInt(c.clients, 1), `--clients must be an integer >= 1, got ${c.clients}`);
   check(Number.isSafeInteger(c.seed) && c.seed >= 0, `--seed must be a non-negative integer, got ${c.seed}`);
   check(Number.isFinite(c.l2) && c.l2 >= 0, `--l2 must be >= 0, got ${c.l2}`);
-  check(Number.isFinite(c.lambda) && c.lambda >= 0, `--lambda must be >= 0, got ${c.lambda}`);
+  check(c.lambda === 'auto' || (Number.isFinite(c.lambda) && c.lambda >= 0), `--lambda must be >= 0 or 'auto', got ${c.lambda}`);
   check(Number.isFinite(c.steDecay) && c.steDecay >= 0, `--ste-decay must be >= 0, got ${c.steDecay}`);
   check(isInt(c.batchSize, 0), `--batch-size must be an integer >= 0 (0 = full batch), got ${c.batchSize}`);
   check(c.participation > 0 && c.participation <= 1, `--participation must be in (0, 1], got ${c.participation}`);

@@ -14,8 +14,11 @@ import { JsonlWriter, writeJsonAtomic } from '../report/io.js';
 import { UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { methodOf, type RunConfig } from './config.js';
-import { simulate, smoothnessOf, type RoundRecord, type SimResult } from './simulate.js';
+import { simulate, smoothnessOf, type RoundRecord, type SimOptions, type SimResult } from './simulate.js';
 import type { MethodSpec } from '../algorithms/methods.js';
+import { makePruner, type Pruner } from '../core/prune.js';
+import { nnz } from '../core/vec.js';
+import { findLambda, type LambdaCache, type LambdaProbe, type LambdaSearchResult } from './lambda.js';
 
 export interface PreparedRun {
   config: RunConfig;
@@ -25,7 +28,24 @@ export interface PreparedRun {
   /** largest smoothness constant over the clients */
   L: number;
   gamma: number;
+  /** the l1 weight used (config.lambda, or the one `--lambda auto` found) */
+  lambda: number;
+  lambdaSearch: LambdaSearchResult | null;
   warnings: string[];
+}
+
+export interface PrepareOptions {
+  /** found λ values by lambdaCacheKey, so a search is done once per configuration */
+  lambdaCache?: LambdaCache;
+  /** called after each run of a λ search */
+  onLambdaProbe?(probe: LambdaProbe, index: number): void;
+  /** polled by the runs of a λ search; true aborts the search with SearchInterrupted */
+  shouldStop?(): boolean;
+}
+
+/** A λ search stopped by shouldStop (Ctrl-C): nothing was decided or written. */
+export class SearchInterrupted extends Error {
+  override name = 'SearchInterrupted';
 }
 
 export type LoadedData = Awaited<ReturnType<typeof loadFederated>>;
@@ -41,7 +61,7 @@ export function loadRunData(config: RunConfig): Promise<LoadedData> {
 }
 
 /** Loads the data (unless given) and resolves everything derived from it. Throws UsageError/DataError on bad input. */
-export async function prepareRun(config: RunConfig, loaded?: LoadedData): Promise<PreparedRun> {
+export async function prepareRun(config: RunConfig, loaded?: LoadedData, opts: PrepareOptions = {}): Promise<PreparedRun> {
   loaded ??= await loadRunData(config);
   const warnings = [...loaded.warnings];
   const dataset = loaded.dataset;
@@ -54,7 +74,75 @@ export async function prepareRun(config: RunConfig, loaded?: LoadedData): Promis
       `partial participation (${config.participation}): the convergence theory of ProxSkip and Sparse-ProxSkip assumes every client takes part in every round`,
     );
   }
-  return { config, method: methodOf(config), dataset, modelSpec, L, gamma, warnings };
+  const method = methodOf(config);
+  const prepared: PreparedRun = { config, method, dataset, modelSpec, L, gamma, lambda: 0, lambdaSearch: null, warnings };
+  if (config.lambda !== 'auto') prepared.lambda = config.lambda;
+  else if (method.pruneMode === 'l1') {
+    const search = await searchLambda(prepared, opts);
+    prepared.lambda = search.lambda;
+    prepared.lambdaSearch = search;
+    if (search.warning) warnings.push(search.warning);
+  }
+  return prepared;
+}
+
+/**
+ * The configuration a found λ belongs to: everything that shapes the final average, i.e. the whole
+ * config except λ itself and options that only change speed or what is recorded.
+ */
+export function lambdaCacheKey(config: RunConfig): string {
+  const { lambda: _l, workers: _w, timing: _t, evalEvery: _e, ...rest } = config;
+  return JSON.stringify(Object.fromEntries(Object.entries(rest).sort(([a], [b]) => a.localeCompare(b))));
+}
+
+/**
+ * `--lambda auto`: the λ whose final plain average (the model before the evaluated TopK) has K
+ * nonzeros, each probe a full run of this very configuration. The search starts a decade below
+ * λ_max = ‖∇f(0)‖∞, the smallest λ for which 0 is the optimum of the centralised ℓ1 problem.
+ */
+async function searchLambda(prepared: PreparedRun, opts: PrepareOptions): Promise<LambdaSearchResult> {
+  const key = lambdaCacheKey(prepared.config);
+  const cached = opts.lambdaCache?.get(key);
+  if (cached) return cached;
+  const model = createModel(prepared.modelSpec);
+  const pruner = makePruner(model.layout, prepared.config.sparsity, prepared.config.topkScope);
+  const lambdaMax = gradientInfNorm(prepared, pruner);
+  const stop = opts.shouldStop ? { shouldStop: opts.shouldStop } : {};
+  // Only the final average matters here: evaluate no round but the last, record no time.
+  const probeOptions = { evalEvery: Math.max(1, prepared.config.rounds), timing: false };
+  const result = await findLambda(
+    async (lambda) => {
+      const sim = await simulate(prepared.dataset, { ...simOptions(prepared, lambda), ...probeOptions }, stop);
+      if (sim.interrupted) throw new SearchInterrupted('λ search interrupted');
+      return nnz(sim.average);
+    },
+    {
+      target: pruner.k,
+      ...(lambdaMax > 0 ? { start: lambdaMax / 10 } : {}),
+      ...(opts.onLambdaProbe ? { onProbe: opts.onLambdaProbe } : {}),
+    },
+  );
+  opts.lambdaCache?.set(key, result);
+  return result;
+}
+
+/** ‖∇f(0)‖∞ over the prunable coordinates, f the mean of the clients' losses. */
+function gradientInfNorm(prepared: PreparedRun, pruner: Pruner): number {
+  const model = createModel(prepared.modelSpec);
+  const d = model.layout.d;
+  const zero = new Float32Array(d);
+  const g = new Float32Array(d);
+  const sum = new Float64Array(d);
+  for (const c of prepared.dataset.clients) {
+    model.lossGrad(zero, c, g);
+    for (let j = 0; j < d; j++) sum[j]! += g[j]!;
+  }
+  const mean = Float32Array.from(sum, (v) => v / prepared.dataset.clients.length);
+  let max = 0;
+  pruner.mapPrunable(mean, (block) => {
+    for (const v of block) max = Math.max(max, Math.abs(v));
+  });
+  return max;
 }
 
 function modelSpecFor(config: RunConfig, data: FederatedDataset): ModelSpec {
@@ -77,6 +165,10 @@ export interface RunSummary {
   model: { spec: ModelSpec; d: number; k: number };
   gamma: number;
   L: number;
+  /** the l1 weight used by l1 methods (null for the others) */
+  lambda: number | null;
+  /** how `--lambda auto` found it (null when λ was given) */
+  lambdaSearch: LambdaSearchResult | null;
   roundsDone: number;
   interrupted: boolean;
   /** the last evaluated round */
@@ -99,28 +191,14 @@ export interface RunHooks {
 
 /** Runs a prepared run and writes its files into `outDir`. */
 export async function runToDir(prepared: PreparedRun, outDir: string, hooks: RunHooks = {}): Promise<{ summary: RunSummary; result: SimResult }> {
-  const { config, dataset } = prepared;
+  const { dataset } = prepared;
   mkdirSync(outDir, { recursive: true });
   const writer = new JsonlWriter(join(outDir, 'rounds.jsonl'));
   let result: SimResult;
   try {
     result = await simulate(
       dataset,
-      {
-        method: prepared.method,
-        modelSpec: prepared.modelSpec,
-        sparsity: config.sparsity,
-        topkScope: config.topkScope,
-        step: { gamma: prepared.gamma, p: config.p, lambda: config.lambda, steDecay: config.steDecay, batchSize: config.batchSize, seed: config.seed },
-        localSteps: config.localSteps,
-        schedule: config.schedule,
-        rounds: config.rounds,
-        participation: config.participation,
-        workers: config.workers,
-        evalEvery: config.evalEvery,
-        postHocTopk: config.postHocTopk,
-        timing: config.timing,
-      },
+      simOptions(prepared, prepared.lambda),
       {
         onRound: (rec) => {
           writer.write(rec);
@@ -135,6 +213,25 @@ export async function runToDir(prepared: PreparedRun, outDir: string, hooks: Run
   const summary = summarize(prepared, result);
   writeJsonAtomic(join(outDir, 'summary.json'), summary);
   return { summary, result };
+}
+
+function simOptions(prepared: PreparedRun, lambda: number): SimOptions {
+  const { config } = prepared;
+  return {
+    method: prepared.method,
+    modelSpec: prepared.modelSpec,
+    sparsity: config.sparsity,
+    topkScope: config.topkScope,
+    step: { gamma: prepared.gamma, p: config.p, lambda, steDecay: config.steDecay, batchSize: config.batchSize, seed: config.seed },
+    localSteps: config.localSteps,
+    schedule: config.schedule,
+    rounds: config.rounds,
+    participation: config.participation,
+    workers: config.workers,
+    evalEvery: config.evalEvery,
+    postHocTopk: config.postHocTopk,
+    timing: config.timing,
+  };
 }
 
 function summarize(prepared: PreparedRun, result: SimResult): RunSummary {
@@ -159,6 +256,8 @@ function summarize(prepared: PreparedRun, result: SimResult): RunSummary {
     model: { spec: prepared.modelSpec, d: result.d, k: result.k },
     gamma: prepared.gamma,
     L: prepared.L,
+    lambda: prepared.method.pruneMode === 'l1' ? prepared.lambda : null,
+    lambdaSearch: prepared.lambdaSearch,
     roundsDone: result.records.length - 1,
     interrupted: result.interrupted,
     final: evaluated.at(-1) ?? null,
