@@ -7,6 +7,7 @@ import { VERSION } from '../version.js';
 import { ALGORITHMS, PRESETS } from '../algorithms/methods.js';
 import { registerRun } from './commands/run.js';
 import { registerCompare } from './commands/compare.js';
+import { registerData } from './commands/data.js';
 
 const USER_ERRORS = new Set(['UsageError', 'DataError', 'EncodingError', 'SimulationError', 'RangeError']);
 
@@ -14,10 +15,12 @@ export function buildProgram(): Command {
   const program = new Command('sparse-proxskip')
     .description('Sparse federated learning with accelerated local training (Sparse-ProxSkip and baselines)')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
+    // commander's own errors (unknown option, bad value) in the same one-line form as ours
+    .configureOutput({ outputError: (str, write) => write(`sparse-proxskip: ${str.trimEnd()} (see --help)\n`) })
     .exitOverride();
   registerRun(program);
   registerCompare(program);
+  registerData(program);
   program
     .command('algorithms')
     .description('list the algorithms and the switches of their presets')

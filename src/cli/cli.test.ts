@@ -1,0 +1,161 @@
+/**
+ * The command line end to end: `main` called in-process with captured output (fast), and the real entry
+ * spawned once to check what a shell sees (the exit code and stderr of a process).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { format } from 'node:util';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { ALGORITHMS } from '../algorithms/methods.js';
+import { main } from './program.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cli-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `sparse-proxskip ...args` in this process, capturing everything it prints. */
+async function cli(...args: string[]): Promise<Outcome> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const capture = (sink: string[]) => (chunk: unknown): boolean => (sink.push(String(chunk)), true);
+  const spies = [
+    vi.spyOn(process.stdout, 'write').mockImplementation(capture(out)),
+    vi.spyOn(process.stderr, 'write').mockImplementation(capture(err)),
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(format(...a) + '\n')),
+    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(format(...a) + '\n')),
+  ];
+  try {
+    const code = await main(['node', 'sparse-proxskip', ...args]);
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    for (const s of spies) s.mockRestore();
+  }
+}
+
+const readJson = (path: string): Record<string, unknown> => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+const readLines = (path: string): Record<string, unknown>[] =>
+  readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+
+// lsq: 20 features, 50 samples per client of which 40 train; 3 rounds of 10 local steps.
+const SMALL = ['--dataset', 'lsq', '--clients', '4', '--rounds', '3', '--seed', '7'];
+
+describe('sparse-proxskip run', () => {
+  it('writes rounds.jsonl and summary.json with every field of the contract', async () => {
+    const out = join(dir, 'run-sps');
+    const r = await cli('run', '--algorithm', 'sparse-proxskip', ...SMALL, '--sparsity', '0.9', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^sparse-proxskip: 3 rounds, train loss .*nnz 2\/20, .* -> /);
+    const rounds = readLines(join(out, 'rounds.jsonl'));
+    expect(rounds.map((x) => x.round)).toEqual([0, 1, 2, 3]);
+    for (const rec of rounds) {
+      for (const key of ['round', 'trainLoss', 'testMetric', 'nnz', 'sumHNorm', 'uplinkFloats', 'uplinkBytes', 'downlinkFloats', 'downlinkBytes', 'seconds']) {
+        expect(typeof rec[key], key).toBe('number');
+      }
+    }
+    // K = ⌈0.1 · 20⌉ = 2: each of 4 clients sends 2 floats per round, and the evaluated model has 2 nonzeros
+    expect(rounds.map((x) => x.uplinkFloats)).toEqual([0, 8, 16, 24]);
+    expect(rounds.map((x) => x.nnz)).toEqual([0, 2, 2, 2]);
+    for (const rec of rounds.slice(1)) {
+      expect(rec.uplinkBytes as number).toBeGreaterThan(4 * (rec.uplinkFloats as number)); // values plus the support
+      expect(rec.sumHNorm as number).toBeLessThan(1e-3 * (rec.hNormSum as number)); // Σh = 0 up to rounding
+    }
+    const summary = readJson(join(out, 'summary.json'));
+    expect(summary).toMatchObject({
+      algorithm: 'sparse-proxskip',
+      roundsDone: 3,
+      interrupted: false,
+      model: { d: 20, k: 2 },
+      dataset: { name: 'lsq', clients: 4, trainSamples: 160 },
+      testMetricName: 'r2',
+      final: rounds[3],
+    });
+    expect((summary.config as Record<string, unknown>).seed).toBe(7);
+  });
+
+  it('gives byte-identical rounds.jsonl for the same seed with --no-timing, on 1 or 2 workers', async () => {
+    const outs = ['a', 'b', 'w2'].map((name) => join(dir, `same-${name}`));
+    const args = ['run', '--algorithm', 'proxskip', ...SMALL, '--no-timing'];
+    expect((await cli(...args, '--out', outs[0]!)).code).toBe(0);
+    expect((await cli(...args, '--out', outs[1]!)).code).toBe(0);
+    expect((await cli(...args, '--workers', '2', '--out', outs[2]!)).code).toBe(0);
+    const [a, b, w2] = outs.map((o) => readFileSync(join(o, 'rounds.jsonl'), 'utf8'));
+    expect(a).toContain('"seconds":null');
+    expect(b).toBe(a);
+    expect(w2).toBe(a);
+  });
+});
+
+describe('sparse-proxskip compare', () => {
+  it('writes comparison.csv/json, a run per algorithm and the plots', async () => {
+    const out = join(dir, 'compare');
+    const r = await cli('compare', '--algorithms', 'fedavg,sparse-proxskip', ...SMALL, '--rounds', '2', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('sparse-proxskip');
+    const table = JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8')) as { algorithm: string; rounds: number }[];
+    // fedavg is dense: its final model pruned afterwards is reported too
+    expect(table.map((t) => t.algorithm)).toEqual(['fedavg', 'fedavg + post-hoc TopK', 'sparse-proxskip']);
+    expect(table.every((t) => t.rounds === 2)).toBe(true);
+    const csv = readFileSync(join(out, 'comparison.csv'), 'utf8').trimEnd().split('\n');
+    expect(csv).toHaveLength(4);
+    expect(csv[0]).toMatch(/^algorithm,/);
+    for (const f of ['fedavg/summary.json', 'sparse-proxskip/rounds.jsonl', 'loss-vs-uplink.svg', 'metric-vs-uplink.svg', 'sum-h-vs-rounds.svg']) {
+      expect(existsSync(join(out, f)), f).toBe(true);
+    }
+    expect(readFileSync(join(out, 'loss-vs-uplink.svg'), 'utf8')).toMatch(/^<svg/);
+  });
+});
+
+describe('sparse-proxskip algorithms', () => {
+  it('lists every algorithm with its switches', async () => {
+    const r = await cli('algorithms');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual([...ALGORITHMS]);
+    expect(lines.find((l) => l.startsWith('sparse-proxskip '))).toContain('"pruneMode":"ste"');
+  });
+});
+
+describe('bad input: exit code 2, one line on stderr, no output directory', () => {
+  const small = join(dir, 'small.svm');
+  const malformed = join(dir, 'malformed.svm');
+  writeFileSync(small, '1 1:0.5 2:1\n-1 1:0.1 3:2\n1 2:0.3\n');
+  writeFileSync(malformed, '1 1:0.5 2:1\n-1 1:0.1 3:2\n1 2:abc\n');
+
+  const cases: [string, string[], RegExp][] = [
+    ['unknown algorithm', ['run', '--algorithm', 'nope'], /unknown algorithm 'nope'/],
+    ['unknown algorithm in compare', ['compare', '--algorithms', 'fedavg,nope'], /unknown algorithm 'nope'/],
+    ['unknown option', ['run', '--algorithm', 'fedavg', '--bogus'], /unknown option '--bogus'/],
+    ['sparsity 1', ['run', '--algorithm', 'fedavg', '--sparsity', '1'], /--sparsity must be in \[0, 1\), got 1/],
+    ['negative gamma', ['run', '--algorithm', 'fedavg', '--gamma', '-1'], /--gamma must be a positive number/],
+    ['p = 0', ['run', '--algorithm', 'fedavg', '--p', '0'], /--p must be in \(0, 1\], got 0/],
+    ['not a number', ['run', '--algorithm', 'fedavg', '--rounds', 'x'], /--rounds must be a number, got 'x'/],
+    ['more clients than samples', ['run', '--algorithm', 'fedavg', '--dataset', `libsvm:${small}`, '--clients', '5'], /3 samples over 5 clients/],
+    ['malformed LIBSVM line', ['run', '--algorithm', 'fedavg', '--dataset', `libsvm:${malformed}`, '--clients', '1'], /malformed\.svm:3: /],
+    ['missing file', ['run', '--algorithm', 'fedavg', '--dataset', `libsvm:${join(dir, 'missing.svm')}`], /missing\.svm: no such file/],
+  ];
+  it.each(cases)('%s', async (_what, args, message) => {
+    const out = join(dir, `bad-${args.join('_').replace(/[^\w.-]/g, '')}`.slice(0, 100));
+    const r = await cli(...args, '--out', out);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^sparse-proxskip: error: [^\n]+\n$/);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe('');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('reaches the shell as exit code 2 and one stderr line from the real entry point', () => {
+    const tsx = join(import.meta.dirname, '../../node_modules/.bin/tsx');
+    const entry = join(import.meta.dirname, 'main.ts');
+    const r = spawnSync(tsx, [entry, 'run', '--algorithm', 'fedavg', '--p', '0', '--out', join(dir, 'spawned')], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('sparse-proxskip: error: --p must be in (0, 1], got 0\n');
+    expect(existsSync(join(dir, 'spawned'))).toBe(false);
+  });
+});
