@@ -7,6 +7,7 @@ import type { Pruner } from '../core/prune.js';
 import type { SparseVector } from '../core/sparse.js';
 import { softThreshold } from '../core/vec.js';
 import { rngFor } from '../core/rng.js';
+import { augmentedBatches } from '../data/augment.js';
 import type { MethodSpec } from './methods.js';
 
 /** Step-level hyper-parameters shared by all clients. */
@@ -22,6 +23,8 @@ export interface StepConfig {
   /** minibatch size; 0 = full batch */
   batchSize: number;
   seed: number;
+  /** random crop + flip of each (image) minibatch, src/data/augment.ts */
+  augment?: boolean;
 }
 
 export interface LocalContext {
@@ -51,10 +54,12 @@ export function localTrain(
   const g = new Float32Array(d);
   const w = method.pruneMode === 'ste' ? new Float32Array(d) : x;
   const batches = batchSampler(data, cfg, ctx.client, round);
+  const augmented = cfg.augment ? augmentedBatches(data, cfg.seed, ctx.client, round) : null;
   const tau = cfg.gamma * cfg.lambda;
   for (let s = 0; s < steps; s++) {
     if (method.pruneMode === 'ste') pruner.apply(x, w);
-    model.lossGrad(w, data, g, batches());
+    if (augmented) model.lossGrad(w, augmented(batches()), g);
+    else model.lossGrad(w, data, g, batches());
     if (method.pruneMode === 'ste' && cfg.steDecay > 0) {
       // SR-STE: decay the pruned coordinates, λ_W (1 − mask) ⊙ z = λ_W (z − TopK(z))
       for (let j = 0; j < d; j++) g[j]! += cfg.steDecay * (x[j]! - w[j]!);

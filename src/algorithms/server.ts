@@ -3,10 +3,15 @@ import type { Pruner } from '../core/prune.js';
 import type { Uplink } from './client.js';
 import type { MethodSpec } from './methods.js';
 
-/** Σ u_i / n, summed in float64 in the order given (client order), so results do not depend on scheduling. */
-export function averageUplinks(d: number, uplinks: readonly Uplink[]): Float32Array {
+/**
+ * Σ u_i / n, summed in float64 in the order given (client order), so results do not depend on scheduling.
+ * Any iterable: the simulator reads the uplinks one at a time from its state store.
+ */
+export function averageUplinks(d: number, uplinks: Iterable<Uplink>): Float32Array {
   const sum = new Float64Array(d);
+  let n = 0;
   for (const u of uplinks) {
+    n++;
     const ud = u instanceof Float32Array ? u.length : u.d;
     if (ud !== d) throw new RangeError(`uplink has dimension ${ud}, expected ${d}`);
     if (u instanceof Float32Array) {
@@ -18,7 +23,6 @@ export function averageUplinks(d: number, uplinks: readonly Uplink[]): Float32Ar
     for (let k = 0; k < idx.length; k++) sum[idx[k]!]! += val[k]!;
   }
   const out = new Float32Array(d);
-  const n = uplinks.length;
   for (let j = 0; j < d; j++) out[j] = sum[j]! / n;
   return out;
 }

@@ -15,7 +15,9 @@ import { updateControlVariate, uplinkVector, type StepConfig, type Uplink } from
 import type { MethodSpec } from '../algorithms/methods.js';
 import { localStepsForRound, type Schedule } from '../algorithms/schedule.js';
 import { averageUplinks, broadcast, evaluatedModel, type Broadcast } from '../algorithms/server.js';
-import { createExecutor } from './executor.js';
+import { createExecutor, type Executor } from './executor.js';
+import type { TrainResult } from './runner.js';
+import { createStateStore, type ClientStateStore } from './state.js';
 
 export interface SimOptions {
   method: MethodSpec;
@@ -35,6 +37,8 @@ export interface SimOptions {
   postHocTopk: boolean;
   /** record wall-clock seconds (off: `seconds` is null, so equal seeds give byte-identical records) */
   timing: boolean;
+  /** keep per-client vectors in files under this directory instead of memory (same results, less memory) */
+  stateDir?: string | null;
 }
 
 /** One line of rounds.jsonl. Communication totals are cumulative. Round 0 is the initial model. */
@@ -72,7 +76,7 @@ export interface SimResult {
   model: Float32Array;
   /** the plain average after the last round (dense for dense methods) */
   average: Float32Array;
-  /** each client's control variate at the end (null entries without control variates) */
+  /** each client's control variate at the end (null entries without control variates; empty with a stateDir) */
   h: (Float32Array | null)[];
   ledger: Ledger;
   interrupted: boolean;
@@ -95,11 +99,24 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   const { method, step } = opts;
   const pruner = makePruner(model.layout, opts.sparsity, opts.topkScope);
   const ledger = new Ledger(n);
-  const h: (Float32Array | null)[] = data.clients.map(() => (method.controlVariates ? new Float32Array(d) : null));
-  const exec = await createExecutor(
-    { modelSpec: opts.modelSpec, method, sparsity: opts.sparsity, topkScope: opts.topkScope, step, clients: data.clients },
-    opts.workers,
-  );
+  const stateDir = opts.stateDir ?? null;
+  // per client: h_i, or its uplink between arriving and the average (see onResult)
+  const state = createStateStore(n, d, stateDir);
+  let exec: Executor;
+  try {
+    exec = await createExecutor(
+      { modelSpec: opts.modelSpec, method, sparsity: opts.sparsity, topkScope: opts.topkScope, step, clients: data.clients },
+      opts.workers,
+    );
+  } catch (e) {
+    state.close();
+    throw e;
+  }
+  // A dense uplink waits for the average in its client's slot when that is free: no control variate, or a
+  // shifted uplink (h_i is not needed again: h⁺ = (p/γ)(ref − u)). Else it waits in memory, sparse.
+  const uplinkInSlot = method.uplinkShift || !method.controlVariates;
+  // with a state directory, `workers` clients at a time, so only their vectors are in memory
+  const wave = stateDir === null ? n : Math.max(1, opts.workers);
   const t0 = performance.now();
   const records: RoundRecord[] = [];
   let current: Float32Array = new Float32Array(d); // x₀ = 0 (SPEC §1 for convex tasks)
@@ -107,19 +124,20 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   let evalModel = current;
   let interrupted = false;
   let postHocTopk: SimResult['postHocTopk'] = null;
+  let h: SimResult['h'] = [];
   const testMetricName = data.test ? model.metric(current, data.test).name : null;
 
-  const record = async (round: number, steps: number, evaluate: boolean): Promise<void> => {
+  const record = async (round: number, steps: number, evaluate: boolean, hNorms: [number, number]): Promise<void> => {
     const trainLoss = evaluate ? mean(await exec.losses(evalModel)) : null;
     const testMetric = evaluate && data.test ? model.metric(evalModel, data.test).value : null;
     const seconds = opts.timing ? (performance.now() - t0) / 1000 : null;
-    const rec = roundRecord(round, steps, trainLoss, testMetric, evalModel, controlVariateNorms(h, d), ledger, seconds);
+    const rec = roundRecord(round, steps, trainLoss, testMetric, evalModel, hNorms, ledger, seconds);
     records.push(rec);
     hooks.onRound?.(rec, evalModel);
   };
 
   try {
-    await record(0, 0, true);
+    await record(0, 0, true, [0, 0]);
     for (let r = 1; r <= opts.rounds; r++) {
       if (hooks.shouldStop?.()) {
         interrupted = true;
@@ -127,36 +145,40 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
       }
       const steps = localStepsForRound(opts.schedule, opts.localSteps, step.p, step.seed, r);
       const participants = chooseParticipants(n, opts.participation, step.seed, r);
-      // Each result shrinks to its uplink message as it arrives: kept dense in h's buffer when shifted
-      // (h itself is no longer needed: h⁺ = (p/γ)(ref − u)), else kept sparse beside h.
-      const uplinks = new Map<number, Uplink>();
-      await exec.train(r, current, steps, participants.map((i) => ({ client: i, h: h[i]! })), (res) => {
-        const hi = res.h;
-        h[res.client] = hi;
-        const u = uplinkVector(method, res.xhat, hi, step);
+      // Each result shrinks to its uplink message as it arrives.
+      const sparseUplinks = new Map<number, SparseVector>();
+      const onResult = (res: TrainResult): void => {
+        const u = uplinkVector(method, res.xhat, res.h, step);
         checkFinite(u, `client ${res.client}'s update in round ${r}`, step);
         const sv = toSparse(u);
         const enc = chooseEncoding(sv);
         ledger.record(r, 'up', res.client, floatsOf(enc.kind, sv), enc.bytes, enc.kind);
-        if (method.uplinkShift && hi) {
-          hi.set(u);
-          uplinks.set(res.client, hi);
+        if (uplinkInSlot) {
+          state.put(res.client, u);
         } else {
-          uplinks.set(res.client, sv);
+          state.put(res.client, res.h!);
+          sparseUplinks.set(res.client, sv);
         }
-      });
-      const sent = participants.map((i) => uplinks.get(i)!);
+      };
+      for (let s = 0; s < participants.length; s += wave) {
+        const tasks = participants.slice(s, s + wave).map((i) => ({ client: i, h: method.controlVariates ? state.get(i) : null }));
+        await exec.train(r, current, steps, tasks, onResult);
+      }
+      // read one at a time (from disk with a state directory), in client order
+      const uplinkOf = (i: number): Uplink => sparseUplinks.get(i) ?? state.get(i);
+      const sent = (function* () {
+        for (const i of participants) yield uplinkOf(i);
+      })();
       const server = serverStep(method, pruner, d, sent, participants, ledger, r);
       average = server.average;
       const b = server.broadcast;
 
-      if (b.ref) {
-        participants.forEach((i, k) => updateControlVariate(method, h[i]!, sent[k]!, b.ref!, step));
-        if (method.hReference === 'recentre') recentre(participants.map((i) => h[i]!));
-      }
+      let hNorms: [number, number] = [0, 0];
+      if (b.ref) hNorms = updateControlVariates(method, state, participants, uplinkOf, b.ref, step);
+      else for (const i of participants) state.delete(i);
       current = b.model;
       evalModel = evaluatedModel(method, average, b, pruner, opts.postHocTopk);
-      await record(r, steps, r % opts.evalEvery === 0 || r === opts.rounds);
+      await record(r, steps, r % opts.evalEvery === 0 || r === opts.rounds, hNorms);
     }
     if (!method.sparse && !opts.postHocTopk && opts.sparsity > 0) {
       const pruned = pruner.apply(average);
@@ -166,8 +188,11 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
         nnz: nnz(pruned),
       };
     }
+    // the final h_i, unless they are on disk (reading them all back would defeat the state directory)
+    h = stateDir !== null ? [] : Array.from({ length: n }, (_, i) => (method.controlVariates ? state.get(i) : null));
   } finally {
     await exec.close();
+    state.close();
   }
   return { records, model: evalModel, average, h, ledger, interrupted, postHocTopk, testMetricName, k: pruner.k, d };
 }
@@ -188,7 +213,7 @@ export function serverStep(
   method: MethodSpec,
   pruner: Pruner,
   d: number,
-  sent: readonly Uplink[],
+  sent: Iterable<Uplink>,
   participants: readonly number[],
   ledger: Ledger,
   round: number,
@@ -248,28 +273,86 @@ function checkFinite(v: Float32Array, what: string, step: StepConfig): void {
 /** ‖Σ_i h_i‖ and Σ_i ‖h_i‖, summed in float64 in client order. */
 export function controlVariateNorms(h: readonly (Float32Array | null)[], d: number): [number, number] {
   if (!h.some((x) => x)) return [0, 0];
-  const sum = new Float64Array(d);
-  let normSum = 0;
-  for (const hi of h) {
-    if (!hi) continue;
+  const acc = new NormAccumulator(d);
+  for (const hi of h) if (hi) acc.add(hi);
+  return acc.result();
+}
+
+/** controlVariateNorms one h_i at a time (add them in client order), so they need not all be in memory. */
+export class NormAccumulator {
+  private readonly sum: Float64Array;
+  private normSum = 0;
+
+  constructor(d: number) {
+    this.sum = new Float64Array(d);
+  }
+
+  add(hi: Float32Array): void {
+    const sum = this.sum;
     let s = 0;
-    for (let j = 0; j < d; j++) {
+    for (let j = 0; j < sum.length; j++) {
       sum[j]! += hi[j]!;
       s += hi[j]! * hi[j]!;
     }
-    normSum += Math.sqrt(s);
+    this.normSum += Math.sqrt(s);
   }
-  let s = 0;
-  for (let j = 0; j < d; j++) s += sum[j]! * sum[j]!;
-  return [Math.sqrt(s), normSum];
+
+  /** [‖Σ_i h_i‖, Σ_i ‖h_i‖] */
+  result(): [number, number] {
+    let s = 0;
+    for (let j = 0; j < this.sum.length; j++) s += this.sum[j]! * this.sum[j]!;
+    return [Math.sqrt(s), this.normSum];
+  }
 }
 
-function recentre(hs: Float32Array[]): void {
-  const d = hs[0]?.length ?? 0;
-  const m = new Float64Array(d);
-  for (const hi of hs) for (let j = 0; j < d; j++) m[j]! += hi[j]!;
-  for (let j = 0; j < d; j++) m[j]! /= hs.length;
-  for (const hi of hs) for (let j = 0; j < d; j++) hi[j]! -= m[j]!;
+/**
+ * After the broadcast: moves the participants' h_i (then recentres them to mean zero over the
+ * participants for 'recentre'), one client's vector at a time, and returns controlVariateNorms over all
+ * clients (a client without state has h_i = 0 and adds nothing).
+ */
+function updateControlVariates(
+  method: MethodSpec,
+  state: ClientStateStore,
+  participants: readonly number[],
+  uplinkOf: (client: number) => Uplink,
+  ref: Float32Array,
+  step: StepConfig,
+): [number, number] {
+  const d = state.d;
+  const moved = (i: number): Float32Array => {
+    const u = uplinkOf(i);
+    // a dense uplink sits in the slot itself (shifted methods): it becomes h⁺ in place
+    const hi = u instanceof Float32Array ? u : state.get(i);
+    updateControlVariate(method, hi, u, ref, step);
+    return hi;
+  };
+  let mean: Float64Array | null = null;
+  if (method.hReference === 'recentre') {
+    mean = new Float64Array(d);
+    for (const i of participants) {
+      const hi = moved(i);
+      state.put(i, hi);
+      for (let j = 0; j < d; j++) mean[j]! += hi[j]!;
+    }
+    for (let j = 0; j < d; j++) mean[j]! /= participants.length;
+  }
+  const isParticipant = new Set(participants);
+  const norms = new NormAccumulator(d);
+  for (let i = 0; i < state.n; i++) {
+    if (!state.has(i)) continue;
+    let hi: Float32Array;
+    if (!isParticipant.has(i)) hi = state.get(i);
+    else if (mean) {
+      hi = state.get(i);
+      for (let j = 0; j < d; j++) hi[j]! -= mean[j]!;
+      state.put(i, hi);
+    } else {
+      hi = moved(i);
+      state.put(i, hi);
+    }
+    norms.add(hi);
+  }
+  return norms.result();
 }
 
 /** The mean in float64, summed in index (client) order. */
