@@ -1,0 +1,316 @@
+/**
+ * The client side of a networked run (`sparse-proxskip client`): one process hosts one client id or a
+ * pool of them, each on its own stream. A client holds its data, its model state and its control
+ * variate h_i, which never leaves it; the computations are the simulator's (src/sim/runner.ts over
+ * src/algorithms/client.ts), so a loopback run reproduces `sparse-proxskip run` bit for bit.
+ *
+ * With a state directory, h_i and the update in flight are saved atomically before anything is sent,
+ * so a client killed at any point and restarted with the same --state-dir carries on where it was.
+ */
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { decode, encode } from '../core/encoding.js';
+import { makePruner, type Pruner } from '../core/prune.js';
+import { toDense, toSparse, type SparseVector } from '../core/sparse.js';
+import { createModel } from '../models/index.js';
+import type { Dataset, Model, ModelSpec } from '../models/types.js';
+import { updateControlVariate, uplinkVector, type StepConfig } from '../algorithms/client.js';
+import type { MethodSpec } from '../algorithms/methods.js';
+import { broadcast, evaluatedModel, type Broadcast } from '../algorithms/server.js';
+import { UsageError } from '../errors.js';
+import { methodOf, type RunConfig } from '../sim/config.js';
+import { loadRunData } from '../sim/run.js';
+import { createRunner, type ClientRunner } from '../sim/runner.js';
+import { federation, messageLimitOptions, type ClientMessage, type FederationClient, type ServerMessage } from './proto.js';
+import { channelCredentials, type ClientTls } from './security.js';
+import { NetError } from './server.js';
+import { bytesF32, f32bytes, readStateFile, writeStateFile } from './state.js';
+
+export interface ClientOptions {
+  /** HOST:PORT of the server */
+  server: string;
+  ids: number[];
+  /** the dataset spec of `run --dataset`; each id keeps its own shard. Default: the server's config.dataset */
+  data: string | null;
+  stateDir: string | null;
+  tls: ClientTls | null;
+  /** the token of each id (when the server has a tokens file) */
+  tokens: Map<number, string> | null;
+  maxMessageBytes: number;
+  /** seconds to keep trying to reach the server before giving up */
+  connectTimeout: number;
+  log?: (line: string) => void;
+}
+
+/** Parses '3', '0-99', '0-9,20,30-35' into ascending unique ids. */
+export function parseClientIds(text: string): number[] {
+  const ids = new Set<number>();
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new UsageError(`bad client ids '${text}' (expected e.g. 3, 0-99 or 0-9,20,30-35)`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (b < a) throw new UsageError(`bad client id range '${part.trim()}'`);
+    for (let i = a; i <= b; i++) ids.add(i);
+  }
+  return [...ids].sort((x, y) => x - y);
+}
+
+/** Errors worth waiting out: the server is (re)starting, or the connection dropped. */
+const RETRY = new Set([grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.UNKNOWN, grpc.status.INTERNAL, grpc.status.ALREADY_EXISTS]);
+
+interface Pending {
+  round: number;
+  payload: Uint8Array;
+  vector: SparseVector;
+}
+
+interface ClientState {
+  id: number;
+  h: Float32Array | null;
+  /** the last round whose broadcast this client has applied */
+  round: number;
+  pending: Pending | null;
+}
+
+interface StateHeader {
+  version: 1;
+  id: number;
+  round: number;
+  pendingRound: number | null;
+  hasH: boolean;
+}
+
+/** What every client of the pool derives from one broadcast (decoded once per pool). */
+interface Derived {
+  round: number;
+  payload: Uint8Array;
+  average: Float32Array | null;
+  b: Broadcast;
+  evalModel: Float32Array;
+}
+
+/** What the clients of one process share: the run's setup, the data, the model, the decoded broadcast. */
+class Pool {
+  private setup: Promise<{ config: RunConfig; method: MethodSpec; modelSpec: ModelSpec; model: Model; pruner: Pruner; shards: Map<number, Dataset> }> | null = null;
+  private setupKey = '';
+  private runner: { gamma: number; runner: ClientRunner } | null = null;
+  private derived: Derived | null = null;
+
+  constructor(private readonly opts: ClientOptions) {}
+
+  /** Loads the data once for all ids (every process loads the dataset and keeps only its own shards). */
+  prepare(configJson: string, modelSpecJson: string) {
+    const key = configJson + modelSpecJson;
+    if (this.setup && this.setupKey === key) return this.setup;
+    this.setupKey = key;
+    this.runner = null;
+    this.derived = null;
+    this.setup = (async () => {
+      const config = JSON.parse(configJson) as RunConfig;
+      const modelSpec = JSON.parse(modelSpecJson) as ModelSpec;
+      const loaded = await loadRunData({ ...config, dataset: this.opts.data ?? config.dataset });
+      const shards = new Map<number, Dataset>();
+      for (const id of this.opts.ids) {
+        const shard = loaded.dataset.clients[id];
+        if (!shard) throw new UsageError(`client id ${id} is out of range: the data has ${loaded.dataset.clients.length} clients`);
+        shards.set(id, shard);
+      }
+      const model = createModel(modelSpec);
+      return { config, method: methodOf(config), modelSpec, model, pruner: makePruner(model.layout, config.sparsity, config.topkScope), shards };
+    })();
+    return this.setup;
+  }
+
+  async step(gamma: number): Promise<{ runner: ClientRunner; step: StepConfig }> {
+    const s = await this.setup!;
+    const c = s.config;
+    const step: StepConfig = { gamma, p: c.p, lambda: c.lambda as number, steDecay: c.steDecay, batchSize: c.batchSize, seed: c.seed };
+    if (this.runner?.gamma !== gamma) {
+      const ids = [...s.shards.keys()];
+      const runner = createRunner({ modelSpec: s.modelSpec, method: s.method, sparsity: c.sparsity, topkScope: c.topkScope, step, clientIds: ids, data: ids.map((i) => s.shards.get(i)!) });
+      this.runner = { gamma, runner };
+    }
+    return { runner: this.runner.runner, step };
+  }
+
+  /** The model to continue from, the reference for h, and the evaluated model, from a broadcast payload. */
+  async derive(round: number, payload: Uint8Array): Promise<Derived> {
+    const c = this.derived;
+    if (c && c.round === round && Buffer.compare(c.payload, payload) === 0) return c;
+    const s = await this.setup!;
+    const d = s.model.layout.d;
+    const v = toDense(decode(payload, d).vector);
+    // round 0 is x₀; later the payload is the average where clients need it, else the model (server.ts broadcast)
+    let b: Broadcast;
+    let average: Float32Array | null = null;
+    if (round === 0) b = { model: v, ref: null, downlink: v };
+    else if (downlinkIsAverage(s.method)) {
+      average = v;
+      b = broadcast(s.method, v, s.pruner);
+    } else b = { model: v, ref: s.method.controlVariates ? v : null, downlink: v };
+    const evalModel = round === 0 ? v : evaluatedModel(s.method, average ?? v, b, s.pruner, s.config.postHocTopk);
+    this.derived = { round, payload, average, b, evalModel };
+    return this.derived;
+  }
+
+  get setupReady() {
+    return this.setup!;
+  }
+}
+
+/** Whether broadcast() sends the plain average (mirrors its `needsAverage`). */
+function downlinkIsAverage(m: MethodSpec): boolean {
+  return !m.pruneAfterAverage || (m.controlVariates && m.hReference === 'unprunedAverage');
+}
+
+function statePath(dir: string, id: number): string {
+  return join(dir, `client-${id}.state`);
+}
+
+function loadState(dir: string | null, id: number, d: number): ClientState | null {
+  if (!dir) return null;
+  const f = readStateFile<StateHeader>(statePath(dir, id));
+  if (!f) return null;
+  const { header, sections } = f;
+  if (header.id !== id) throw new UsageError(`${statePath(dir, id)} belongs to client ${header.id}`);
+  let k = 0;
+  const h = header.hasH ? new Float32Array(bytesF32(sections[k++]!)) : null;
+  if (h && h.length !== d) throw new UsageError(`${statePath(dir, id)} holds a vector of dimension ${h.length}, the model has ${d}`);
+  const pending =
+    header.pendingRound === null ? null : { round: header.pendingRound, payload: sections[k]!, vector: decode(sections[k]!, d).vector };
+  return { id, h, round: header.round, pending };
+}
+
+function saveState(dir: string | null, st: ClientState): void {
+  if (!dir) return;
+  const header: StateHeader = { version: 1, id: st.id, round: st.round, pendingRound: st.pending?.round ?? null, hasH: st.h !== null };
+  writeStateFile(statePath(dir, st.id), header, [...(st.h ? [f32bytes(st.h)] : []), ...(st.pending ? [st.pending.payload] : [])]);
+}
+
+/** Runs every client id of `opts` until the server says the run is done. */
+export async function runClients(opts: ClientOptions): Promise<void> {
+  const log = opts.log ?? ((line) => console.error(`[client] ${line}`));
+  const { Client } = federation();
+  const channel = new Client(opts.server, channelCredentials(opts.tls), messageLimitOptions(opts.maxMessageBytes));
+  const pool = new Pool(opts);
+  const states = new Map<number, ClientState>();
+  try {
+    await Promise.all(opts.ids.map((id) => runSession(id, channel, pool, states, opts, log)));
+  } finally {
+    channel.close();
+  }
+}
+
+async function runSession(
+  id: number,
+  channel: FederationClient,
+  pool: Pool,
+  states: Map<number, ClientState>,
+  opts: ClientOptions,
+  log: (line: string) => void,
+): Promise<void> {
+  let lastContact = performance.now();
+  for (let attempt = 0; ; attempt++) {
+    const md = new grpc.Metadata();
+    md.set('client-id', String(id));
+    const token = opts.tokens?.get(id);
+    if (token) md.set('authorization', `Bearer ${token}`);
+    const call = channel.Join(md);
+    const send = (m: ClientMessage): void => {
+      call.write({ [m.msg]: (m as Record<string, unknown>)[m.msg] } as unknown as ClientMessage);
+    };
+    let done = false;
+    try {
+      let lastIncluded = 0;
+      let gamma = 0;
+      let current: Derived | null = null;
+      for await (const m of call as AsyncIterable<ServerMessage>) {
+        lastContact = performance.now();
+        attempt = 0;
+        switch (m.msg) {
+          case 'welcome': {
+            const w = m.welcome;
+            lastIncluded = w.lastIncludedRound;
+            const s = await pool.prepare(w.configJson, w.modelSpecJson);
+            const d = s.model.layout.d;
+            if (!states.has(id)) {
+              const st = loadState(opts.stateDir, id, d) ?? { id, h: s.method.controlVariates ? new Float32Array(d) : null, round: 0, pending: null };
+              if (st.round > 0 || st.pending) log(`client ${id}: resumed from ${opts.stateDir} (round ${st.round}${st.pending ? `, update of round ${st.pending.round} in flight` : ''})`);
+              states.set(id, st);
+            }
+            const shard = s.shards.get(id)!;
+            send({ msg: 'ready', ready: { dim: d, smoothness: s.model.smoothness(shard), samples: shard.y.length } });
+            break;
+          }
+          case 'start':
+            gamma = m.start.gamma;
+            break;
+          case 'broadcast': {
+            const b = m.broadcast;
+            const st = states.get(id)!;
+            const s = await pool.setupReady;
+            const der = (current = await pool.derive(b.round, b.payload));
+            const { step } = await pool.step(gamma);
+            if (b.round < st.round) throw new NetError(`client ${id}: the server is at round ${b.round} but this client's state is at round ${st.round}: the server's checkpoint is older than the client's state`);
+            if (st.pending && st.pending.round === b.round && b.included && st.h && der.b.ref) {
+              updateControlVariate(s.method, st.h, st.pending.vector, der.b.ref, step);
+            } else if (st.pending && st.pending.round < b.round && st.pending.round === lastIncluded && lastIncluded > 0) {
+              throw new NetError(`client ${id}: missed the broadcast of round ${st.pending.round}, in which the server used its update, so its control variate cannot be brought up to date`);
+            }
+            if (st.pending || st.round !== b.round) {
+              st.pending = null;
+              st.round = b.round;
+              saveState(opts.stateDir, st);
+            }
+            if (b.evaluate || b.postHoc) {
+              const { runner } = await pool.step(gamma);
+              const x = b.postHoc ? s.pruner.apply(der.average!) : der.evalModel;
+              send({ msg: 'loss', loss: { round: b.round, loss: runner.loss(x, id), postHoc: b.postHoc } });
+            }
+            break;
+          }
+          case 'train': {
+            const t = m.train;
+            const st = states.get(id)!;
+            if (!st.pending || st.pending.round !== t.round) {
+              const s = await pool.setupReady;
+              const { runner, step } = await pool.step(gamma);
+              if (!current) throw new NetError(`client ${id}: asked to train before any model arrived`);
+              const xhat = runner.train(t.round, current.b.model, t.steps, { client: id, h: st.h }).xhat;
+              const u = uplinkVector(s.method, xhat, st.h, step);
+              let payload: Uint8Array;
+              try {
+                payload = encode(toSparse(u));
+              } catch (e) {
+                throw new NetError(`client ${id}: round ${t.round}: ${(e as Error).message}: the run diverged; try a smaller step size than γ=${gamma}`);
+              }
+              st.pending = { round: t.round, payload, vector: decode(payload, u.length).vector };
+              saveState(opts.stateDir, st);
+            }
+            send({ msg: 'update', update: { round: t.round, payload: st.pending.payload } });
+            break;
+          }
+          case 'done':
+            done = true;
+            log(`client ${id}: ${m.done.message}`);
+            break;
+        }
+        if (done) break;
+      }
+      if (done) return;
+      throw Object.assign(new Error('the server closed the stream'), { code: grpc.status.UNAVAILABLE });
+    } catch (e) {
+      call.cancel();
+      const err = e as grpc.ServiceError;
+      if (err.code === undefined || !RETRY.has(err.code)) {
+        if (e instanceof NetError || e instanceof UsageError) throw e;
+        throw new NetError(`client ${id}: ${err.code !== undefined ? `the server refused: ${err.details}` : err.message}`);
+      }
+      const waited = (performance.now() - lastContact) / 1000;
+      if (waited > opts.connectTimeout) throw new NetError(`client ${id}: cannot reach the server at ${opts.server} for ${Math.round(waited)} s (${err.details ?? err.message})`);
+      if (attempt === 0) log(`client ${id}: ${err.details || err.message}; retrying`);
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+}
