@@ -127,12 +127,13 @@ export function renderMarkdown(store: Store, benches: readonly Bench[] = BENCHES
   const lines = [
     '# Benchmarks',
     '',
-    'Written by `npm run bench` (all benchmarks) or `npm run bench -- NAME ...` (some of them; the others keep',
-    'their last figures, kept in `bench/results.json`). `--repeat N` runs each benchmark N times and reports',
-    'medians. Every reference (numpy, a full sort, a bound) was measured or computed in the same run as the',
-    'figure beside it, on the machine named in its section. Timings are medians of several timed calls after',
-    'warm-up calls. The load average shows how busy the machine was: on a shared machine absolute times',
-    'vary, the ratios to the same-run reference much less.',
+    'Written by `npm run bench` (all benchmarks) or `npm run bench -- NAME ...` (some of them; the others',
+    'keep their last figures, kept in `bench/results.json`). `--repeat N` runs each benchmark N times and',
+    "reports medians (a note's own secondary figures come from the first repeat). Every reference (numpy, a",
+    'full sort, a bound) was measured or computed in the same run as the figure beside it, on the machine',
+    'named in its section. Timings are medians of several timed calls after warm-up calls. The load average',
+    'shows how busy the machine was: on a shared machine absolute times vary, the ratios to the same-run',
+    'reference much less.',
     '',
   ];
   for (const name of names) {
@@ -145,6 +146,7 @@ export function renderMarkdown(store: Store, benches: readonly Bench[] = BENCHES
       '',
       `Measured ${s.date} on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; node ${m.node}, ` +
         `numpy ${m.numpy ?? 'absent'}. Load average ${s.load[0].toFixed(2)} before, ${s.load[1].toFixed(2)} after` +
+        `${s.load[0] >= 0.5 * m.cores ? ' (other work shared the cores: absolute times are pessimistic)' : ''}` +
         `${s.repeats > 1 ? `; medians of ${s.repeats} repeats` : ''}.`,
       '',
       '| measure | value | reference (same run) | ratio | target | result | note |',
@@ -217,11 +219,12 @@ async function main(argv: string[]): Promise<number> {
     const bench = BENCHES.find((b) => b.name === name)!;
     console.log(`\n${name}: ${bench.title}`);
     const before = loadavg()[0]!;
+    const date = new Date().toISOString();
     try {
       const runs: BenchResult[][] = [];
       for (let i = 0; i < args.repeat; i++) runs.push(await bench.run());
       const results = combineRepeats(runs);
-      done[name] = { date: new Date().toISOString(), machine: host, load: [before, loadavg()[0]!], repeats: args.repeat, results };
+      done[name] = { date, machine: host, load: [before, loadavg()[0]!], repeats: args.repeat, results };
       printResults(results);
     } catch (e) {
       failed++;
