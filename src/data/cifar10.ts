@@ -75,7 +75,7 @@ export function cifarLabels(records: CifarRecords): Float32Array {
 
 /** Mean and (population) standard deviation of each channel over every pixel of every record, exact from byte histograms. */
 export function channelStats(records: CifarRecords): ChannelStats {
-  const hist = new Float64Array(IMAGE_CHANNELS * 256);
+  const hist = new Uint32Array(IMAGE_CHANNELS * 256); // at most 50,000 × 1,024 per bin
   for (const b of records.batches) {
     for (let off = 0; off < b.length; off += CIFAR10_RECORD_BYTES) {
       for (let c = 0; c < IMAGE_CHANNELS; c++) {
@@ -128,11 +128,12 @@ export function cifarImages(records: CifarRecords, rows: ArrayLike<number>, stat
     const b = records.batches[bi]!;
     const off = (r - starts[bi]!) * CIFAR10_RECORD_BYTES;
     y[k] = b[off]!;
-    const out = k * IMAGE_SIZE;
-    for (let c = 0; c < IMAGE_CHANNELS; c++) {
-      const plane = off + 1 + c * PLANE;
-      const base = c * 256;
-      for (let p = 0; p < PLANE; p++) data[out + p * IMAGE_CHANNELS + c] = lut[base + b[plane + p]!]!;
+    // planes R, G, B -> interleaved pixels, written in order
+    const r0 = off + 1;
+    for (let p = 0, o = k * IMAGE_SIZE; p < PLANE; p++, o += 3) {
+      data[o] = lut[b[r0 + p]!]!;
+      data[o + 1] = lut[256 + b[r0 + PLANE + p]!]!;
+      data[o + 2] = lut[512 + b[r0 + 2 * PLANE + p]!]!;
     }
   }
   return { x: { kind: 'dense', rows: rows.length, cols: IMAGE_SIZE, data }, y };
