@@ -112,6 +112,16 @@ describe('sparse-proxskip compare', () => {
   });
 });
 
+describe('help', () => {
+  it('prints the options of run with their defaults on stdout, exit code 0', async () => {
+    const r = await cli('run', '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('--sparsity <s>');
+    expect(r.stdout).toContain('(default: 0.9)');
+    expect(r.stderr).toBe('');
+  });
+});
+
 describe('sparse-proxskip algorithms', () => {
   it('lists every algorithm with its switches', async () => {
     const r = await cli('algorithms');
