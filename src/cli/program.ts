@@ -7,9 +7,13 @@ import { VERSION } from '../version.js';
 import { ALGORITHMS, PRESETS } from '../algorithms/methods.js';
 import { registerRun } from './commands/run.js';
 import { registerCompare } from './commands/compare.js';
+import { registerExperiment } from './commands/experiment.js';
 import { registerData } from './commands/data.js';
+import { registerServe } from './commands/serve.js';
+import { registerClient } from './commands/client.js';
+import { registerCerts } from './commands/certs.js';
 
-const USER_ERRORS = new Set(['UsageError', 'DataError', 'EncodingError', 'SimulationError', 'RangeError']);
+const USER_ERRORS = new Set(['UsageError', 'DataError', 'EncodingError', 'SimulationError', 'RangeError', 'NetError']);
 
 export function buildProgram(): Command {
   const program = new Command('sparse-proxskip')
@@ -20,7 +24,11 @@ export function buildProgram(): Command {
     .exitOverride();
   registerRun(program);
   registerCompare(program);
+  registerExperiment(program);
   registerData(program);
+  registerServe(program);
+  registerClient(program);
+  registerCerts(program);
   program
     .command('algorithms')
     .description('list the algorithms and the switches of their presets')

@@ -35,6 +35,17 @@ describe('findLambda', () => {
     expect(r.probes).toEqual([{ lambda: 0.5, nnz: 50 }]);
   });
 
+  it('stops when nnz jumps over the target, with the closest probe and a warning', async () => {
+    // a jump from 60 to 10 at λ = 2: 30 ± 0 is never reached
+    const r = await findLambda(async (l) => (l < 2 ? 60 : 10), { target: 30, tolerance: 0, start: 1 });
+    expect(r.converged).toBe(false);
+    expect(r.nnz).toBe(10); // |10 − 30| < |60 − 30|
+    expect(r.lambda).toBeGreaterThanOrEqual(2);
+    expect(r.lambda).toBeLessThan(2 * 1.001);
+    expect(r.warning).toMatch(/nnz jumps from 60 to 10 between λ = 1\.99\d* and 2\.00/);
+    expect(r.probes.length).toBeLessThanOrEqual(14);
+  });
+
   it('respects the run bound and returns the closest probe with a warning', async () => {
     let calls = 0;
     // a jump from 60 to 10 at λ = 2: 30 ± 0 is never reached

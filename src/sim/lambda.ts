@@ -18,8 +18,14 @@ export interface LambdaSearchOptions {
   /** no λ outside [minLambda, maxLambda] is tried */
   minLambda?: number;
   maxLambda?: number;
-  /** the most evaluations (full runs) the search may take (default 24) */
+  /** the most evaluations (full runs) the search may take (default 20) */
   maxRuns?: number;
+  /**
+   * stop once the bracket is this narrow in log λ (default 1e-3, i.e. λ known to 0.1%): where nnz jumps
+   * over the tolerance window between two such close λ (a run that has not settled can make nnz(λ)
+   * erratic), more runs would not help
+   */
+  minLogWidth?: number;
   /** called after each evaluation (index from 0) */
   onProbe?(probe: LambdaProbe, index: number): void;
 }
@@ -57,7 +63,8 @@ export async function findLambda(nnzAt: (lambda: number) => Promise<number>, opt
   const expand = opts.expand ?? 10;
   const minLambda = opts.minLambda ?? 1e-12;
   const maxLambda = opts.maxLambda ?? 1e6;
-  const maxRuns = opts.maxRuns ?? 24;
+  const maxRuns = opts.maxRuns ?? 20;
+  const minLogWidth = opts.minLogWidth ?? 1e-3;
   if (!(maxRuns >= 1) || !(expand > 1) || !(minLambda > 0) || !(maxLambda > minLambda)) {
     throw new RangeError('findLambda: needs maxRuns >= 1, expand > 1 and 0 < minLambda < maxLambda');
   }
@@ -78,14 +85,11 @@ export async function findLambda(nnzAt: (lambda: number) => Promise<number>, opt
     opts.onProbe?.(p, probes.length - 1);
     return p;
   };
-  const outOfRuns = (): LambdaSearchResult => {
+  const closest = (why: string): LambdaSearchResult => {
     const best = probes.reduce((a, b) => (closer(b, a, target) ? b : a));
-    return done(
-      best,
-      false,
-      `λ search stopped after ${maxRuns} runs: nnz ${best.nnz} at λ = ${best.lambda}, target ${target} ± ${tolerance}`,
-    );
+    return done(best, false, `λ search stopped ${why}: closest nnz ${best.nnz} at λ = ${best.lambda}, target ${target} ± ${tolerance}`);
   };
+  const outOfRuns = () => closest(`after ${maxRuns} runs`);
 
   // Bracket: dense (nnz above target) at `lo`, sparse (below) at `hi`.
   let p = await probe(clamp(opts.start ?? 1e-3, minLambda, maxLambda));
@@ -112,6 +116,9 @@ export async function findLambda(nnzAt: (lambda: number) => Promise<number>, opt
     const a = Math.log(lo.lambda);
     const b = Math.log(hi.lambda);
     const width = b - a;
+    if (width < minLogWidth) {
+      return closest(`after ${probes.length} runs: nnz jumps from ${lo.nnz} to ${hi.nnz} between λ = ${lo.lambda} and ${hi.lambda}`);
+    }
     const t = bisectNext ? 0.5 : interpolate(lo, hi, target);
     p = await probe(Math.exp(a + t * width));
     if (hit(p)) return done(p, true);
@@ -133,11 +140,12 @@ function interpolate(lo: LambdaProbe, hi: LambdaProbe, target: number): number {
   return Math.min(0.9, Math.max(0.1, t));
 }
 
-/** `a` is closer to the target than `b`; on a tie, the sparser one. */
+/** `a` is closer to the target than `b`; on a tie the sparser one, then the smaller λ (less shrinkage). */
 function closer(a: LambdaProbe, b: LambdaProbe, target: number): boolean {
   const da = Math.abs(a.nnz - target);
   const db = Math.abs(b.nnz - target);
-  return da < db || (da === db && a.nnz < b.nnz);
+  if (da !== db) return da < db;
+  return a.nnz !== b.nnz ? a.nnz < b.nnz : a.lambda < b.lambda;
 }
 
 function clamp(x: number, lo: number, hi: number): number {

@@ -1,0 +1,445 @@
+/**
+ * The report of an experiment, from the files of its finished cells: DIR/report.md (tables and plots),
+ * DIR/results.json (everything, machine-readable), DIR/final.csv and DIR/curves.csv, and the plots under
+ * DIR/plots as SVG, PNG and Vega-Lite. Nothing in it depends on wall-clock time, so the same cells give
+ * byte-identical reports.
+ */
+import { join } from 'node:path';
+import { readJsonl, toCsv, writeFileAtomic, writeJsonAtomic } from '../report/io.js';
+import { writePlot, type PlotSpec, type Series } from '../report/plot.js';
+import { formatNumber, markdownTable } from '../report/table.js';
+import type { RoundRecord } from '../sim/simulate.js';
+import type { RunSummary } from '../sim/run.js';
+import { formatStat, meanCurve, meanSeOf, type CurvePoint, type Stat } from './aggregate.js';
+import { cellDir, cellState } from './run.js';
+import { expandCells, type Cell, type ExperimentSpec, type MethodEntry } from './spec.js';
+
+const MB = 1e6;
+
+export interface FinalStats {
+  trainLoss: Stat | null;
+  testMetric: Stat | null;
+  nnz: Stat | null;
+  sumHNorm: Stat | null;
+  rounds: Stat | null;
+  uplinkFloats: Stat | null;
+  uplinkMB: Stat | null;
+  uplinkFloatsPerRound: Stat | null;
+  uplinkMBPerRound: Stat | null;
+}
+
+export interface MethodResult {
+  name: string;
+  label: string;
+  algorithm: string;
+  /** seeds with a finished run (the statistics are over these) */
+  seeds: number[];
+  failed: { seed: number; error: string }[];
+  missing: number[];
+  d: number | null;
+  /** the l1 weight per finished seed (l1 methods only) */
+  lambda: number[] | null;
+  /** λ was found by `--lambda auto` */
+  lambdaAuto: boolean;
+  final: FinalStats;
+  /** dense methods at sparsity > 0: the final model pruned to K after training */
+  postHocTopk: { trainLoss: Stat | null; testMetric: Stat | null; nnz: Stat | null } | null;
+  controlVariates: boolean;
+  curve: CurvePoint[];
+}
+
+export interface SettingResult {
+  name: string;
+  label: string;
+  /** the sweep field's value in this setting (null without a sweep) */
+  sweepValue: number | null;
+  metricName: 'r2' | 'accuracy' | null;
+  datasetName: string | null;
+  methods: MethodResult[];
+}
+
+export interface ExperimentResults {
+  name: string;
+  description: string;
+  seeds: number[];
+  sweepField: string | null;
+  uplinkUnit: 'floats' | 'MB';
+  settings: SettingResult[];
+  /** ids of cells with no finished run */
+  missing: string[];
+  failed: string[];
+}
+
+interface Loaded {
+  cell: Cell;
+  summary: RunSummary;
+  records: RoundRecord[];
+}
+
+/** Gathers the finished cells of `spec` under `out` into mean ± SE statistics. */
+export function collectResults(spec: ExperimentSpec, out: string): ExperimentResults {
+  const cells = expandCells(spec);
+  const missing: string[] = [];
+  const failed: string[] = [];
+  const settings = spec.settings.map((setting): SettingResult => {
+    let anySummary: RunSummary | null = null;
+    const methods = spec.methods.map((method) => {
+      const mine = cells.filter((c) => c.setting === setting && c.method === method);
+      const done: Loaded[] = [];
+      const failures: MethodResult['failed'] = [];
+      const absent: number[] = [];
+      for (const cell of mine) {
+        const state = cellState(out, cell);
+        if (state.kind === 'done') {
+          done.push({ cell, summary: state.summary, records: readJsonl<RoundRecord>(join(cellDir(out, cell), 'rounds.jsonl')).records });
+          anySummary ??= state.summary;
+        } else if (state.kind === 'failed') {
+          failures.push({ seed: cell.seed, error: state.failure.error });
+          failed.push(cell.id);
+        } else {
+          absent.push(cell.seed);
+          missing.push(cell.id);
+        }
+      }
+      return methodResult(method, done, failures, absent);
+    });
+    const summary = anySummary as RunSummary | null; // (TypeScript does not see the assignment in the closure)
+    return {
+      name: setting.name,
+      label: setting.label,
+      sweepValue: spec.sweepField === null ? null : (setting.config[spec.sweepField] as number),
+      metricName: summary?.testMetricName ?? null,
+      datasetName: summary?.dataset.name ?? null,
+      methods,
+    };
+  });
+  return {
+    name: spec.name,
+    description: spec.description,
+    seeds: spec.seeds,
+    sweepField: spec.sweepField,
+    uplinkUnit: spec.report.uplink,
+    settings,
+    missing,
+    failed,
+  };
+}
+
+function methodResult(method: MethodEntry, done: Loaded[], failed: MethodResult['failed'], missing: number[]): MethodResult {
+  const sums = done.map((l) => l.summary);
+  const fin = sums.map((s) => s.final);
+  const per = (f: (s: RunSummary) => number | null | undefined) => meanSeOf(sums.map(f));
+  const perRound = (x: number | undefined, s: RunSummary) => (x === undefined || s.roundsDone === 0 ? null : x / s.roundsDone);
+  const ph = sums.map((s) => s.postHocTopk);
+  const first = sums[0];
+  return {
+    name: method.name,
+    label: method.label,
+    algorithm: method.algorithm,
+    seeds: done.map((l) => l.cell.seed),
+    failed,
+    missing,
+    d: first?.model.d ?? null,
+    lambda: first && first.lambda !== null ? sums.map((s) => s.lambda!) : null,
+    lambdaAuto: first?.config.lambda === 'auto',
+    final: {
+      trainLoss: meanSeOf(fin.map((f) => f?.trainLoss)),
+      testMetric: meanSeOf(fin.map((f) => f?.testMetric)),
+      nnz: meanSeOf(fin.map((f) => f?.nnz)),
+      sumHNorm: meanSeOf(fin.map((f) => f?.sumHNorm)),
+      rounds: per((s) => s.roundsDone),
+      uplinkFloats: meanSeOf(fin.map((f) => f?.uplinkFloats)),
+      uplinkMB: meanSeOf(fin.map((f) => (f ? f.uplinkBytes / MB : null))),
+      uplinkFloatsPerRound: per((s) => perRound(s.final?.uplinkFloats, s)),
+      uplinkMBPerRound: per((s) => perRound(s.final ? s.final.uplinkBytes / MB : undefined, s)),
+    },
+    postHocTopk:
+      ph.length > 0 && ph.every((p) => p !== null)
+        ? { trainLoss: meanSeOf(ph.map((p) => p!.trainLoss)), testMetric: meanSeOf(ph.map((p) => p!.testMetric)), nnz: meanSeOf(ph.map((p) => p!.nnz)) }
+        : null,
+    controlVariates: first?.method.controlVariates ?? false,
+    curve: meanCurve(done.map((l) => l.records)),
+  };
+}
+
+/** Writes report.md, results.json, final.csv, curves.csv and the plots. Returns the results and the written report path. */
+export async function writeReport(spec: ExperimentSpec, out: string): Promise<{ results: ExperimentResults; reportPath: string }> {
+  const results = collectResults(spec, out);
+  const plots = await writePlots(spec, results, out);
+  writeJsonAtomic(join(out, 'results.json'), results);
+  writeFileAtomic(join(out, 'final.csv'), toCsv(finalRows(results)));
+  writeFileAtomic(join(out, 'curves.csv'), toCsv(curveRows(results)));
+  const reportPath = join(out, 'report.md');
+  writeFileAtomic(reportPath, markdown(spec, results, plots));
+  return { results, reportPath };
+}
+
+// ---- plots ----
+
+/** Plot paths relative to DIR (without extension), by setting name ('' for the sweep plots), then kind. */
+type PlotIndex = Map<string, { title: string; base: string }[]>;
+
+async function writePlots(spec: ExperimentSpec, results: ExperimentResults, out: string): Promise<PlotIndex> {
+  const index: PlotIndex = new Map();
+  const put = async (key: string, base: string, plot: PlotSpec) => {
+    const nonEmpty = plot.series.some((s) => s.points.length > 0);
+    if (!nonEmpty) return;
+    await writePlot(join(out, base), plot);
+    index.set(key, [...(index.get(key) ?? []), { title: plot.title, base }]);
+  };
+  const xUplink = spec.report.uplink === 'MB' ? (p: CurvePoint) => p.uplinkBytes / MB : (p: CurvePoint) => p.uplinkFloats;
+  const xLabel = spec.report.uplink === 'MB' ? 'cumulative uplink (MB)' : 'cumulative uplink (floats)';
+  for (const s of results.settings) {
+    const where = `${s.datasetName ?? spec.name}, ${s.label}`;
+    const dir = `plots/${s.name}`;
+    const withRuns = s.methods.filter((m) => m.seeds.length > 0);
+    if (spec.report.plots.includes('loss-vs-uplink')) {
+      await put(s.name, `${dir}/loss-vs-uplink`, {
+        title: `${where}: train loss`,
+        xLabel,
+        yLabel: 'train loss',
+        yScale: 'log',
+        series: withRuns.map((m) => curveSeries(m, xUplink, (p) => p.trainLoss)),
+      });
+    }
+    if (spec.report.plots.includes('metric-vs-uplink') && s.metricName) {
+      await put(s.name, `${dir}/metric-vs-uplink`, {
+        title: `${where}: ${metricLabel(s.metricName)}`,
+        xLabel,
+        yLabel: metricLabel(s.metricName),
+        series: withRuns.map((m) => curveSeries(m, xUplink, (p) => p.testMetric)),
+      });
+    }
+    if (spec.report.plots.includes('sum-h-vs-rounds')) {
+      await put(s.name, `${dir}/sum-h-vs-rounds`, {
+        title: `${where}: ‖Σᵢ hᵢ‖ per round`,
+        xLabel: 'round',
+        yLabel: '‖Σᵢ hᵢ‖',
+        yScale: 'log',
+        series: withRuns.filter((m) => m.controlVariates).map((m) => curveSeries(m, (p) => p.round, (p) => p.sumHNorm)),
+      });
+    }
+  }
+  if (spec.report.plots.includes('sweep') && results.sweepField) {
+    const field = results.sweepField;
+    const metricName = results.settings.find((s) => s.metricName)?.metricName ?? null;
+    const sweepSeries = (stat: (m: MethodResult) => Stat | null): Series[] =>
+      spec.methods.map((method) => ({
+        label: method.label,
+        ...(dashed(method.algorithm) ? { dashed: true } : {}),
+        points: results.settings.flatMap((s) => {
+          const m = s.methods.find((x) => x.name === method.name)!;
+          const st = stat(m);
+          return st && s.sweepValue !== null ? [point(s.sweepValue, st)] : [];
+        }),
+      }));
+    if (metricName) {
+      await put('', 'plots/sweep-metric', {
+        title: `${spec.name}: final ${metricLabel(metricName)} vs ${field}`,
+        xLabel: field,
+        yLabel: `final ${metricLabel(metricName)}`,
+        series: sweepSeries((m) => m.final.testMetric),
+      });
+    }
+    await put('', 'plots/sweep-loss', {
+      title: `${spec.name}: final train loss vs ${field}`,
+      xLabel: field,
+      yLabel: 'final train loss',
+      yScale: 'log',
+      series: sweepSeries((m) => m.final.trainLoss),
+    });
+  }
+  return index;
+}
+
+function curveSeries(m: MethodResult, x: (p: CurvePoint) => number, y: (p: CurvePoint) => Stat | null): Series {
+  return {
+    label: m.label,
+    ...(dashed(m.algorithm) ? { dashed: true } : {}),
+    points: m.curve.flatMap((p) => {
+      const s = y(p);
+      return s ? [point(x(p), s)] : [];
+    }),
+  };
+}
+
+function point(x: number, s: Stat) {
+  return s.se === null ? { x, y: s.mean } : { x, y: s.mean, lo: s.mean - s.se, hi: s.mean + s.se };
+}
+
+/** Sparse-ProxSkip's variants solid, the baselines dashed (as in compare). */
+function dashed(algorithm: string): boolean {
+  return !algorithm.startsWith('sparse-proxskip');
+}
+
+function metricLabel(name: 'r2' | 'accuracy'): string {
+  return name === 'r2' ? 'test R²' : 'test accuracy';
+}
+
+// ---- tables ----
+
+interface TableRow {
+  setting: string;
+  method: string;
+  label: string;
+  m: MethodResult;
+  trainLoss: Stat | null;
+  testMetric: Stat | null;
+  nnz: Stat | null;
+}
+
+/** One row per method, plus one per dense method pruned post hoc. */
+function tableRows(s: SettingResult): TableRow[] {
+  return s.methods.flatMap((m) => {
+    const row = { setting: s.name, method: m.name, label: m.label, m, trainLoss: m.final.trainLoss, testMetric: m.final.testMetric, nnz: m.final.nnz };
+    const ph = m.postHocTopk;
+    return ph ? [row, { ...row, method: `${m.name}+post-hoc-topk`, label: `${m.label} + post-hoc TopK`, ...ph }] : [row];
+  });
+}
+
+function finalRows(results: ExperimentResults): Record<string, unknown>[] {
+  return results.settings.flatMap((s) =>
+    tableRows(s).map((r) => {
+      const f = r.m.final;
+      const cols: Record<string, unknown> = {
+        setting: s.name,
+        ...(results.sweepField ? { [results.sweepField]: s.sweepValue } : {}),
+        method: r.method,
+        label: r.label,
+        algorithm: r.m.algorithm,
+        seeds: r.m.seeds.length,
+        failed: r.m.failed.length,
+      };
+      const stat = (name: string, st: Stat | null) => {
+        cols[name] = st?.mean ?? null;
+        cols[`${name}Se`] = st?.se ?? null;
+      };
+      stat('trainLoss', r.trainLoss);
+      stat('testMetric', r.testMetric);
+      stat('nnz', r.nnz);
+      cols.d = r.m.d;
+      stat('rounds', f.rounds);
+      stat('uplinkFloats', f.uplinkFloats);
+      stat('uplinkMB', f.uplinkMB);
+      stat('uplinkFloatsPerRound', f.uplinkFloatsPerRound);
+      stat('uplinkMBPerRound', f.uplinkMBPerRound);
+      stat('sumHNorm', f.sumHNorm);
+      stat('lambda', r.m.lambda ? meanSeOf(r.m.lambda) : null);
+      return cols;
+    }),
+  );
+}
+
+function curveRows(results: ExperimentResults): Record<string, unknown>[] {
+  return results.settings.flatMap((s) =>
+    s.methods.flatMap((m) =>
+      m.curve.map((p) => ({
+        setting: s.name,
+        method: m.name,
+        round: p.round,
+        uplinkFloats: p.uplinkFloats,
+        uplinkMB: p.uplinkBytes / MB,
+        trainLoss: p.trainLoss?.mean ?? null,
+        trainLossSe: p.trainLoss?.se ?? null,
+        testMetric: p.testMetric?.mean ?? null,
+        testMetricSe: p.testMetric?.se ?? null,
+        nnz: p.nnz.mean,
+        sumHNorm: p.sumHNorm.mean,
+        sumHNormSe: p.sumHNorm.se,
+      })),
+    ),
+  );
+}
+
+// ---- Markdown ----
+
+const fmt = (x: number) => formatNumber(x);
+const fmtInt = (x: number) => (Number.isInteger(x) && Math.abs(x) < 1e9 ? String(x) : formatNumber(x));
+
+function markdown(spec: ExperimentSpec, results: ExperimentResults, plots: PlotIndex): string {
+  const lines: string[] = [`# Experiment: ${spec.name}`, ''];
+  if (spec.description) lines.push(spec.description, '');
+  lines.push(
+    `Seeds ${spec.seeds.join(', ')}. Every value is the mean ± standard error over the seeds (sample standard deviation / √n), ` +
+      'and the shaded bands in the plots are the same. Curves are averaged round by round; their x is the mean cumulative uplink ' +
+      'over the seeds at that round (exact for every method but randprox-l1, whose message size depends on the data).',
+    '',
+    'Base configuration (the settings and methods below change some fields):',
+    '',
+    '```json',
+    JSON.stringify(spec.base, null, 2),
+    '```',
+    '',
+  );
+  if (results.missing.length > 0) {
+    lines.push(`**Incomplete:** ${results.missing.length} cell(s) have no finished run and are left out: ${results.missing.map((c) => `\`${c}\``).join(', ')}.`, '');
+  }
+  if (results.failed.length > 0) {
+    lines.push(`**Diverged:** ${results.failed.map((c) => `\`${c}\``).join(', ')} (see failed.json in each cell; left out of the statistics).`, '');
+  }
+  if (results.sweepField) lines.push(...sweepSection(results, plots.get('') ?? []));
+  for (const s of results.settings) lines.push(...settingSection(spec, s, plots.get(s.name) ?? []));
+  lines.push('Files: `results.json` (everything above, with the mean curves), `final.csv` (the tables), `curves.csv` (the curves), `plots/` (SVG, PNG and Vega-Lite specs), `cells/SETTING/METHOD/seed-N/` (each run).', '');
+  return lines.join('\n');
+}
+
+function settingSection(spec: ExperimentSpec, s: SettingResult, plots: { title: string; base: string }[]): string[] {
+  const metric = s.metricName ? metricLabel(s.metricName) : 'test metric';
+  const rows = tableRows(s).map((r) => {
+    const f = r.m.final;
+    const total = spec.seeds.length;
+    const seeds = r.m.seeds.length === total ? String(total) : `${r.m.seeds.length} of ${total}${r.m.failed.length ? ` (${r.m.failed.length} diverged)` : ''}`;
+    return [
+      r.label,
+      seeds,
+      formatStat(r.trainLoss, fmt),
+      formatStat(r.testMetric, fmt),
+      r.nnz && r.m.d !== null ? `${formatStat(r.nnz, fmt)} / ${r.m.d}` : '—',
+      formatStat(f.uplinkFloatsPerRound, fmtInt),
+      formatStat(f.uplinkMBPerRound, fmt),
+      formatStat(f.uplinkFloats, fmtInt),
+      formatStat(f.uplinkMB, fmt),
+      formatStat(f.sumHNorm, fmt),
+    ];
+  });
+  const lines = [`## ${s.label}`, ''];
+  const overrides = Object.entries(spec.settings.find((x) => x.name === s.name)!.config);
+  if (overrides.length > 0) lines.push(`Setting \`${s.name}\`: ${overrides.map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ')}.`, '');
+  lines.push(
+    markdownTable(
+      ['method', 'seeds', 'train loss', metric, 'nnz / d', 'uplink floats / round', 'uplink MB / round', 'uplink floats', 'uplink MB', '‖Σh‖'],
+      rows,
+      { align: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'] },
+    ),
+  );
+  lines.push('Final values at the last round; uplink totals are cumulative over all clients. Post-hoc TopK rows: the dense final model pruned to K after training.', '');
+  for (const m of s.methods) {
+    if (m.lambda && m.lambda.length > 0) {
+      lines.push(`${m.label}: λ = ${m.lambda.map(fmt).join(', ')} (seeds ${m.seeds.join(', ')}${m.lambdaAuto ? '; found by `--lambda auto`' : ''}).`, '');
+    }
+  }
+  for (const p of plots) lines.push(`![${p.title}](${p.base}.png)`, '', `[SVG](${p.base}.svg) · [Vega-Lite](${p.base}.vl.json)`, '');
+  return lines;
+}
+
+function sweepSection(results: ExperimentResults, plots: { title: string; base: string }[]): string[] {
+  const field = results.sweepField!;
+  const metricName = results.settings.find((s) => s.metricName)?.metricName ?? null;
+  const methods = results.settings[0]?.methods.map((m) => ({ name: m.name, label: m.label })) ?? [];
+  const table = (title: string, stat: (m: MethodResult) => Stat | null) => [
+    `Final ${title} by ${field}:`,
+    '',
+    markdownTable(
+      ['method', ...results.settings.map((s) => `${field} ${s.sweepValue}`)],
+      methods.map((mm) => [mm.label, ...results.settings.map((s) => formatStat(stat(s.methods.find((x) => x.name === mm.name)!), fmt))]),
+      { align: ['left', ...results.settings.map(() => 'right' as const)] },
+    ),
+  ];
+  return [
+    `## Sweep over ${field}`,
+    '',
+    ...(metricName ? table(metricLabel(metricName), (m) => m.final.testMetric) : []),
+    ...table('train loss', (m) => m.final.trainLoss),
+    ...plots.flatMap((p) => [`![${p.title}](${p.base}.png)`, '', `[SVG](${p.base}.svg) · [Vega-Lite](${p.base}.vl.json)`, '']),
+  ];
+}
