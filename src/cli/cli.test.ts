@@ -160,6 +160,17 @@ describe('bad input: exit code 2, one line on stderr, no output directory', () =
     expect(existsSync(out)).toBe(false);
   });
 
+  it('--out naming a file', async () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'mine\n');
+    for (const out of [file, join(file, 'sub')]) {
+      const r = await cli('run', '--algorithm', 'fedavg', ...SMALL, '--out', out);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^sparse-proxskip: error: .*a-file.*: a file is in the way[^\n]*\n$/);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('mine\n');
+  });
+
   it('reaches the shell as exit code 2 and one stderr line from the real entry point', () => {
     const tsx = join(import.meta.dirname, '../../node_modules/.bin/tsx');
     const entry = join(import.meta.dirname, 'main.ts');

@@ -56,9 +56,31 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`sparse-proxskip: error: ${err.message}`);
       return 2;
     }
+    const fsProblem = fileSystemProblem(err);
+    if (fsProblem) {
+      console.error(`sparse-proxskip: error: ${fsProblem}`);
+      return 2;
+    }
     console.error(`sparse-proxskip: internal error: ${err?.message ?? String(e)}`);
     if (process.env.SPARSE_PROXSKIP_DEBUG) console.error(err?.stack);
     else console.error('(set SPARSE_PROXSKIP_DEBUG=1 for a stack trace, and please report it)');
     return 1;
   }
+}
+
+const FS_REASONS: Record<string, string> = {
+  EEXIST: 'a file is in the way',
+  ENOTDIR: 'a file is in the way of a directory',
+  EISDIR: 'is a directory',
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on device',
+};
+
+/** A file-system error on a path the user chose (e.g. --out naming a file), in words; null otherwise. */
+function fileSystemProblem(err: NodeJS.ErrnoException | undefined): string | null {
+  const reason = err?.code ? FS_REASONS[err.code] : undefined;
+  return reason && err?.path ? `${err.path}: ${reason} (${err.syscall ?? err.code})` : null;
 }
