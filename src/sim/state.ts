@@ -3,7 +3,7 @@
  * in memory or, with a state directory, one file per client, so that only the clients being worked on
  * are in memory: with d = 11.17M (ResNet18) a vector is 44.7 MB, and 100 clients' h alone are 4.5 GB.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -132,23 +132,41 @@ function writeAll(fd: number, bytes: Uint8Array): void {
 
 /** Reads and checks one state file; anything unexpected is a one-line DataError naming the file. */
 export function readStateFile(path: string, d: number): Float32Array {
-  let buf: Buffer;
+  const bad = (why: string): DataError => new DataError(`client state ${path} is corrupt: ${why}`);
+  let fd: number;
   try {
-    buf = readFileSync(path);
+    fd = openSync(path, 'r');
   } catch (e) {
     throw new DataError(`cannot read client state ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  const bad = (why: string): DataError => new DataError(`client state ${path} is corrupt: ${why}`);
-  const expected = HEADER_BYTES + 4 * d;
-  if (buf.length < HEADER_BYTES || buf.readUInt32LE(0) !== MAGIC) throw bad('not a state file (bad header)');
-  if (buf.readUInt32LE(4) !== VERSION) throw bad(`format version ${buf.readUInt32LE(4)}, expected ${VERSION}`);
-  if (buf.readUInt32LE(8) !== d) throw bad(`holds ${buf.readUInt32LE(8)} values, expected ${d}`);
-  if (buf.length !== expected) throw bad(`${buf.length} bytes, expected ${expected} (truncated?)`);
-  const payload = buf.subarray(HEADER_BYTES);
-  if (crc32(payload) !== buf.readUInt32LE(12)) throw bad('checksum mismatch');
-  const out = new Float32Array(d);
-  new Uint8Array(out.buffer).set(payload);
-  return out;
+  try {
+    const size = fstatSync(fd).size;
+    const header = Buffer.alloc(HEADER_BYTES);
+    if (readAll(fd, header, 0) < HEADER_BYTES || header.readUInt32LE(0) !== MAGIC) throw bad('not a state file (bad header)');
+    if (header.readUInt32LE(4) !== VERSION) throw bad(`format version ${header.readUInt32LE(4)}, expected ${VERSION}`);
+    if (header.readUInt32LE(8) !== d) throw bad(`holds ${header.readUInt32LE(8)} values, expected ${d}`);
+    const expected = HEADER_BYTES + 4 * d;
+    if (size !== expected) throw bad(`${size} bytes, expected ${expected} (truncated?)`);
+    // straight into the result's memory: no second copy of a 45 MB vector
+    const out = new Float32Array(d);
+    const payload = new Uint8Array(out.buffer);
+    if (readAll(fd, payload, HEADER_BYTES) !== payload.length) throw bad('shorter than its size (changed while read?)');
+    if (crc32(payload) !== header.readUInt32LE(12)) throw bad('checksum mismatch');
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads into `into` from `position` until it is full or the file ends; returns the bytes read. */
+function readAll(fd: number, into: Uint8Array, position: number): number {
+  let off = 0;
+  while (off < into.length) {
+    const n = readSync(fd, into, off, into.length - off, position + off);
+    if (n === 0) break;
+    off += n;
+  }
+  return off;
 }
 
 function checkClient(client: number, n: number): number {
