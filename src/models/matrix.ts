@@ -7,6 +7,7 @@
  * models pass Float64Array outputs so long sums over samples keep their precision.
  */
 import { norm2 } from '../core/vec.js';
+import { csrMatMat, csrMatTMatAdd } from './kernels/csr-simd.js';
 import type { CsrMatrix, DenseMatrix, Matrix } from './types.js';
 
 export type Vec = Float32Array | Float64Array;
@@ -38,26 +39,29 @@ export function matTVecAdd(A: Matrix, v: Vec, out: Vec, alpha: number, rows?: Ui
   return out;
 }
 
-/** out (m × C, row-major) = A · W, with W (A.cols × C, row-major). */
+/**
+ * out (m × C, row-major) = A · W, with W (A.cols × C, row-major): the WebAssembly SIMD kernel over
+ * A's nonzeros, in float32 arithmetic (kernels/csr-simd.ts).
+ */
 export function matMat(A: Matrix, W: Vec, C: number, out: Vec, rows?: Uint32Array): Vec {
   checkOperands('matMat', A, rows, [
     ['W', W.length, A.cols * C],
     ['out', out.length, batchSize(A, rows) * C],
   ]);
-  out.fill(0);
-  if (A.kind === 'dense') denseMatMat(A, W, C, out, rows);
-  else csrMatMat(A, W, C, out, rows);
+  csrMatMat(asCsr(A), W, C, out, rows);
   return out;
 }
 
-/** out (A.cols × C) += alpha · Aᵀ G, with G (m × C) indexed like matMat's out. */
+/**
+ * out (A.cols × C) += alpha · Aᵀ G, with G (m × C) indexed like matMat's out: the SIMD kernel, G
+ * rounded to float32, sums in float32 over blocks of rows and in float64 across blocks.
+ */
 export function matTMatAdd(A: Matrix, G: Vec, C: number, out: Vec, alpha: number, rows?: Uint32Array): Vec {
   checkOperands('matTMatAdd', A, rows, [
     ['G', G.length, batchSize(A, rows) * C],
     ['out', out.length, A.cols * C],
   ]);
-  if (A.kind === 'dense') denseMatTMatAdd(A, G, C, out, alpha, rows);
-  else csrMatTMatAdd(A, G, C, out, alpha, rows);
+  csrMatTMatAdd(asCsr(A), G, C, out, alpha, rows);
   return out;
 }
 
@@ -87,22 +91,40 @@ export function rowEntries(A: Matrix, r: number, idx: Uint32Array, val: Float64A
 
 /** The same matrix in CSR form, exact zeros dropped. */
 export function denseToCsr(A: DenseMatrix): CsrMatrix {
-  const indptr = new Uint32Array(A.rows + 1);
-  for (let r = 0; r < A.rows; r++) {
-    let count = 0;
-    for (let j = r * A.cols; j < (r + 1) * A.cols; j++) if (A.data[j] !== 0) count++;
-    indptr[r + 1] = indptr[r]! + count;
-  }
-  const indices = new Uint32Array(indptr[A.rows]!);
-  const values = new Float32Array(indptr[A.rows]!);
+  const { data, rows, cols } = A;
+  let nnz = 0;
+  for (let k = 0; k < data.length; k++) if (data[k] !== 0) nnz++;
+  const indptr = new Uint32Array(rows + 1);
+  const indices = new Uint32Array(nnz);
+  const values = new Float32Array(nnz);
   let p = 0;
-  for (let j = 0; j < A.data.length; j++) {
-    if (A.data[j] !== 0) {
-      indices[p] = j % A.cols;
-      values[p++] = A.data[j]!;
+  for (let r = 0, off = 0; r < rows; r++, off += cols) {
+    for (let j = 0; j < cols; j++) {
+      const a = data[off + j]!;
+      if (a !== 0) {
+        indices[p] = j;
+        values[p++] = a;
+      }
     }
+    indptr[r + 1] = p;
   }
-  return { kind: 'csr', rows: A.rows, cols: A.cols, indptr, indices, values };
+  return { kind: 'csr', rows, cols, indptr, indices, values };
+}
+
+/**
+ * Dense matrices in CSR form for the C-column kernels, built once per matrix: a dataset's feature
+ * matrix is not modified after loading, and most images are mostly zeros.
+ */
+const csrOfDense = new WeakMap<DenseMatrix, CsrMatrix>();
+
+function asCsr(A: Matrix): CsrMatrix {
+  if (A.kind === 'csr') return A;
+  let csr = csrOfDense.get(A);
+  if (csr === undefined) {
+    csr = denseToCsr(A);
+    csrOfDense.set(A, csr);
+  }
+  return csr;
 }
 
 /**
@@ -174,67 +196,6 @@ function csrMatTVecAdd(A: CsrMatrix, v: Vec, out: Vec, alpha: number, rows?: Uin
     if (s === 0) continue;
     const r = rows === undefined ? i : rows[i]!;
     for (let p = indptr[r]!; p < indptr[r + 1]!; p++) out[indices[p]!]! += s * values[p]!;
-  }
-}
-
-// In the C-column products each entry of A costs C multiply-adds, so zero entries of dense rows
-// (most pixels of an image) are skipped.
-function denseMatMat(A: DenseMatrix, W: Vec, C: number, out: Vec, rows?: Uint32Array): void {
-  const { data, cols } = A;
-  const m = out.length / C;
-  for (let i = 0; i < m; i++) {
-    const aOff = (rows === undefined ? i : rows[i]!) * cols;
-    const oOff = i * C;
-    for (let j = 0; j < cols; j++) {
-      const a = data[aOff + j]!;
-      if (a === 0) continue;
-      const wOff = j * C;
-      for (let c = 0; c < C; c++) out[oOff + c]! += a * W[wOff + c]!;
-    }
-  }
-}
-
-function csrMatMat(A: CsrMatrix, W: Vec, C: number, out: Vec, rows?: Uint32Array): void {
-  const { indptr, indices, values } = A;
-  const m = out.length / C;
-  for (let i = 0; i < m; i++) {
-    const r = rows === undefined ? i : rows[i]!;
-    const oOff = i * C;
-    for (let p = indptr[r]!; p < indptr[r + 1]!; p++) {
-      const a = values[p]!;
-      const wOff = indices[p]! * C;
-      for (let c = 0; c < C; c++) out[oOff + c]! += a * W[wOff + c]!;
-    }
-  }
-}
-
-function denseMatTMatAdd(A: DenseMatrix, G: Vec, C: number, out: Vec, alpha: number, rows?: Uint32Array): void {
-  const { data, cols } = A;
-  const m = G.length / C;
-  for (let i = 0; i < m; i++) {
-    const aOff = (rows === undefined ? i : rows[i]!) * cols;
-    const gOff = i * C;
-    for (let j = 0; j < cols; j++) {
-      const a = data[aOff + j]!;
-      if (a === 0) continue;
-      const s = alpha * a;
-      const oOff = j * C;
-      for (let c = 0; c < C; c++) out[oOff + c]! += s * G[gOff + c]!;
-    }
-  }
-}
-
-function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: number, rows?: Uint32Array): void {
-  const { indptr, indices, values } = A;
-  const m = G.length / C;
-  for (let i = 0; i < m; i++) {
-    const r = rows === undefined ? i : rows[i]!;
-    const gOff = i * C;
-    for (let p = indptr[r]!; p < indptr[r + 1]!; p++) {
-      const s = alpha * values[p]!;
-      const oOff = indices[p]! * C;
-      for (let c = 0; c < C; c++) out[oOff + c]! += s * G[gOff + c]!;
-    }
   }
 }
 

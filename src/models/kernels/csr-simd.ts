@@ -1,0 +1,295 @@
+/**
+ * The two C-column products of a softmax gradient over a CSR matrix, as WebAssembly SIMD kernels:
+ *
+ *   scores:   S[i, :] = Σ_p a_p · W[col_p, :]     (S = A·W, float64)
+ *   gradient: G[col_p, :] += a_p · D[i, :]        (G += AᵀD, float32 within blocks of rows)
+ *
+ * Both walk the stored nonzeros of each row in order and work on all C classes of a row at once:
+ * the classes are contiguous, split into chunks of at most CHUNK vectors whose accumulators (scores)
+ * or D values (gradient) stay in registers while the row's nonzeros stream past. Every sum runs in
+ * a fixed order with separate multiply and add (WebAssembly SIMD has no fused multiply-add outside
+ * relaxed-simd), so results are bit-identical on every run and in every worker.
+ *
+ * Precision: the scores are float64 sums of exact float32 × float32 products, so the loss is as
+ * accurate as a float64 implementation's. The gradient, at half the cost per class, is summed in
+ * float32 over blocks of GRAD_BLOCK rows (D = ∂ℓ/∂S rounded to float32), each block's partial then
+ * added into a float64 accumulator: the float32 rounding only ever covers one block's sum.
+ *
+ * Row strides: W, S and D are unpadded (C values a row), so copying them in and out is one typed
+ * array set(). A row's last vector may then read up to 3 values past the row's end, and a score
+ * row's last vector writes one value into the next row, which that row overwrites when its turn
+ * comes; each such region has SLACK zeroed bytes after it. G rows are padded to a multiple of 4
+ * classes, so the lanes that belong to no class add into padding and never into another row.
+ */
+import type { Vec } from '../matrix.js';
+import type { CsrMatrix } from '../types.js';
+import { encodeModule, FunctionBody, I32, Op, Simd, V128 } from './wasm.js';
+
+/** Vectors per register-resident chunk of classes: x64 has 16 vector registers (measured 6, 8, 12). */
+const CHUNK = 8;
+/** Rows summed in float32 before the float64 accumulator takes the block's partial gradient. */
+const GRAD_BLOCK = 512;
+/**
+ * The gradient's rows are cut into ranges of at least RANGE_ROWS rows, at most MAX_RANGES of them,
+ * each with its own accumulator, and the ranges' sums are added in order at the end. The cut depends
+ * on the number of rows only, so the result does not depend on how many threads share the ranges.
+ */
+const RANGE_ROWS = 4096;
+const MAX_RANGES = 8;
+/** Rows per scores call; several calls per gradient let V8 swap in its optimised kernel early. */
+const SCORE_BLOCK = 512;
+const SLACK = 16;
+
+interface Kernels {
+  scores(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, w: number, s: number): void;
+  gradRange(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, d: number, g: number, acc: number, count: number): void;
+}
+
+// The global WebAssembly object, typed locally: the project's TypeScript libs do not declare it.
+interface WasmApi {
+  Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer; grow(pages: number): number };
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+const PAGE = 65536;
+const memory = new wasm.Memory({ initial: 1 });
+/** Kernels by class count, all on the one memory. */
+const kernelsByClasses = new Map<number, Kernels>();
+
+/**
+ * The matrix whose CSR arrays are in memory now, from byte 0 to dataEnd: consecutive calls on one
+ * client's data (the usual pattern: many local steps) copy it in once.
+ */
+let resident: CsrMatrix | null = null;
+let dataEnd = 0;
+
+/** out (m × C, row-major) = A·W, W (A.cols × C, row-major), summed in float64. */
+export function csrMatMat(A: CsrMatrix, W: Vec, C: number, out: Vec, rows?: Uint32Array): void {
+  const m = rows === undefined ? A.rows : rows.length;
+  const mem = new Layout(A, rows, [
+    ['w', A.cols * C * 8],
+    ['s', m * C * 8],
+  ]);
+  mem.f64('w', A.cols * C).set(W);
+  const k = kernels(C);
+  for (let i0 = 0; i0 < m; i0 += SCORE_BLOCK) {
+    k.scores(mem.indptr, mem.indices, mem.values, mem.rows, mem.useRows, i0, Math.min(m, i0 + SCORE_BLOCK), mem.at('w'), mem.at('s'));
+  }
+  out.set(mem.f64('s', m * C));
+}
+
+/** out (A.cols × C) += alpha · AᵀG, G (m × C) rounded to float32, summed as the file header says. */
+export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: number, rows?: Uint32Array): void {
+  const n = A.cols * padded(C);
+  const m = rows === undefined ? A.rows : rows.length;
+  const ranges = Math.min(MAX_RANGES, Math.ceil(m / RANGE_ROWS));
+  // accumulators first: float64 needs 8-byte alignment (regions start at multiples of 16)
+  const mem = new Layout(A, rows, [
+    ...Array.from({ length: ranges }, (_, r): [string, number] => [`acc${r}`, n * 8]),
+    ...Array.from({ length: ranges }, (_, r): [string, number] => [`g${r}`, n * 4]),
+    ['d', m * C * 4],
+  ]);
+  mem.f32('d', m * C).set(G);
+  const k = kernels(C);
+  for (let r = 0; r < ranges; r++) {
+    mem.f32(`g${r}`, n).fill(0);
+    mem.f64(`acc${r}`, n).fill(0);
+    const [i0, i1] = [Math.round((m * r) / ranges), Math.round((m * (r + 1)) / ranges)];
+    k.gradRange(mem.indptr, mem.indices, mem.values, mem.rows, mem.useRows, i0, i1, mem.at('d'), mem.at(`g${r}`), mem.at(`acc${r}`), n);
+  }
+  const accs = Array.from({ length: ranges }, (_, r) => mem.f64(`acc${r}`, n));
+  const Cp = padded(C);
+  for (let j = 0; j < A.cols; j++) {
+    for (let c = 0; c < C; c++) {
+      let sum = 0;
+      for (const acc of accs) sum += acc[j * Cp + c]!;
+      out[j * C + c]! += alpha * sum;
+    }
+  }
+}
+
+function padded(C: number): number {
+  return Math.ceil(C / 4) * 4;
+}
+
+/**
+ * Places A (unless resident) at the start of memory and named scratch regions after it, growing
+ * memory as needed; byte offsets for the kernels, typed views for the copies in and out.
+ */
+class Layout {
+  readonly indptr = 0;
+  readonly indices: number;
+  readonly values: number;
+  readonly rows: number;
+  readonly useRows: number;
+  private readonly offsets = new Map<string, number>();
+
+  constructor(A: CsrMatrix, rows: Uint32Array | undefined, regions: [string, number][]) {
+    const nnz = A.indptr[A.rows]!;
+    this.indices = align((A.rows + 1) * 4);
+    this.values = align(this.indices + nnz * 4);
+    let end = align(this.values + nnz * 4);
+    this.rows = end;
+    end = align(end + (rows?.length ?? 0) * 4);
+    for (const [name, bytes] of regions) {
+      this.offsets.set(name, end);
+      end = align(end + bytes + SLACK);
+    }
+    const missing = end - memory.buffer.byteLength;
+    if (missing > 0) memory.grow(Math.ceil(missing / PAGE));
+    for (const [name, bytes] of regions) new Uint8Array(memory.buffer, this.at(name) + bytes, SLACK).fill(0);
+    if (resident !== A) {
+      new Uint32Array(memory.buffer, this.indptr, A.rows + 1).set(A.indptr);
+      new Uint32Array(memory.buffer, this.indices, nnz).set(A.indices.subarray(0, nnz));
+      new Float32Array(memory.buffer, this.values, nnz).set(A.values.subarray(0, nnz));
+      resident = A;
+      dataEnd = this.rows;
+    }
+    if (dataEnd !== this.rows) throw new Error('csr-simd: resident matrix changed shape'); // matrices are immutable
+    if (rows !== undefined) new Uint32Array(memory.buffer, this.rows, rows.length).set(rows);
+    this.useRows = rows === undefined ? 0 : 1;
+  }
+
+  at(name: string): number {
+    return this.offsets.get(name)!;
+  }
+
+  f32(name: string, length: number): Float32Array {
+    return new Float32Array(memory.buffer, this.at(name), length);
+  }
+
+  f64(name: string, length: number): Float64Array {
+    return new Float64Array(memory.buffer, this.at(name), length);
+  }
+}
+
+function align(bytes: number): number {
+  return Math.ceil(bytes / 16) * 16;
+}
+
+function kernels(C: number): Kernels {
+  let k = kernelsByClasses.get(C);
+  if (k === undefined) {
+    const instance = new wasm.Instance(new wasm.Module(buildModule(C)), { env: { memory } });
+    k = instance.exports as unknown as Kernels;
+    kernelsByClasses.set(C, k);
+  }
+  return k;
+}
+
+const KERNEL_PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32];
+
+/** The kernels for C classes, every chunk unrolled. */
+export function buildModule(C: number): Uint8Array {
+  const scores = { gather: true, wide: true, denseStride: C * 8, outStride: C * 8, vectors: Math.ceil(C / 2) };
+  const grad = { gather: false, wide: false, denseStride: C * 4, outStride: padded(C) * 4, vectors: Math.ceil(C / 4) };
+  return encodeModule([
+    { name: 'scores', params: KERNEL_PARAMS, body: rowKernel(scores) },
+    { name: 'grad', params: KERNEL_PARAMS, body: rowKernel(grad) },
+    { name: 'flush', params: [I32, I32, I32], body: flushBody() },
+    { name: 'gradRange', params: [...KERNEL_PARAMS, I32, I32], body: gradRangeBody() },
+  ]);
+}
+
+interface RowKernelShape {
+  /** true: out row i = Σ_p a_p · dense row col_p; false: out row col_p += a_p · dense row i */
+  gather: boolean;
+  /** float64 (f64x2) rather than float32 (f32x4) dense and out */
+  wide: boolean;
+  denseStride: number;
+  outStride: number;
+  /** vectors in a row */
+  vectors: number;
+}
+
+/**
+ * (indptr, indices, values, rows, useRows, i0, i1, dense, out): for batch rows i in [i0, i1), whose
+ * sample row is r = useRows ? rows[i] : i, the product the shape names over r's nonzeros.
+ */
+function rowKernel({ gather, wide, denseStride, outStride, vectors }: RowKernelShape): FunctionBody {
+  const f = new FunctionBody(9);
+  const [indptr, indices, values, rows, useRows, i, i1, dense, out] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [start, end, q, qv, own, target] = [0, 0, 0, 0, 0, 0].map(() => f.local(I32)) as [
+    number, number, number, number, number, number,
+  ];
+  const a = f.local(V128);
+  const regs = Array.from({ length: Math.min(CHUNK, vectors) }, () => f.local(V128));
+  const [mul, add] = wide ? [Simd.f64x2Mul, Simd.f64x2Add] : [Simd.f32x4Mul, Simd.f32x4Add];
+
+  f.loop(i, i1, 1, () => {
+    // own = &indptr[r], then start/end = byte offsets of r's first and past-last nonzero
+    f.get(useRows).select(
+      I32,
+      () => f.get(i).i32(4).op(Op.i32Mul).get(rows).op(Op.i32Add).i32Load(),
+      () => f.get(i),
+    );
+    f.i32(4).op(Op.i32Mul).get(indptr).op(Op.i32Add).set(own);
+    f.get(own).i32Load(0).i32(4).op(Op.i32Mul).set(start);
+    f.get(own).i32Load(4).i32(4).op(Op.i32Mul).get(indices).op(Op.i32Add).set(end);
+    // own = batch row i of S (gather) or of D (scatter)
+    f.get(i).i32(gather ? outStride : denseStride).op(Op.i32Mul).get(gather ? out : dense).op(Op.i32Add).set(own);
+    for (let v0 = 0; v0 < vectors; v0 += CHUNK) {
+      const width = Math.min(CHUNK, vectors - v0);
+      const offset = (t: number): number => 16 * (v0 + t);
+      for (let t = 0; t < width; t++) {
+        if (gather) f.v128Zero().set(regs[t]!);
+        else f.get(own).v128Load(offset(t)).set(regs[t]!);
+      }
+      f.get(start).get(indices).op(Op.i32Add).set(q);
+      f.get(start).get(values).op(Op.i32Add).set(qv);
+      f.loop(q, end, 4, () => {
+        f.get(qv).f32Load();
+        if (wide) f.op(Op.f64PromoteF32).simd(Simd.f64x2Splat);
+        else f.simd(Simd.f32x4Splat);
+        f.set(a);
+        // target = row col_p of W (gather) or of G (scatter)
+        f.get(q).i32Load().i32(gather ? denseStride : outStride).op(Op.i32Mul).get(gather ? dense : out).op(Op.i32Add).set(target);
+        for (let t = 0; t < width; t++) {
+          if (gather) {
+            f.get(regs[t]!).get(a).get(target).v128Load(offset(t)).simd(mul).simd(add).set(regs[t]!);
+          } else {
+            f.get(target).get(target).v128Load(offset(t)).get(a).get(regs[t]!).simd(mul);
+            f.simd(add).v128Store(offset(t));
+          }
+        }
+        f.increment(qv, 4);
+      });
+      if (gather) for (let t = 0; t < width; t++) f.get(own).get(regs[t]!).v128Store(offset(t));
+    }
+  });
+  return f;
+}
+
+/**
+ * (indptr, indices, values, rows, useRows, i0, i1, d, g, acc, count): for blocks of GRAD_BLOCK rows
+ * from i0 to i1, grad into g (count floats, zero on entry), then flush into acc.
+ */
+function gradRangeBody(): FunctionBody {
+  const f = new FunctionBody(11);
+  const [i0, i1, g, acc, count] = [5, 6, 8, 9, 10];
+  const blockEnd = f.local(I32);
+  f.loop(i0, i1, GRAD_BLOCK, () => {
+    f.get(i0).i32(GRAD_BLOCK).op(Op.i32Add).get(i1).get(i0).i32(GRAD_BLOCK).op(Op.i32Add).get(i1).op(Op.i32LtU, Op.select);
+    f.set(blockEnd);
+    for (const p of [0, 1, 2, 3, 4, i0, blockEnd, 7, g]) f.get(p);
+    f.call(1); // grad
+    f.get(g).get(acc).get(count).call(2); // flush
+  });
+  return f;
+}
+
+/** (g, acc, count): acc[k] += g[k] (float32 → float64) and g[k] = 0 for k < count. */
+function flushBody(): FunctionBody {
+  const f = new FunctionBody(3);
+  const [g, acc, count] = [0, 1, 2];
+  const end = f.local(I32);
+  f.get(count).i32(4).op(Op.i32Mul).get(g).op(Op.i32Add).set(end);
+  f.loop(g, end, 4, () => {
+    f.get(acc).get(acc).f64Load().get(g).f32Load().op(Op.f64PromoteF32, Op.f64Add).f64Store();
+    f.get(g).i32(0).i32Store();
+    f.increment(acc, 8);
+  });
+  return f;
+}
