@@ -3,15 +3,15 @@ import { rngFor } from '../core/rng.js';
 import { createModel } from './index.js';
 import { denseToCsr, gramLambdaMax } from './matrix.js';
 import { randomDense } from './testing.js';
-import type { Dataset, DenseMatrix, Model, ModelSpec } from './types.js';
+import type { ConvexKind, Dataset, DenseMatrix, Model } from './types.js';
 
 const N_FEATURES = 5;
 const N_ROWS = 12;
 const batch = new Uint32Array([3, 0, 7, 3, 11]);
 
-const CLASSES: Record<ModelSpec['kind'], number> = { linear: 1, logistic: 1, multinomial: 3 };
+const CLASSES: Record<ConvexKind, number> = { linear: 1, logistic: 1, multinomial: 3 };
 
-function labels(kind: ModelSpec['kind'], m: number): Float32Array {
+function labels(kind: ConvexKind, m: number): Float32Array {
   const rng = rngFor(3, 'labels', m);
   const draw = {
     linear: () => rng.normal(),
@@ -21,7 +21,7 @@ function labels(kind: ModelSpec['kind'], m: number): Float32Array {
   return Float32Array.from({ length: m }, draw);
 }
 
-function dataset(kind: ModelSpec['kind'], format: 'dense' | 'csr'): Dataset {
+function dataset(kind: ConvexKind, format: 'dense' | 'csr'): Dataset {
   const x = randomDense(4, N_ROWS, N_FEATURES, 0.3);
   return { x: format === 'dense' ? x : denseToCsr(x), y: labels(kind, N_ROWS) };
 }

@@ -3,21 +3,27 @@ import { GlmModel, type Link } from './glm.js';
 import { squaredLoss } from './linear.js';
 import { logisticLoss } from './logistic.js';
 import { softmaxCrossEntropy } from './multinomial.js';
-import type { Model, ModelSpec, Task } from './types.js';
+import { createNnModel, isNeuralNet } from './nn/registry.js';
+import type { ConvexKind, Model, ModelSpec, Task } from './types.js';
 
 export type * from './types.js';
 export { paramLayout } from './glm.js';
 export { exactLeastSquares } from './linear.js';
+export { initNnBackend, isNeuralNet } from './nn/registry.js';
 
-const LINKS: Record<ModelSpec['kind'], Link> = {
+const LINKS: Record<ConvexKind, Link> = {
   linear: squaredLoss,
   logistic: logisticLoss,
   multinomial: softmaxCrossEntropy,
 };
 
-/** Builds the model a spec describes; throws a RangeError for an invalid spec. */
+/**
+ * Builds the model a spec describes; throws a RangeError for an invalid spec. Neural networks need
+ * `await initNnBackend()` first.
+ */
 export function createModel(spec: ModelSpec): Model {
-  return new GlmModel(spec, LINKS[spec.kind]); // the constructor rejects unknown kinds
+  if (isNeuralNet(spec)) return createNnModel(spec);
+  return new GlmModel(spec, LINKS[spec.kind as ConvexKind]); // the constructor rejects unknown kinds
 }
 
 const KIND_OF_TASK: Record<Task, ModelSpec['kind']> = {

@@ -45,16 +45,25 @@ export interface ParamLayout {
   segments: Segment[];
 }
 
+/** The convex models (src/models/glm.ts). */
+export type ConvexKind = 'linear' | 'logistic' | 'multinomial';
+
 /** Plain-object description of a model: enough to rebuild it in a worker or on another machine. */
 export interface ModelSpec {
-  kind: 'linear' | 'logistic' | 'multinomial';
+  /** a convex model, or a neural network (src/models/nn, needs `await initNnBackend()` first) */
+  kind: ConvexKind | 'cnn' | 'resnet18' | 'femnist-cnn';
+  /** for a neural network: height × width × channels of the images, which rows hold in NHWC order */
   nFeatures: number;
   /** 1 for linear and binary logistic, C for multinomial */
   nClasses: number;
   /** learn an intercept (off by default, as in LIBLINEAR); the intercept is not prunable */
   intercept: boolean;
-  /** L2 regularisation: adds (l2/2)||w||^2 to every client's loss */
+  /** L2 regularisation: adds (l2/2)||w||^2 to every client's loss (all parameters of a neural network) */
   l2: number;
+  /** neural networks only: the input image shape [height, width, channels] */
+  inputShape?: [number, number, number];
+  /** neural networks only: make biases and BatchNorm γ, β prunable too (default: conv and dense weights only) */
+  pruneAll?: boolean;
 }
 
 export interface Metric {
@@ -74,4 +83,6 @@ export interface Model {
   metric(x: Float32Array, data: Dataset): Metric;
   /** Smoothness constant L of this loss on `data` (power iteration; an upper bound where exact is costly). */
   smoothness(data: Dataset): number;
+  /** The initial parameters x₀ for a seed, the same on every client; absent: x₀ = 0. */
+  init?(seed: number): Float32Array;
 }

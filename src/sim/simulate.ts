@@ -9,7 +9,7 @@ import { rngFor } from '../core/rng.js';
 import { toSparse, type SparseVector } from '../core/sparse.js';
 import { firstNonFinite, nnz } from '../core/vec.js';
 import type { FederatedDataset } from '../data/types.js';
-import { createModel } from '../models/index.js';
+import { createModel, initNnBackend, isNeuralNet } from '../models/index.js';
 import type { Model, ModelSpec } from '../models/types.js';
 import { updateControlVariate, uplinkVector, type StepConfig, type Uplink } from '../algorithms/client.js';
 import type { MethodSpec } from '../algorithms/methods.js';
@@ -93,6 +93,7 @@ export class SimulationError extends Error {
 }
 
 export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: SimHooks = {}): Promise<SimResult> {
+  if (isNeuralNet(opts.modelSpec)) await initNnBackend();
   const model = createModel(opts.modelSpec);
   const d = model.layout.d;
   const n = data.clients.length;
@@ -119,7 +120,8 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   const wave = stateDir === null ? n : Math.max(1, opts.workers);
   const t0 = performance.now();
   const records: RoundRecord[] = [];
-  let current: Float32Array = new Float32Array(d); // x₀ = 0 (SPEC §1 for convex tasks)
+  // x₀ = 0 for convex tasks, the same seeded random init on every client for neural nets (SPEC §1)
+  let current: Float32Array = model.init?.(step.seed) ?? new Float32Array(d);
   let average = current;
   let evalModel = current;
   let interrupted = false;

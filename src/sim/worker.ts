@@ -1,5 +1,6 @@
 /** A simulation worker thread: holds some clients' data and runs their local training. */
 import { parentPort } from 'node:worker_threads';
+import { initNnBackend, isNeuralNet } from '../models/index.js';
 import { createRunner, type ClientRunner } from './runner.js';
 import type { FromWorker, ToWorker } from './executor.js';
 
@@ -12,9 +13,10 @@ function reply(m: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(m, transfer);
 }
 
-port.on('message', (msg: ToWorker) => {
+port.on('message', async (msg: ToWorker) => {
   try {
     if (msg.type === 'init') {
+      if (isNeuralNet(msg.init.modelSpec)) await initNnBackend(); // createRunner is synchronous
       runner = createRunner(msg.init);
       clientIds = msg.init.clientIds;
       reply({ type: 'ready' });

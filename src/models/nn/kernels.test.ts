@@ -1,0 +1,107 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import '@tensorflow/tfjs-backend-cpu';
+import { rngFor } from '../../core/rng.js';
+import { setupWasmBackend, tf } from './backend.js';
+import { maxPool2x2 } from './kernels.js';
+
+type Shape4 = [number, number, number, number];
+type Pad = 'same' | 'valid' | number;
+
+beforeAll(async () => {
+  await setupWasmBackend();
+});
+
+function randn(shape: number[], key: number): Float32Array {
+  const rng = rngFor(7, 'kernels.test', key);
+  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+}
+
+/** Runs f on the wasm backend and on the CPU reference backend with the same inputs; returns both outputs. */
+async function onBoth(inputs: { values: Float32Array; shape: number[] }[], f: (...ts: tf.Tensor[]) => tf.Tensor): Promise<[Float32Array, Float32Array]> {
+  const run = (): Float32Array =>
+    tf.tidy(() => f(...inputs.map((i) => tf.tensor(i.values, i.shape))).dataSync() as Float32Array).slice();
+  const wasm = run();
+  await tf.setBackend('cpu');
+  try {
+    return [wasm, run()];
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+
+function relErr(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+// [batch, height, width, in, out, k, stride, pad]: odd sizes, strides 1 and 2, same/valid/explicit, 1×1 and 3×3, batch 1 and 3
+const CASES: [number, number, number, number, number, number, number, Pad][] = [
+  [1, 5, 7, 3, 4, 3, 1, 'same'],
+  [3, 5, 7, 3, 4, 3, 2, 'same'],
+  [3, 7, 5, 2, 3, 3, 1, 'valid'],
+  [1, 7, 5, 3, 2, 3, 2, 'valid'],
+  [3, 9, 8, 4, 5, 3, 2, 1],
+  [1, 6, 6, 4, 3, 3, 1, 1],
+  [3, 5, 5, 3, 4, 1, 1, 'same'],
+  [3, 7, 6, 3, 4, 1, 2, 'valid'],
+  [1, 9, 9, 2, 3, 1, 2, 0],
+  [3, 11, 9, 3, 2, 5, 2, 'same'],
+];
+
+describe.each(CASES)('conv gradients, wasm vs CPU: x [%i, %i, %i, %i], %i outputs, %i×k filter, stride %i, pad %s', (n, h, w, cin, cout, k, stride, pad) => {
+  const xShape: Shape4 = [n, h, w, cin];
+  const fShape: Shape4 = [k, k, cin, cout];
+  const x = { values: randn(xShape, 1), shape: xShape };
+  const filter = { values: randn(fShape, 2), shape: fShape };
+  const outShape = (): number[] => tf.tidy(() => tf.conv2d(tf.zeros(xShape) as tf.Tensor4D, tf.zeros(fShape) as tf.Tensor4D, stride, pad).shape);
+  const attrs = { strides: stride, pad, dataFormat: 'NHWC' };
+
+  it(`Conv2DBackpropFilter (stride ${stride}, pad ${pad}, ${k}×${k}) within 1e-4`, async () => {
+    const dyShape = outShape();
+    const dy = { values: randn(dyShape, 3), shape: dyShape };
+    const [a, b] = await onBoth([x, dy], (xt, dyt) => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x: xt!, dy: dyt! }, { ...attrs, filterShape: fShape }) as tf.Tensor);
+    expect(relErr(a, b)).toBeLessThan(1e-4);
+  });
+
+  it(`Conv2DBackpropInput (stride ${stride}, pad ${pad}, ${k}×${k}) within 1e-4`, async () => {
+    const dyShape = outShape();
+    const dy = { values: randn(dyShape, 3), shape: dyShape };
+    const [a, b] = await onBoth([dy, filter], (dyt, ft) => tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: dyt!, filter: ft! }, { ...attrs, inputShape: xShape }) as tf.Tensor);
+    expect(relErr(a, b)).toBeLessThan(1e-4);
+  });
+});
+
+describe('gradients through the ops', () => {
+  it('tf.grads of a strided conv matches the CPU backend for both arguments', async () => {
+    const xShape: Shape4 = [3, 7, 9, 3];
+    const fShape: Shape4 = [3, 3, 3, 4];
+    const g = (i: number) => (xt: tf.Tensor, ft: tf.Tensor) =>
+      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'))))([xt, ft])[i]!;
+    for (const i of [0, 1]) {
+      const [a, b] = await onBoth([{ values: randn(xShape, 4), shape: xShape }, { values: randn(fShape, 5), shape: fShape }], g(i));
+      expect(relErr(a, b)).toBeLessThan(1e-4);
+    }
+  });
+
+  it.each([
+    [[2, 8, 6, 3]],
+    [[1, 7, 5, 2]],
+  ] as Shape4[][])('maxPool2x2 on %j: same value and gradient as tf.maxPool on the CPU backend', async (shape) => {
+    const x = { values: randn(shape, 6), shape };
+    const value = await onBoth([x], (t) => maxPool2x2(t as tf.Tensor4D));
+    expect(relErr(...value)).toBe(0);
+    // a weighted sum, so each window's gradient differs
+    const wShape = [shape[0], shape[1] >> 1, shape[2] >> 1, shape[3]];
+    const w = randn(wShape, 7);
+    const weighted = (t: tf.Tensor): tf.Scalar => tf.sum(tf.mul(t, tf.tensor(w, wShape)));
+    const [a] = await onBoth([x], (t) => tf.grad((u: tf.Tensor) => weighted(maxPool2x2(u as tf.Tensor4D)))(t));
+    const [, b] = await onBoth([x], (t) => tf.grad((u: tf.Tensor) => weighted(tf.maxPool(u as tf.Tensor4D, 2, 2, 'valid')))(t));
+    expect(relErr(a, b)).toBe(0);
+  });
+});

@@ -1,0 +1,231 @@
+/**
+ * A neural network behind the `Model` interface: parameters live in the caller's flat Float32Array
+ * (segments in `networkOf` order); each call copies them into tensors, runs forward and backward on the
+ * wasm backend, and copies the gradients back. Nothing persists between calls except an input buffer,
+ * so one instance serves every client of a worker, and the algorithms (STE included) run unchanged.
+ *
+ * BatchNorm always normalises with the statistics of the batch it sees, in training and in evaluation
+ * (which runs over fixed chunks of the data): there are no running statistics, so nothing but γ and β
+ * is state, and the evaluated model is exactly the averaged (or pruned) parameter vector.
+ */
+import { rngFor } from '../../core/rng.js';
+import type { Dataset, DenseMatrix, Metric, Model, ModelSpec, ParamLayout } from '../types.js';
+import { blockParts, networkOf, type Layer, type Network } from './arch.js';
+import { tf } from './backend.js';
+import { maxPool2x2 } from './kernels.js';
+
+export { setupWasmBackend } from './backend.js';
+
+/**
+ * Rows per forward/backward pass. Larger batches (and evaluation) run in chunks of at most this many
+ * rows, split evenly; gradients are combined weighted by chunk size, BatchNorm uses per-chunk statistics.
+ */
+export const CHUNK_ROWS = 128;
+const BN_EPS = 1e-5;
+
+export class NnModel implements Model {
+  readonly spec: ModelSpec;
+  readonly layout: ParamLayout;
+  private readonly net: Network;
+  private readonly rowSize: number;
+  /** the current chunk's images, reused between calls */
+  private inputBuf = new Float32Array(0);
+
+  constructor(spec: ModelSpec) {
+    this.net = networkOf(spec);
+    this.spec = Object.freeze({ ...spec });
+    this.layout = this.net.layout;
+    this.rowSize = spec.nFeatures;
+  }
+
+  /** He (Kaiming) normal weights, std √(2 / fan-in); zero biases and β; γ = 1. Keyed by the seed only. */
+  init(seed: number): Float32Array {
+    const x = new Float32Array(this.layout.d);
+    const rng = rngFor(seed, 'nn-init');
+    this.net.params.forEach((p, i) => {
+      const seg = this.layout.segments[i]!;
+      const block = x.subarray(seg.offset, seg.offset + seg.size);
+      if (p.role === 'gamma') block.fill(1);
+      else if (p.role === 'weight') {
+        const std = Math.sqrt(2 / p.fanIn);
+        for (let j = 0; j < block.length; j++) block[j] = std * rng.normal();
+      }
+    });
+    return x;
+  }
+
+  lossGrad(x: Float32Array, data: Dataset, grad: Float32Array | null, rows?: Uint32Array): number {
+    this.checkParams(x, grad);
+    const X = this.checkData(data);
+    const n = rows ? rows.length : data.y.length;
+    if (n === 0) throw new RangeError('lossGrad needs at least one row');
+    const chunks = chunkBounds(n);
+    if (grad && chunks.length > 1) grad.fill(0);
+    let loss = 0;
+    for (const [a, b] of chunks) {
+      const w = (b - a) / n;
+      tf.tidy(() => {
+        const { images, labels } = this.batch(X, data.y, rows, a, b);
+        const params = this.paramTensors(x);
+        const lossOf = (...ps: tf.Tensor[]): tf.Scalar => crossEntropy(this.forward(ps, images), labels);
+        if (!grad) {
+          loss += w * lossOf(...params).dataSync()[0]!;
+          return;
+        }
+        const { value, grads } = tf.valueAndGrads(lossOf)(params);
+        loss += w * value.dataSync()[0]!;
+        grads.forEach((g, i) => {
+          const seg = this.layout.segments[i]!;
+          const v = g.dataSync() as Float32Array;
+          const out = grad.subarray(seg.offset, seg.offset + seg.size);
+          if (chunks.length === 1) out.set(v);
+          else for (let j = 0; j < v.length; j++) out[j]! += w * v[j]!;
+        });
+      });
+    }
+    const l2 = this.spec.l2;
+    if (l2 > 0) {
+      let s = 0;
+      for (let j = 0; j < x.length; j++) {
+        s += x[j]! * x[j]!;
+        if (grad) grad[j]! += l2 * x[j]!;
+      }
+      loss += 0.5 * l2 * s;
+    }
+    return loss;
+  }
+
+  /** Accuracy over every row, evaluated in chunks of CHUNK_ROWS (BatchNorm uses each chunk's statistics). */
+  metric(x: Float32Array, data: Dataset): Metric {
+    this.checkParams(x, null);
+    const X = this.checkData(data);
+    const n = data.y.length;
+    let correct = 0;
+    for (const [a, b] of chunkBounds(n)) {
+      const pred = tf.tidy(() => {
+        const { images } = this.batch(X, data.y, undefined, a, b);
+        return tf.argMax(this.forward(this.paramTensors(x), images), 1).dataSync();
+      });
+      for (let i = 0; i < pred.length; i++) if (pred[i] === data.y[a + i]) correct++;
+    }
+    return { name: 'accuracy', value: correct / n };
+  }
+
+  /** Neural networks have no global smoothness constant: the step size must be given. */
+  smoothness(): number {
+    throw new RangeError(`a ${this.spec.kind} model has no smoothness constant; give the step size γ explicitly`);
+  }
+
+  private checkParams(x: Float32Array, grad: Float32Array | null): void {
+    const d = this.layout.d;
+    if (x.length !== d || (grad && grad.length !== d)) {
+      throw new RangeError(`parameters have length ${x.length}${grad ? `, gradient ${grad.length}` : ''}; the ${this.spec.kind} model has d = ${d}`);
+    }
+  }
+
+  private checkData(data: Dataset): DenseMatrix {
+    const X = data.x;
+    if (X.kind !== 'dense') throw new RangeError(`a ${this.spec.kind} model needs dense image rows, got a ${X.kind} matrix`);
+    if (X.cols !== this.rowSize) {
+      throw new RangeError(`data has ${X.cols} columns, the ${this.spec.kind} model expects ${this.net.input.join('×')} = ${this.rowSize}`);
+    }
+    if (data.y.length !== X.rows) throw new RangeError(`data has ${X.rows} rows but ${data.y.length} labels`);
+    return X;
+  }
+
+  /** Rows a..b of the (optionally row-selected) data as an NHWC tensor and one-hot labels. */
+  private batch(X: DenseMatrix, y: Float32Array, rows: Uint32Array | undefined, a: number, b: number): { images: tf.Tensor4D; labels: tf.Tensor2D } {
+    const m = b - a;
+    const F = this.rowSize;
+    if (this.inputBuf.length < m * F) this.inputBuf = new Float32Array(m * F);
+    const labels = new Int32Array(m);
+    const C = this.spec.nClasses;
+    for (let i = 0; i < m; i++) {
+      const r = rows ? rows[a + i]! : a + i;
+      if (!(r < X.rows)) throw new RangeError(`row ${r} is out of range (data has ${X.rows} rows)`);
+      this.inputBuf.set(X.data.subarray(r * F, (r + 1) * F), i * F);
+      const label = y[r]!;
+      if (!(Number.isInteger(label) && label >= 0 && label < C)) throw new RangeError(`label ${label} of row ${r} is not a class in 0..${C - 1}`);
+      labels[i] = label;
+    }
+    const [h, w, c] = this.net.input;
+    return {
+      images: tf.tensor4d(this.inputBuf.subarray(0, m * F), [m, h, w, c]),
+      labels: tf.oneHot(tf.tensor1d(labels, 'int32'), C) as tf.Tensor2D,
+    };
+  }
+
+  private paramTensors(x: Float32Array): tf.Tensor[] {
+    return this.net.params.map((p, i) => {
+      const seg = this.layout.segments[i]!;
+      return tf.tensor(x.subarray(seg.offset, seg.offset + seg.size), p.shape, 'float32');
+    });
+  }
+
+  /** Logits [batch, classes]; consumes `params` in the order networkOf lists them. */
+  private forward(params: tf.Tensor[], images: tf.Tensor4D): tf.Tensor2D {
+    let next = 0;
+    const take = <T extends tf.Tensor>(): T => params[next++] as T;
+    const run = (layers: Layer[], input: tf.Tensor): tf.Tensor => {
+      let t = input;
+      for (let i = 0; i < layers.length; i++) {
+        const l = layers[i]!;
+        switch (l.op) {
+          case 'conv': {
+            const filter = take<tf.Tensor4D>();
+            const pad = Math.floor(l.k / 2);
+            if (!l.bias) t = tf.conv2d(t as tf.Tensor4D, filter, l.stride, pad);
+            else {
+              // XNNPACK adds the bias and applies a following ReLU in the convolution itself
+              const relu = layers[i + 1]?.op === 'relu';
+              if (relu) i++;
+              t = tf.fused.conv2d({ x: t as tf.Tensor4D, filter, strides: l.stride, pad, bias: take(), activation: relu ? 'relu' : 'linear' });
+            }
+            break;
+          }
+          case 'bn': {
+            const gamma = take();
+            const beta = take();
+            const { mean, variance } = tf.moments(t, [0, 1, 2]);
+            t = tf.add(tf.mul(tf.sub(t, mean), tf.mul(gamma, tf.rsqrt(tf.add(variance, BN_EPS)))), beta);
+            break;
+          }
+          case 'relu':
+            t = tf.relu(t);
+            break;
+          case 'maxpool':
+            t = maxPool2x2(t as tf.Tensor4D);
+            break;
+          case 'gap':
+            t = tf.mean(t, [1, 2]);
+            break;
+          case 'flatten':
+            t = tf.reshape(t, [t.shape[0]!, -1]);
+            break;
+          case 'dense':
+            t = tf.add(tf.matMul(t as tf.Tensor2D, take<tf.Tensor2D>()), take());
+            break;
+          case 'block': {
+            const { main, shortcut } = blockParts(l, t.shape[3]!);
+            const y = run(main, t);
+            t = tf.relu(tf.add(y, run(shortcut, t)));
+            break;
+          }
+        }
+      }
+      return t;
+    };
+    return run(this.net.layers, images) as tf.Tensor2D;
+  }
+}
+
+/** Mean softmax cross-entropy of logits against one-hot labels. */
+function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D): tf.Scalar {
+  return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+}
+
+/** [start, end) of ⌈n / CHUNK_ROWS⌉ chunks whose sizes differ by at most one. */
+export function chunkBounds(n: number): [number, number][] {
+  const k = Math.ceil(n / CHUNK_ROWS);
+  return Array.from({ length: k }, (_, i) => [Math.floor((i * n) / k), Math.floor(((i + 1) * n) / k)]);
+}
