@@ -141,6 +141,7 @@ describe('bad input: exit code 2, one line on stderr, no output directory', () =
   const cases: [string, string[], RegExp][] = [
     ['unknown algorithm', ['run', '--algorithm', 'nope'], /unknown algorithm 'nope'/],
     ['unknown algorithm in compare', ['compare', '--algorithms', 'fedavg,nope'], /unknown algorithm 'nope'/],
+    ['an algorithm twice in compare', ['compare', '--algorithms', 'fedavg,proxskip,fedavg'], /'fedavg' twice/],
     ['unknown option', ['run', '--algorithm', 'fedavg', '--bogus'], /unknown option '--bogus'/],
     ['sparsity 1', ['run', '--algorithm', 'fedavg', '--sparsity', '1'], /--sparsity must be in \[0, 1\), got 1/],
     ['negative gamma', ['run', '--algorithm', 'fedavg', '--gamma', '-1'], /--gamma must be a positive number/],

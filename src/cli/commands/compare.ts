@@ -32,6 +32,8 @@ export function registerCompare(program: Command): void {
   ).action(async (o: Record<string, unknown>) => {
     const names = String(o.algorithms).split(',').map((s) => s.trim()).filter(Boolean);
     if (names.length === 0) throw new UsageError('--algorithms is empty');
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice) throw new UsageError(`--algorithms names '${twice}' twice (each algorithm writes its own directory)`);
     const configs = names.map((algorithm) => resolveConfig({ ...configFromOptions(o), algorithm }));
     await compare(configs, String(o.out));
   });
