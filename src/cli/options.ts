@@ -23,9 +23,10 @@ const lambda = (v: string): number | 'auto' => (v === 'auto' ? 'auto' : num('--l
 /** Adds every simulation option (no defaults here: RunConfig's DEFAULTS apply, and --help shows them). */
 export function addRunOptions(cmd: Command): Command {
   return cmd
-    .option('--dataset <spec>', "data: synthetic | synthetic:ALPHA,BETA | lsq | libsvm:PATH (default: synthetic)")
+    .option('--dataset <spec>', 'data: synthetic | synthetic:ALPHA,BETA | lsq | libsvm:PATH | blogfeedback[:OPTS] | femnist[:OPTS] (see docs/data.md; default: synthetic)')
     .option('--test <spec>', 'held-out data for the test metric: libsvm:PATH')
-    .option('--clients <n>', 'number of clients (default: 30)', int('--clients'))
+    .option('--data-dir <dir>', 'folder holding blogfeedback/ and femnist/ (default: ../shared/data if it exists, else ./data)')
+    .option('--clients <n>', 'number of clients (default: 30; ignored by blogfeedback and femnist, which have natural clients)', int('--clients'))
     .option('--partition <scheme>', 'split of file data over clients: contiguous | iid | dirichlet:ALPHA (default: contiguous)')
     .addOption(new Option('--model <kind>', 'model (default: auto, from the labels)').choices(['auto', 'linear', 'logistic']))
     .option('--intercept', 'learn an intercept (off by default, as in LIBLINEAR)')
@@ -54,7 +55,7 @@ export function addRunOptions(cmd: Command): Command {
 /** The RunConfig fields set on the command line (commander's camelCase names match RunConfig's). */
 export function configFromOptions(o: Record<string, unknown>): Partial<Omit<RunConfig, 'algorithm'>> {
   const keys: (keyof RunConfig)[] = [
-    'dataset', 'test', 'clients', 'partition', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p',
+    'dataset', 'test', 'dataDir', 'clients', 'partition', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p',
     'localSteps', 'schedule', 'rounds', 'seed', 'lambda', 'steDecay', 'batchSize', 'participation', 'workers',
     'evalEvery', 'postHocTopk', 'timing', 'pruneMode', 'pruneAfterAverage', 'hReference',
   ];

@@ -28,12 +28,15 @@ describe('parseDatasetSpec', () => {
     expect(parseDatasetSpec('lsq')).toEqual({ kind: 'lsq' });
     expect(parseDatasetSpec('libsvm:data/a9a.gz')).toEqual({ kind: 'libsvm', path: 'data/a9a.gz' });
     expect(parseDatasetSpec('libsvm:C:\\data\\x.svm')).toEqual({ kind: 'libsvm', path: 'C:\\data\\x.svm' });
-    expect(DATASET_FORMS).toEqual(['synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'libsvm:PATH']);
+    expect(DATASET_FORMS).toEqual([
+      'synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'libsvm:PATH',
+      'blogfeedback', 'blogfeedback:log1p,min=N,small=drop|merge,scale=zscore|minmax', 'femnist', 'femnist:drop-truncated', 'femnist:leaf=DIR',
+    ]);
   });
 
   it('rejects unknown names listing the valid forms, and bad arguments', () => {
     for (const bad of ['mnist', '', 'toString', 'Synthetic']) {
-      expect(() => parseDatasetSpec(bad)).toThrow(`unknown dataset '${bad}' (valid: synthetic, synthetic:ALPHA,BETA, lsq, libsvm:PATH)`);
+      expect(() => parseDatasetSpec(bad)).toThrow(`unknown dataset '${bad}' (valid: ${DATASET_FORMS.join(', ')})`);
     }
     for (const bad of ['synthetic:1', 'synthetic:1,2,3', 'synthetic:a,b', 'synthetic:-1,1', 'synthetic:', 'lsq:2', 'libsvm:']) {
       expect(() => parseDatasetSpec(bad)).toThrow(DataError);

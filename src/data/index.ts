@@ -2,9 +2,12 @@
  * The dataset registry behind the CLI's `--dataset`: a spec string names a source, and the source
  * loads a FederatedDataset. To add a dataset, add a DatasetSpec variant and a SOURCES entry.
  */
-import { basename } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import type { Task } from '../models/types.js';
+import { BLOG_DEFAULTS, loadBlogFeedback, type BlogOptions } from './blogfeedback.js';
 import { DataError } from './errors.js';
+import { FEMNIST_DEFAULTS, loadFemnist, type FemnistOptions } from './femnist.js';
 import { readLibsvm } from './libsvm.js';
 import { parseDecimal } from './parse.js';
 import { describePartition, partition, type PartitionScheme } from './partition.js';
@@ -15,7 +18,9 @@ import type { FederatedDataset } from './types.js';
 export type DatasetSpec =
   | { kind: 'synthetic'; alpha: number; beta: number }
   | { kind: 'lsq' }
-  | { kind: 'libsvm'; path: string };
+  | { kind: 'libsvm'; path: string }
+  | ({ kind: 'blogfeedback' } & BlogOptions)
+  | ({ kind: 'femnist' } & FemnistOptions);
 
 export interface LoadOptions {
   clients: number;
@@ -26,6 +31,8 @@ export interface LoadOptions {
   test?: string;
   /** skip task inference (libsvm), or check the generator's task */
   task?: Task;
+  /** where the named real datasets (blogfeedback, femnist) live; default: defaultDataDir() */
+  dataDir?: string;
 }
 
 export interface LoadedDataset {
@@ -73,12 +80,71 @@ const SOURCES: { [K in DatasetSpec['kind']]: Source<K> } = {
     },
     load: loadLibsvm,
   },
+  blogfeedback: {
+    forms: ['blogfeedback', 'blogfeedback:log1p,min=N,small=drop|merge,scale=zscore|minmax'],
+    parse(arg, text) {
+      const spec: SpecOf<'blogfeedback'> = { kind: 'blogfeedback', ...BLOG_DEFAULTS };
+      for (const [key, value] of specOptions(arg, text, ['log1p', 'min=N', 'small=drop|merge', 'scale=zscore|minmax'])) {
+        if (key === 'log1p' && value === undefined) spec.log1p = true;
+        else if (key === 'min' && value !== undefined && /^[1-9]\d{0,8}$/.test(value)) spec.minClientSize = Number(value);
+        else if (key === 'small' && (value === 'drop' || value === 'merge')) spec.small = value;
+        else if (key === 'scale' && (value === 'zscore' || value === 'minmax')) spec.scale = value;
+        else throw new DataError(`bad dataset '${text}': option '${value === undefined ? key : `${key}=${value}`}' (valid: log1p, min=N with N >= 1, small=drop|merge, scale=zscore|minmax)`);
+      }
+      return spec;
+    },
+    load: (spec, opts) => naturalDataset('blogfeedback', 'regression', opts, () => loadBlogFeedback(dataDirOf(opts), spec)),
+  },
+  femnist: {
+    forms: ['femnist', 'femnist:drop-truncated', 'femnist:leaf=DIR'],
+    parse(arg, text) {
+      const spec: SpecOf<'femnist'> = { kind: 'femnist', ...FEMNIST_DEFAULTS };
+      for (const [key, value] of specOptions(arg, text, ['drop-truncated', 'leaf=DIR'])) {
+        if (key === 'drop-truncated' && value === undefined) spec.dropTruncated = true;
+        else if (key === 'leaf' && value) spec.leaf = value;
+        else throw new DataError(`bad dataset '${text}': option '${value === undefined ? key : `${key}=${value}`}' (valid: drop-truncated, leaf=DIR)`);
+      }
+      return spec;
+    },
+    load: (spec, opts) => naturalDataset('femnist', 'multiclass', opts, () => loadFemnist(dataDirOf(opts), spec)),
+  },
 };
+
+/**
+ * `KEY` / `KEY=VALUE` options separated by commas; the `leaf=` option (a path) takes the rest of
+ * the text, commas included, so it must come last.
+ */
+function specOptions(arg: string | undefined, text: string, valid: string[]): [string, string | undefined][] {
+  if (arg === undefined) return [];
+  const out: [string, string | undefined][] = [];
+  let rest = arg;
+  while (rest !== '') {
+    const path = rest.startsWith('leaf=');
+    const comma = path ? -1 : rest.indexOf(',');
+    const token = comma < 0 ? rest : rest.slice(0, comma);
+    rest = comma < 0 ? '' : rest.slice(comma + 1);
+    if (token === '') throw new DataError(`bad dataset '${text}': empty option (valid: ${valid.join(', ')})`);
+    const eq = token.indexOf('=');
+    out.push(eq < 0 ? [token, undefined] : [token.slice(0, eq), token.slice(eq + 1)]);
+  }
+  if (out.length === 0) throw new DataError(`bad dataset '${text}': empty option list (valid: ${valid.join(', ')})`);
+  return out;
+}
+
+/** The data directory: ../shared/data when it exists (this project's checkout layout), else ./data. */
+export function defaultDataDir(cwd: string = process.cwd()): string {
+  const shared = resolve(cwd, '../shared/data');
+  return existsSync(shared) ? shared : resolve(cwd, 'data');
+}
+
+function dataDirOf(opts: LoadOptions): string {
+  return opts.dataDir ?? defaultDataDir();
+}
 
 /** Every accepted dataset spec form. */
 export const DATASET_FORMS: string[] = Object.values(SOURCES).flatMap((s) => s.forms);
 
-/** Parses `synthetic`, `synthetic:ALPHA,BETA`, `lsq` or `libsvm:PATH`. */
+/** Parses a dataset spec, one of DATASET_FORMS (e.g. `lsq`, `libsvm:PATH`, `blogfeedback:log1p`). */
 export function parseDatasetSpec(s: string): DatasetSpec {
   const colon = s.indexOf(':');
   const name = colon < 0 ? s : s.slice(0, colon);
@@ -86,7 +152,7 @@ export function parseDatasetSpec(s: string): DatasetSpec {
   return sourceOf(name as DatasetSpec['kind']).parse(colon < 0 ? undefined : s.slice(colon + 1), s);
 }
 
-/** Loads the dataset `spec` names, split over `opts.clients` clients. */
+/** Loads the dataset `spec` names, split over `opts.clients` clients unless it has natural clients. */
 export function loadFederated(spec: DatasetSpec, opts: LoadOptions): Promise<LoadedDataset> {
   return sourceOf(spec.kind).load(spec, opts);
 }
@@ -107,6 +173,16 @@ function generated(task: Task, opts: LoadOptions, make: () => FederatedDataset):
       ? []
       : [`partition ${describePartition(opts.partition)} ignored: ${dataset.name} has natural clients (one generated distribution each)`];
   return { dataset, warnings };
+}
+
+/** A real dataset with its own clients and test set, after checking the options it cannot honour. */
+async function naturalDataset(name: string, task: Task, opts: LoadOptions, load: () => Promise<LoadedDataset>): Promise<LoadedDataset> {
+  if (opts.test !== undefined) throw new DataError(`test data '${opts.test}' can only go with a libsvm dataset; ${name} brings its own test set`);
+  if (opts.task !== undefined && opts.task !== task) throw new DataError(`${name} is ${task}, not ${opts.task}`);
+  const loaded = await load();
+  const warnings = [...loaded.warnings];
+  if (opts.partition.kind !== 'contiguous') warnings.push(`partition ${describePartition(opts.partition)} ignored: ${name} has natural clients`);
+  return { dataset: loaded.dataset, warnings };
 }
 
 async function loadLibsvm(spec: SpecOf<'libsvm'>, opts: LoadOptions): Promise<LoadedDataset> {

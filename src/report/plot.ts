@@ -1,5 +1,5 @@
 /**
- * Line plots: a Vega-Lite spec rendered headless to SVG by vega, and to PNG by resvg.
+ * Line plots and histograms: a Vega-Lite spec rendered headless to SVG by vega, and to PNG by resvg.
  *
  * The Vega-Lite spec is written beside each plot (`.vl.json`) so users can restyle it in the
  * Vega editor without rerunning experiments. vega and vega-lite load lazily in renderSvg: they
@@ -161,10 +161,41 @@ function usable(v: number, scale: PlotSpec['xScale']): boolean {
   return Number.isFinite(v) && (scale !== 'log' || v > 0);
 }
 
+export interface HistogramSpec {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  values: number[];
+  /** upper bound on the number of bins; Vega-Lite picks round bin edges (default: 30) */
+  maxBins?: number;
+  width?: number;
+  height?: number;
+}
+
+/** Vega-Lite spec of a histogram of `values` (binned by Vega-Lite, so the spec stays restylable). */
+export function histogramSpec(h: HistogramSpec): Record<string, unknown> {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: h.title,
+    width: h.width ?? DEFAULT_WIDTH,
+    height: h.height ?? DEFAULT_HEIGHT,
+    data: { values: h.values.filter(Number.isFinite).map((value) => ({ value })) },
+    mark: { type: 'bar', color: PALETTE[0] },
+    encoding: {
+      x: { field: 'value', type: 'quantitative', bin: { maxbins: h.maxBins ?? 30 }, title: h.xLabel },
+      y: { aggregate: 'count', type: 'quantitative', title: h.yLabel },
+    },
+  };
+}
+
 /** Renders the plot to an SVG document (no canvas needed: vega's SVG string renderer). */
 export async function renderSvg(p: PlotSpec): Promise<string> {
+  return renderVegaLite(vegaLiteSpec(p));
+}
+
+async function renderVegaLite(spec: Record<string, unknown>): Promise<string> {
   const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
-  const compiled = vl.compile(vegaLiteSpec(p) as unknown as TopLevelSpec);
+  const compiled = vl.compile(spec as unknown as TopLevelSpec);
   const view = new vega.View(vega.parse(compiled.spec), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -200,14 +231,23 @@ export function svgToPng(svg: string, width?: number): Uint8Array {
  * atomically. Returns the written paths.
  */
 export async function writePlot(basePath: string, p: PlotSpec, opts: { png?: boolean } = {}): Promise<string[]> {
-  const svg = await renderSvg(p);
+  return writeVegaLite(basePath, vegaLiteSpec(p), opts);
+}
+
+/** writePlot for a histogram. */
+export async function writeHistogram(basePath: string, h: HistogramSpec, opts: { png?: boolean } = {}): Promise<string[]> {
+  return writeVegaLite(basePath, histogramSpec(h), opts);
+}
+
+async function writeVegaLite(basePath: string, spec: Record<string, unknown>, opts: { png?: boolean }): Promise<string[]> {
+  const svg = await renderVegaLite(spec);
   const written: string[] = [];
   const put = (path: string, data: string | Uint8Array) => {
     writeFileAtomic(path, data);
     written.push(path);
   };
   put(`${basePath}.svg`, svg);
-  writeJsonAtomic(`${basePath}.vl.json`, vegaLiteSpec(p));
+  writeJsonAtomic(`${basePath}.vl.json`, spec);
   written.push(`${basePath}.vl.json`);
   if (opts.png ?? true) put(`${basePath}.png`, svgToPng(svg));
   return written;

@@ -6,10 +6,12 @@ import type { TopkScope } from '../core/prune.js';
 
 export interface RunConfig {
   algorithm: AlgorithmName;
-  /** 'synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'libsvm:PATH' */
+  /** 'synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'libsvm:PATH', 'blogfeedback[:OPTS]', 'femnist[:OPTS]' (docs/data.md) */
   dataset: string;
   /** held-out data, 'libsvm:PATH' (generated datasets bring their own) */
   test: string | null;
+  /** where blogfeedback/ and femnist/ live; null: ../shared/data if it exists, else ./data */
+  dataDir: string | null;
   clients: number;
   partition: string;
   model: 'auto' | 'linear' | 'logistic';
@@ -41,6 +43,7 @@ export interface RunConfig {
 export const DEFAULTS: Omit<RunConfig, 'algorithm'> = {
   dataset: 'synthetic',
   test: null,
+  dataDir: null,
   clients: 30,
   partition: 'contiguous',
   model: 'auto',

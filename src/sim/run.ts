@@ -57,6 +57,7 @@ export function loadRunData(config: RunConfig): Promise<LoadedData> {
     partition: parsePartition(config.partition),
     seed: config.seed,
     ...(config.test ? { test: config.test } : {}),
+    ...(config.dataDir ? { dataDir: config.dataDir } : {}),
   });
 }
 
