@@ -23,9 +23,9 @@ const lambda = (v: string): number | 'auto' => (v === 'auto' ? 'auto' : num('--l
 /** Adds every simulation option (no defaults here: RunConfig's DEFAULTS apply, and --help shows them). */
 export function addRunOptions(cmd: Command): Command {
   return cmd
-    .option('--dataset <spec>', 'data: synthetic | synthetic:ALPHA,BETA | lsq | libsvm:PATH | blogfeedback[:OPTS] | femnist[:OPTS] (see docs/data.md; default: synthetic)')
+    .option('--dataset <spec>', 'data: synthetic | synthetic:ALPHA,BETA | lsq | libsvm:PATH | blogfeedback[:OPTS] | femnist[:OPTS] | cifar10 (see docs/data.md; default: synthetic)')
     .option('--test <spec>', 'held-out data for the test metric: libsvm:PATH')
-    .option('--data-dir <dir>', 'folder holding blogfeedback/ and femnist/ (default: ../shared/data if it exists, else ./data)')
+    .option('--data-dir <dir>', 'folder holding blogfeedback/, femnist/ and cifar10/ (default: ../shared/data if it exists, else ./data)')
     .option('--clients <n>', 'number of clients (default: 30; ignored by blogfeedback and femnist, which have natural clients)', int('--clients'))
     .option('--partition <scheme>', 'split of file data over clients: contiguous | iid | dirichlet:ALPHA (default: contiguous)')
     .addOption(new Option('--model <kind>', 'model (default: auto, from the labels)').choices(['auto', 'linear', 'logistic']))
@@ -47,6 +47,9 @@ export function addRunOptions(cmd: Command): Command {
     .option('--eval-every <n>', 'evaluate every n rounds (default: 1)', int('--eval-every'))
     .option('--post-hoc-topk', 'dense methods: evaluate TopK of the model')
     .option('--no-timing', 'write seconds as null, so equal seeds give byte-identical rounds.jsonl')
+    .option('--max-samples <n>', 'keep at most n samples per client, for quick runs (default: all)', int('--max-samples'))
+    .option('--augment', 'random crop (pad 4) and horizontal flip of each training minibatch (cifar10)')
+    .option('--state-dir <dir>', 'keep per-client state in files under DIR instead of memory (same results; for large models)')
     .addOption(new Option('--prune-mode <m>', 'override the preset: prox | ste').choices(['prox', 'ste']))
     .option('--prune-after-average <bool>', 'override the preset: continue from TopK(average)', bool('--prune-after-average'))
     .addOption(new Option('--h-reference <r>', 'override the preset').choices(['sent', 'unprunedAverage', 'recentre']));
@@ -57,7 +60,7 @@ export function configFromOptions(o: Record<string, unknown>): Partial<Omit<RunC
   const keys: (keyof RunConfig)[] = [
     'dataset', 'test', 'dataDir', 'clients', 'partition', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p',
     'localSteps', 'schedule', 'rounds', 'seed', 'lambda', 'steDecay', 'batchSize', 'participation', 'workers',
-    'evalEvery', 'postHocTopk', 'timing', 'pruneMode', 'pruneAfterAverage', 'hReference',
+    'evalEvery', 'postHocTopk', 'timing', 'maxSamples', 'augment', 'stateDir', 'pruneMode', 'pruneAfterAverage', 'hReference',
   ];
   const out: Record<string, unknown> = {};
   for (const k of keys) if (o[k] !== undefined) out[k] = o[k];

@@ -16,6 +16,9 @@ import {
   readCifarBatches,
 } from './cifar10.js';
 import { DataError } from './errors.js';
+import { loadFederated, parseDatasetSpec } from './index.js';
+import { resolveConfig } from '../sim/config.js';
+import { prepareRun } from '../sim/run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cifar10-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -153,6 +156,27 @@ describe('loadCifar10 on a fixture', () => {
       /no data_batch_1\.bin \(or data_batch_1\.bin\.gz\) in .*nowhere; run `sparse-proxskip data fetch cifar10`/,
     );
     expect(() => loadCifar10(dir, { clients: 1, partition: { kind: 'iid' }, seed: 1 })).toThrow(DataError);
+  });
+});
+
+describe('--dataset cifar10 in the registry', () => {
+  it('loads DATA_DIR/cifar10 with the run options; --max-samples caps every dataset', async () => {
+    expect(parseDatasetSpec('cifar10')).toEqual({ kind: 'cifar10' });
+    expect(() => parseDatasetSpec('cifar10:x')).toThrow("bad dataset 'cifar10:x' (cifar10 takes no arguments");
+    const base = { clients: 3, partition: { kind: 'iid' as const }, seed: 2, dataDir: dir };
+    const { dataset } = await loadFederated({ kind: 'cifar10' }, { ...base, maxSamples: 4 });
+    expect(dataset.clients.map((c) => c.y.length)).toEqual([4, 4, 4]);
+    expect(dataset.meta.maxSamples).toBe(4);
+    await expect(loadFederated({ kind: 'cifar10' }, { ...base, test: 'libsvm:x' })).rejects.toThrow('cifar10 brings its own test set');
+    const lsq = await loadFederated({ kind: 'lsq' }, { ...base, maxSamples: 2 });
+    expect(lsq.dataset.clients.every((c) => c.y.length === 2)).toBe(true);
+    expect(lsq.dataset.meta.samplesPerClient).toMatchObject({ max: 2 });
+  });
+
+  it('--augment needs CIFAR-10', async () => {
+    await expect(prepareRun(resolveConfig({ algorithm: 'fedavg', dataset: 'lsq', augment: true }))).rejects.toThrow(
+      '--augment needs 32×32 colour images (--dataset cifar10), not',
+    );
   });
 });
 

@@ -3,15 +3,16 @@
  * loads a FederatedDataset. To add a dataset, add a DatasetSpec variant and a SOURCES entry.
  */
 import { existsSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Task } from '../models/types.js';
 import { BLOG_DEFAULTS, loadBlogFeedback, type BlogOptions } from './blogfeedback.js';
+import { loadCifar10 } from './cifar10.js';
 import { DataError } from './errors.js';
 import { FEMNIST_DEFAULTS, loadFemnist, type FemnistOptions } from './femnist.js';
 import { readLibsvm } from './libsvm.js';
 import { parseDecimal } from './parse.js';
 import { describePartition, partition, type PartitionScheme } from './partition.js';
-import { sizeSummary } from './rows.js';
+import { sizeSummary, subset } from './rows.js';
 import { heterogeneousLeastSquares, syntheticLogistic } from './synthetic.js';
 import type { FederatedDataset } from './types.js';
 
@@ -20,7 +21,8 @@ export type DatasetSpec =
   | { kind: 'lsq' }
   | { kind: 'libsvm'; path: string }
   | ({ kind: 'blogfeedback' } & BlogOptions)
-  | ({ kind: 'femnist' } & FemnistOptions);
+  | ({ kind: 'femnist' } & FemnistOptions)
+  | { kind: 'cifar10' };
 
 export interface LoadOptions {
   clients: number;
@@ -33,6 +35,8 @@ export interface LoadOptions {
   task?: Task;
   /** where the named real datasets (blogfeedback, femnist) live; default: defaultDataDir() */
   dataDir?: string;
+  /** keep at most this many samples per client (each client's first rows), for quick runs */
+  maxSamples?: number;
 }
 
 export interface LoadedDataset {
@@ -108,6 +112,19 @@ const SOURCES: { [K in DatasetSpec['kind']]: Source<K> } = {
     },
     load: (spec, opts) => naturalDataset('femnist', 'multiclass', opts, () => loadFemnist(dataDirOf(opts), spec)),
   },
+  cifar10: {
+    forms: ['cifar10'],
+    parse(arg, text) {
+      if (arg !== undefined) throw new DataError(`bad dataset '${text}' (cifar10 takes no arguments; it is read from DATA_DIR/cifar10, see --data-dir)`);
+      return { kind: 'cifar10' };
+    },
+    async load(_spec, opts) {
+      if (opts.test !== undefined) throw new DataError(`test data '${opts.test}' can only go with a libsvm dataset; cifar10 brings its own test set`);
+      if (opts.task !== undefined && opts.task !== 'multiclass') throw new DataError(`cifar10 is multiclass, not ${opts.task}`);
+      const { clients, partition, seed, maxSamples } = opts;
+      return loadCifar10(join(dataDirOf(opts), 'cifar10'), { clients, partition, seed, ...(maxSamples !== undefined ? { maxSamples } : {}) });
+    },
+  },
 };
 
 /**
@@ -153,8 +170,17 @@ export function parseDatasetSpec(s: string): DatasetSpec {
 }
 
 /** Loads the dataset `spec` names, split over `opts.clients` clients unless it has natural clients. */
-export function loadFederated(spec: DatasetSpec, opts: LoadOptions): Promise<LoadedDataset> {
-  return sourceOf(spec.kind).load(spec, opts);
+export async function loadFederated(spec: DatasetSpec, opts: LoadOptions): Promise<LoadedDataset> {
+  const loaded = await sourceOf(spec.kind).load(spec, opts);
+  return opts.maxSamples === undefined ? loaded : capSamples(loaded, opts.maxSamples);
+}
+
+/** Keeps each client's first `max` rows (cifar10 caps before converting its images; this covers every source). */
+function capSamples(loaded: LoadedDataset, max: number): LoadedDataset {
+  const first = Uint32Array.from({ length: max }, (_, i) => i);
+  const clients = loaded.dataset.clients.map((c) => (c.y.length <= max ? c : subset(c, first)));
+  const meta = { ...loaded.dataset.meta, maxSamples: max, samplesPerClient: sizeSummary(clients) };
+  return { ...loaded, dataset: { ...loaded.dataset, clients, meta } };
 }
 
 function sourceOf<K extends DatasetSpec['kind']>(kind: K): Source<K> {

@@ -34,6 +34,12 @@ export interface RunConfig {
   evalEvery: number;
   postHocTopk: boolean;
   timing: boolean;
+  /** keep at most this many samples per client, for quick runs (null: all) */
+  maxSamples: number | null;
+  /** random crop and horizontal flip of each image minibatch at training time (cifar10) */
+  augment: boolean;
+  /** keep per-client state (control variates) in files under this directory instead of memory */
+  stateDir: string | null;
   /** switches overriding the algorithm's preset (SPEC §3) */
   pruneMode: Exclude<PruneMode, 'none'> | null;
   pruneAfterAverage: boolean | null;
@@ -65,6 +71,9 @@ export const DEFAULTS: Omit<RunConfig, 'algorithm'> = {
   evalEvery: 1,
   postHocTopk: false,
   timing: true,
+  maxSamples: null,
+  augment: false,
+  stateDir: null,
   pruneMode: null,
   pruneAfterAverage: null,
   hReference: null,
@@ -93,6 +102,8 @@ export function resolveConfig(input: Partial<Omit<RunConfig, 'algorithm'>> & { a
   check(c.participation > 0 && c.participation <= 1, `--participation must be in (0, 1], got ${c.participation}`);
   check(isInt(c.workers, 1), `--workers must be an integer >= 1, got ${c.workers}`);
   check(isInt(c.evalEvery, 1), `--eval-every must be an integer >= 1, got ${c.evalEvery}`);
+  check(c.maxSamples === null || isInt(c.maxSamples, 1), `--max-samples must be an integer >= 1, got ${c.maxSamples}`);
+  check(c.stateDir === null || c.stateDir !== '', '--state-dir must not be empty');
   check(['fixed', 'random'].includes(c.schedule), `--schedule must be 'fixed' or 'random', got '${c.schedule}'`);
   check(['global', 'layer'].includes(c.topkScope), `--topk-scope must be 'global' or 'layer', got '${c.topkScope}'`);
   check(['auto', 'linear', 'logistic'].includes(c.model), `--model must be linear, logistic or auto, got '${c.model}'`);

@@ -58,6 +58,7 @@ export function loadRunData(config: RunConfig): Promise<LoadedData> {
     seed: config.seed,
     ...(config.test ? { test: config.test } : {}),
     ...(config.dataDir ? { dataDir: config.dataDir } : {}),
+    ...(config.maxSamples !== null ? { maxSamples: config.maxSamples } : {}),
   });
 }
 
@@ -66,6 +67,7 @@ export async function prepareRun(config: RunConfig, loaded?: LoadedData, opts: P
   loaded ??= await loadRunData(config);
   const warnings = [...loaded.warnings];
   const dataset = loaded.dataset;
+  if (config.augment && dataset.name !== 'cifar10') throw new UsageError(`--augment needs 32×32 colour images (--dataset cifar10), not ${dataset.name}`);
   const modelSpec = modelSpecFor(config, dataset);
   const model = createModel(modelSpec);
   const L = smoothnessOf(model, dataset);
@@ -223,7 +225,15 @@ function simOptions(prepared: PreparedRun, lambda: number): SimOptions {
     modelSpec: prepared.modelSpec,
     sparsity: config.sparsity,
     topkScope: config.topkScope,
-    step: { gamma: prepared.gamma, p: config.p, lambda, steDecay: config.steDecay, batchSize: config.batchSize, seed: config.seed },
+    step: {
+      gamma: prepared.gamma,
+      p: config.p,
+      lambda,
+      steDecay: config.steDecay,
+      batchSize: config.batchSize,
+      seed: config.seed,
+      ...(config.augment ? { augment: true } : {}),
+    },
     localSteps: config.localSteps,
     schedule: config.schedule,
     rounds: config.rounds,
@@ -232,6 +242,7 @@ function simOptions(prepared: PreparedRun, lambda: number): SimOptions {
     evalEvery: config.evalEvery,
     postHocTopk: config.postHocTopk,
     timing: config.timing,
+    stateDir: config.stateDir,
   };
 }
 

@@ -11,6 +11,7 @@ import { sizeSummary } from '../../data/rows.js';
 import { writeJsonAtomic } from '../../report/io.js';
 import { writeHistogram } from '../../report/plot.js';
 import { formatNumber } from '../../report/table.js';
+import { registerDataFetch } from './data-fetch.js';
 
 /** Adds the `data` command and returns it, so further subcommands can be added to it. */
 export function registerData(program: Command): Command {
@@ -42,6 +43,7 @@ export function registerData(program: Command): Command {
       });
       console.log(`wrote ${[join(out, 'describe.json'), ...written].join(', ')}`);
     });
+  registerDataFetch(data);
   return data;
 }
 
