@@ -28,8 +28,9 @@ export function registerDataFetch(data: Command): void {
           ...(o.sha256 !== undefined ? { sha256: o.sha256 } : {}),
           ...(o.force ? { force: true } : {}),
           onProgress: (received, total) => {
+            if (total === null) return; // no length from the server: no bar
             // in whole MB: the bar counts units
-            progress ??= createProgress({ total: Math.ceil((total ?? 0) / 1e6), label: 'cifar10 MB' });
+            progress ??= createProgress({ total: Math.ceil(total / 1e6), label: 'cifar10 MB' });
             progress.update(Math.floor(received / 1e6));
           },
         });
