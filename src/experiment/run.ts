@@ -3,8 +3,9 @@
  * through runToDir), skipping cells already finished, so a killed run resumes where it stopped.
  *
  * A cell is finished when its summary.json (or failed.json, for a run that diverged) was written for
- * exactly the cell's configuration and the run was not interrupted. Cells sharing their data (same
- * dataset, split and seed) run one after another on one loaded copy.
+ * exactly the cell's configuration and the run was not interrupted. Cells run in grid order (settings ×
+ * seeds × methods), so settings complete one by one; consecutive cells sharing their data (same dataset,
+ * split and seed) use one loaded copy.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,10 +57,10 @@ export function cellDir(out: string, cell: Cell): string {
 }
 
 /**
- * Options that change neither the results nor what they mean: a cell run with 1 or 4 worker threads
- * is the same cell.
+ * Options that change neither the results nor what they mean: a cell run with 1 or 4 worker threads,
+ * or on another copy of the data, is the same cell.
  */
-const IGNORED_FOR_RESUME = new Set(['workers', 'dataDir']);
+const IGNORED_FOR_RESUME = new Set(['workers', 'dataDir', 'stateDir']);
 
 /** The two configs describe the same run (key order and IGNORED_FOR_RESUME fields do not matter). */
 export function sameRun(a: RunConfig, b: RunConfig): boolean {
@@ -123,7 +124,7 @@ export async function runExperiment(spec: ExperimentSpec, out: string, opts: Exp
   const cells = expandCells(spec, opts.extra ?? {});
   const selected = opts.only ? cells.filter((c) => cellFilter(opts.only!)(c.id)) : cells;
   const skipped = selected.filter((c) => cellState(out, c).kind !== 'pending');
-  const pending = groupByData(selected.filter((c) => !skipped.includes(c)));
+  const pending = selected.filter((c) => !skipped.includes(c));
   hooks.onPlan?.({ cells, pending });
   writeJsonAtomic(join(out, 'experiment.json'), spec);
 
@@ -177,16 +178,6 @@ export async function runExperiment(spec: ExperimentSpec, out: string, opts: Exp
     hooks.onCellDone?.(cell, outcome);
   }
   return { cells, ran, skipped, interrupted };
-}
-
-/** Cells in their grid order, but those sharing data together (in the order their data first appears). */
-function groupByData(cells: Cell[]): Cell[] {
-  const groups = new Map<string, Cell[]>();
-  for (const c of cells) {
-    const k = dataKey(c.config);
-    groups.set(k, [...(groups.get(k) ?? []), c]);
-  }
-  return [...groups.values()].flat();
 }
 
 /** λ values found by `--lambda auto`, kept in DIR/lambda-cache.json so resumed runs do not search again. */

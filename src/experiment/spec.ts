@@ -235,9 +235,14 @@ function reportOptions(v: unknown, hasSweep: boolean, fail: Fail): ExperimentSpe
   return { uplink: uplink as 'floats' | 'MB', plots };
 }
 
-/** Option fields that hold a boolean where the default is null (the other null defaults hold strings). */
+/** Option fields that hold a boolean or a number where the default is null (the other null defaults hold strings). */
 const BOOLEAN_OR_NULL = new Set(['pruneAfterAverage']);
+const NUMBER_OR_NULL = new Set(['maxSamples']);
 const AUTO_OR_NUMBER = new Set(['gamma', 'lambda']);
+
+function nullableType(k: string): 'boolean' | 'number' | 'string' {
+  return BOOLEAN_OR_NULL.has(k) ? 'boolean' : NUMBER_OR_NULL.has(k) ? 'number' : 'string';
+}
 
 function isOverrideKey(k: string): k is keyof ConfigOverrides {
   return Object.hasOwn(DEFAULTS, k) && k !== 'seed';
@@ -255,10 +260,10 @@ function overrides(v: unknown, field: string, fail: Fail): ConfigOverrides {
     const ok = AUTO_OR_NUMBER.has(k)
       ? x === 'auto' || typeof x === 'number'
       : def === null
-        ? x === null || typeof x === (BOOLEAN_OR_NULL.has(k) ? 'boolean' : 'string')
+        ? x === null || typeof x === nullableType(k)
         : typeof x === typeof def;
     if (!ok) {
-      const want = AUTO_OR_NUMBER.has(k) ? "a number or 'auto'" : def === null ? `${BOOLEAN_OR_NULL.has(k) ? 'true, false' : 'a string'} or null` : `a ${typeof def}`;
+      const want = AUTO_OR_NUMBER.has(k) ? "a number or 'auto'" : def === null ? `a ${nullableType(k)} or null` : `a ${typeof def}`;
       fail(f, `must be ${want}, got ${describe(x)}`);
     }
   }

@@ -94,8 +94,8 @@ export async function prepareRun(config: RunConfig, loaded?: LoadedData, opts: P
  * config except λ itself and options that only change speed or what is recorded.
  */
 export function lambdaCacheKey(config: RunConfig): string {
-  const { lambda: _l, workers: _w, timing: _t, evalEvery: _e, ...rest } = config;
-  return JSON.stringify(Object.fromEntries(Object.entries(rest).sort(([a], [b]) => a.localeCompare(b))));
+  const ignored = new Set(['lambda', 'workers', 'timing', 'evalEvery', 'dataDir', 'stateDir']);
+  return JSON.stringify(Object.entries(config).filter(([k]) => !ignored.has(k)).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /**
