@@ -71,6 +71,8 @@ describe('readBlogCsv', () => {
     const cases: [string, string, RegExp][] = [
       ['short.csv', `${good}\n${good.slice(0, good.lastIndexOf(','))}\n`, /short\.csv:2: expected 281 columns, found 280$/],
       ['long.csv', `${good},4\n`, /long\.csv:1: expected 281 columns, found 282$/],
+      ['cut-after-comma.csv', `${good}\n${good.slice(0, 20)}`, /cut-after-comma\.csv:2: expected 281 columns, found 11$/],
+      ['cut-in-number.csv', `${good}\n${good.slice(0, 21)}`, /cut-in-number\.csv:2: expected 281 columns, found 11$/],
       ['word.csv', `${good}\n${good}\n${good.replace(/^1,1,1,1,1,1,1/, '1,1,1,1,1,1,abc')}\n`, /word\.csv:3: column 7: 'abc' is not a number$/],
       ['nan.csv', `${good.replace(/^1,/, 'NaN,')}\n`, /nan\.csv:1: column 1: 'NaN' is not a number$/],
       ['empty-cell.csv', `${good.replace(/^1,/, ',')}\n`, /empty-cell\.csv:1: column 1: '' is not a number$/],

@@ -392,6 +392,8 @@ class BlogCsvParser {
     const row = this.row;
     let p = start;
     for (let col = 0; col < BLOG_COLUMNS; col++) {
+      // a line cut short after a comma (a truncated file) is a column count problem, not a bad number
+      if (p === end && col > 0) this.fail(`expected ${BLOG_COLUMNS} columns, found ${columnCount(buf, start, end)}`);
       const cellEnd = this.number(buf, p, end, col);
       const sep = cellEnd < end ? buf[cellEnd] : -1;
       if (col < BLOG_COLUMNS - 1 ? sep !== COMMA : sep !== -1) {
