@@ -4,6 +4,7 @@ import { denseToCsr, matMat, matTMatAdd } from '../matrix.js';
 import { randomDense } from '../testing.js';
 import type { CsrMatrix, DenseMatrix } from '../types.js';
 import { buildModule, csrMatMat, csrMatTMatAdd } from './csr-simd.js';
+import { kernelThreads, setKernelThreads } from './threads.js';
 
 function randomVec(label: string, n: number, scale = 1): Float32Array {
   const rng = rngFor(7, label, n);
@@ -93,7 +94,7 @@ describe.each(shapes)('csr-simd kernels, $m × $n, C = $C', ({ m, n, C }) => {
     });
   }
 
-  it('gives the same bits for dense and CSR input, and across repeated and interleaved calls', () => {
+  it('gives the same bits for dense and CSR input, on 1 to 3 threads, and across repeated and interleaved calls', () => {
     const G = randomVec('G', m * C);
     const run = (x: DenseMatrix | CsrMatrix): [Float64Array, Float64Array] => [
       matMat(x, W, C, new Float64Array(m * C)) as Float64Array,
@@ -102,7 +103,15 @@ describe.each(shapes)('csr-simd kernels, $m × $n, C = $C', ({ m, n, C }) => {
     const first = run(A);
     const other = randomDense(9, 50, n, 0.5); // evicts A from kernel memory
     matMat(other, W, C, new Float64Array(50 * C));
-    for (const again of [run(dense), run(A)]) again.forEach((v, i) => expectSameBits(v, first[i]!));
+    const threads = kernelThreads();
+    try {
+      for (const t of [1, 2, 3]) {
+        setKernelThreads(t);
+        for (const again of [run(dense), run(A)]) again.forEach((v, i) => expectSameBits(v, first[i]!));
+      }
+    } finally {
+      setKernelThreads(threads);
+    }
   });
 });
 

@@ -23,6 +23,7 @@
  */
 import type { Vec } from '../matrix.js';
 import type { CsrMatrix } from '../types.js';
+import { GRAD, type Job, runJob, SCORES, shareModule, type TaskKernels } from './threads.js';
 import { encodeModule, FunctionBody, I32, Op, Simd, V128 } from './wasm.js';
 
 /** Vectors per register-resident chunk of classes: x64 has 16 vector registers (measured 6, 8, 12). */
@@ -40,23 +41,24 @@ const MAX_RANGES = 8;
 const SCORE_BLOCK = 512;
 const SLACK = 16;
 
-interface Kernels {
-  scores(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, w: number, s: number): void;
-  gradRange(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, d: number, g: number, acc: number, count: number): void;
-}
-
 // The global WebAssembly object, typed locally: the project's TypeScript libs do not declare it.
 interface WasmApi {
-  Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer; grow(pages: number): number };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => {
+    buffer: ArrayBuffer;
+    grow(pages: number): number;
+  };
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
 }
 const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 const PAGE = 65536;
-const memory = new wasm.Memory({ initial: 1 });
+/** 4 GiB, all a 32-bit memory can address */
+const MAX_PAGES = 65536;
+/** Shared, so that helper threads (threads.ts) run the same kernels on the same data. */
+const memory = new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
 /** Kernels by class count, all on the one memory. */
-const kernelsByClasses = new Map<number, Kernels>();
+const kernelsByClasses = new Map<number, TaskKernels>();
 
 /**
  * The matrix whose CSR arrays are in memory now, from byte 0 to dataEnd: consecutive calls on one
@@ -68,43 +70,44 @@ let dataEnd = 0;
 /** out (m × C, row-major) = A·W, W (A.cols × C, row-major), summed in float64. */
 export function csrMatMat(A: CsrMatrix, W: Vec, C: number, out: Vec, rows?: Uint32Array): void {
   const m = rows === undefined ? A.rows : rows.length;
+  const stride = 2 * Math.ceil(C / 2); // whole f64x2 vectors, so no row's store reaches the next row
   const mem = new Layout(A, rows, [
     ['w', A.cols * C * 8],
-    ['s', m * C * 8],
+    ['s', m * stride * 8],
   ]);
   mem.f64('w', A.cols * C).set(W);
-  const k = kernels(C);
-  for (let i0 = 0; i0 < m; i0 += SCORE_BLOCK) {
-    k.scores(mem.indptr, mem.indices, mem.values, mem.rows, mem.useRows, i0, Math.min(m, i0 + SCORE_BLOCK), mem.at('w'), mem.at('s'));
-  }
-  out.set(mem.f64('s', m * C));
+  const tasks = Math.ceil(m / SCORE_BLOCK);
+  runJob({ ...mem.job(SCORES, C, tasks, m), block: SCORE_BLOCK, dense: mem.at('w'), out: mem.at('s') }, memory, kernels);
+  const s = mem.f64('s', m * stride);
+  if (stride === C) out.set(s);
+  else for (let i = 0; i < m; i++) out.set(s.subarray(i * stride, i * stride + C), i * C);
 }
 
 /** out (A.cols × C) += alpha · AᵀG, G (m × C) rounded to float32, summed as the file header says. */
 export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: number, rows?: Uint32Array): void {
-  const n = A.cols * padded(C);
+  const Cp = padded(C);
+  const n = A.cols * Cp;
   const m = rows === undefined ? A.rows : rows.length;
   const ranges = Math.min(MAX_RANGES, Math.ceil(m / RANGE_ROWS));
   // accumulators first: float64 needs 8-byte alignment (regions start at multiples of 16)
   const mem = new Layout(A, rows, [
-    ...Array.from({ length: ranges }, (_, r): [string, number] => [`acc${r}`, n * 8]),
-    ...Array.from({ length: ranges }, (_, r): [string, number] => [`g${r}`, n * 4]),
+    ['acc', ranges * n * 8],
+    ['g', ranges * n * 4],
     ['d', m * C * 4],
   ]);
   mem.f32('d', m * C).set(G);
-  const k = kernels(C);
-  for (let r = 0; r < ranges; r++) {
-    mem.f32(`g${r}`, n).fill(0);
-    mem.f64(`acc${r}`, n).fill(0);
-    const [i0, i1] = [Math.round((m * r) / ranges), Math.round((m * (r + 1)) / ranges)];
-    k.gradRange(mem.indptr, mem.indices, mem.values, mem.rows, mem.useRows, i0, i1, mem.at('d'), mem.at(`g${r}`), mem.at(`acc${r}`), n);
-  }
-  const accs = Array.from({ length: ranges }, (_, r) => mem.f64(`acc${r}`, n));
-  const Cp = padded(C);
+  mem.f32('g', ranges * n).fill(0);
+  mem.f64('acc', ranges * n).fill(0);
+  runJob(
+    { ...mem.job(GRAD, C, ranges, m), dense: mem.at('d'), out: mem.at('g'), acc: mem.at('acc'), gStride: n * 4, accStride: n * 8, count: n },
+    memory,
+    kernels,
+  );
+  const acc = mem.f64('acc', ranges * n);
   for (let j = 0; j < A.cols; j++) {
     for (let c = 0; c < C; c++) {
       let sum = 0;
-      for (const acc of accs) sum += acc[j * Cp + c]!;
+      for (let r = 0, k = j * Cp + c; r < ranges; r++, k += n) sum += acc[k]!;
       out[j * C + c]! += alpha * sum;
     }
   }
@@ -156,6 +159,12 @@ class Layout {
     return this.offsets.get(name)!;
   }
 
+  /** A job's fields that come from this layout, the rest zero. */
+  job(op: number, classes: number, tasks: number, m: number): Job {
+    const { indptr, indices, values, rows, useRows } = this;
+    return { op, classes, tasks, m, indptr, indices, values, rows, useRows, block: 0, dense: 0, out: 0, acc: 0, gStride: 0, accStride: 0, count: 0 };
+  }
+
   f32(name: string, length: number): Float32Array {
     return new Float32Array(memory.buffer, this.at(name), length);
   }
@@ -169,12 +178,13 @@ function align(bytes: number): number {
   return Math.ceil(bytes / 16) * 16;
 }
 
-function kernels(C: number): Kernels {
+function kernels(C: number): TaskKernels {
   let k = kernelsByClasses.get(C);
   if (k === undefined) {
-    const instance = new wasm.Instance(new wasm.Module(buildModule(C)), { env: { memory } });
-    k = instance.exports as unknown as Kernels;
+    const module = new wasm.Module(buildModule(C));
+    k = new wasm.Instance(module, { env: { memory } }).exports as unknown as TaskKernels;
     kernelsByClasses.set(C, k);
+    shareModule(C, module);
   }
   return k;
 }
@@ -183,14 +193,14 @@ const KERNEL_PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32];
 
 /** The kernels for C classes, every chunk unrolled. */
 export function buildModule(C: number): Uint8Array {
-  const scores = { gather: true, wide: true, denseStride: C * 8, outStride: C * 8, vectors: Math.ceil(C / 2) };
+  const scores = { gather: true, wide: true, denseStride: C * 8, outStride: 16 * Math.ceil(C / 2), vectors: Math.ceil(C / 2) };
   const grad = { gather: false, wide: false, denseStride: C * 4, outStride: padded(C) * 4, vectors: Math.ceil(C / 4) };
   return encodeModule([
     { name: 'scores', params: KERNEL_PARAMS, body: rowKernel(scores) },
     { name: 'grad', params: KERNEL_PARAMS, body: rowKernel(grad) },
     { name: 'flush', params: [I32, I32, I32], body: flushBody() },
     { name: 'gradRange', params: [...KERNEL_PARAMS, I32, I32], body: gradRangeBody() },
-  ]);
+  ], MAX_PAGES);
 }
 
 interface RowKernelShape {

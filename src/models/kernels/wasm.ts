@@ -141,10 +141,10 @@ export interface ExportedFunction {
   body: FunctionBody;
 }
 
-/** A module importing env.memory and exporting the given functions (no results). */
-export function encodeModule(functions: ExportedFunction[]): Uint8Array {
+/** A module importing a shared env.memory (1 to maxPages pages) and exporting the given functions (no results). */
+export function encodeModule(functions: ExportedFunction[], maxPages: number): Uint8Array {
   const types = vec(functions.map((f) => [0x60, ...vec(f.params.map((p) => [p])), 0]));
-  const imports = vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]]); // memory, min 1 page
+  const imports = vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(maxPages)]]);
   const funcs = vec(functions.map((_, i) => uleb(i)));
   const exports = vec(functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]));
   const code = vec(functions.map((f) => f.body.encode()));
