@@ -67,7 +67,7 @@ export class NnModel implements Model {
       tf.tidy(() => {
         const { images, labels } = this.batch(X, data.y, rows, a, b);
         const params = this.paramTensors(x);
-        const lossOf = (...ps: tf.Tensor[]): tf.Scalar => crossEntropy(this.forward(ps, images), labels);
+        const lossOf = (...ps: tf.Tensor[]): tf.Scalar => crossEntropy(forward(this.net.layers, ps, images), labels);
         if (!grad) {
           loss += w * lossOf(...params).dataSync()[0]!;
           return;
@@ -104,7 +104,7 @@ export class NnModel implements Model {
     for (const [a, b] of chunkBounds(n)) {
       const pred = tf.tidy(() => {
         const { images } = this.batch(X, data.y, undefined, a, b);
-        return tf.argMax(this.forward(this.paramTensors(x), images), 1).dataSync();
+        return tf.argMax(forward(this.net.layers, this.paramTensors(x), images), 1).dataSync();
       });
       for (let i = 0; i < pred.length; i++) if (pred[i] === data.y[a + i]) correct++;
     }
@@ -161,66 +161,66 @@ export class NnModel implements Model {
       return tf.tensor(x.subarray(seg.offset, seg.offset + seg.size), p.shape, 'float32');
     });
   }
+}
 
-  /** Logits [batch, classes]; consumes `params` in the order networkOf lists them. */
-  private forward(params: tf.Tensor[], images: tf.Tensor4D): tf.Tensor2D {
-    let next = 0;
-    const take = <T extends tf.Tensor>(): T => params[next++] as T;
-    const run = (layers: Layer[], input: tf.Tensor): tf.Tensor => {
-      let t = input;
-      for (let i = 0; i < layers.length; i++) {
-        const l = layers[i]!;
-        switch (l.op) {
-          case 'conv': {
-            const filter = take<tf.Tensor4D>();
-            const pad = Math.floor(l.k / 2);
-            if (!l.bias) t = tf.conv2d(t as tf.Tensor4D, filter, l.stride, pad);
-            else {
-              // XNNPACK adds the bias and applies a following ReLU in the convolution itself
-              const relu = layers[i + 1]?.op === 'relu';
-              if (relu) i++;
-              t = tf.fused.conv2d({ x: t as tf.Tensor4D, filter, strides: l.stride, pad, bias: take(), activation: relu ? 'relu' : 'linear' });
-            }
-            break;
+/** Logits [batch, classes] of a layer list; consumes `params` in the order paramDefs lists them. */
+export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4D): tf.Tensor2D {
+  let next = 0;
+  const take = <T extends tf.Tensor>(): T => params[next++] as T;
+  const run = (ls: Layer[], input: tf.Tensor): tf.Tensor => {
+    let t = input;
+    for (let i = 0; i < ls.length; i++) {
+      const l = ls[i]!;
+      switch (l.op) {
+        case 'conv': {
+          const filter = take<tf.Tensor4D>();
+          const pad = Math.floor(l.k / 2);
+          if (!l.bias) t = tf.conv2d(t as tf.Tensor4D, filter, l.stride, pad);
+          else {
+            // XNNPACK adds the bias and applies a following ReLU in the convolution itself
+            const relu = ls[i + 1]?.op === 'relu';
+            if (relu) i++;
+            t = tf.fused.conv2d({ x: t as tf.Tensor4D, filter, strides: l.stride, pad, bias: take(), activation: relu ? 'relu' : 'linear' });
           }
-          case 'bn': {
-            const gamma = take();
-            const beta = take();
-            const { mean, variance } = tf.moments(t, [0, 1, 2]);
-            t = tf.add(tf.mul(tf.sub(t, mean), tf.mul(gamma, tf.rsqrt(tf.add(variance, BN_EPS)))), beta);
-            break;
-          }
-          case 'relu':
-            t = tf.relu(t);
-            break;
-          case 'maxpool':
-            t = maxPool2x2(t as tf.Tensor4D);
-            break;
-          case 'gap':
-            t = tf.mean(t, [1, 2]);
-            break;
-          case 'flatten':
-            t = tf.reshape(t, [t.shape[0]!, -1]);
-            break;
-          case 'dense':
-            t = tf.add(tf.matMul(t as tf.Tensor2D, take<tf.Tensor2D>()), take());
-            break;
-          case 'block': {
-            const { main, shortcut } = blockParts(l, t.shape[3]!);
-            const y = run(main, t);
-            t = tf.relu(tf.add(y, run(shortcut, t)));
-            break;
-          }
+          break;
+        }
+        case 'bn': {
+          const gamma = take();
+          const beta = take();
+          const { mean, variance } = tf.moments(t, [0, 1, 2]);
+          t = tf.add(tf.mul(tf.sub(t, mean), tf.mul(gamma, tf.rsqrt(tf.add(variance, BN_EPS)))), beta);
+          break;
+        }
+        case 'relu':
+          t = tf.relu(t);
+          break;
+        case 'maxpool':
+          t = maxPool2x2(t as tf.Tensor4D);
+          break;
+        case 'gap':
+          t = tf.mean(t, [1, 2]);
+          break;
+        case 'flatten':
+          t = tf.reshape(t, [t.shape[0]!, -1]);
+          break;
+        case 'dense':
+          t = tf.add(tf.matMul(t as tf.Tensor2D, take<tf.Tensor2D>()), take());
+          break;
+        case 'block': {
+          const { main, shortcut } = blockParts(l, t.shape[3]!);
+          const y = run(main, t);
+          t = tf.relu(tf.add(y, run(shortcut, t)));
+          break;
         }
       }
-      return t;
-    };
-    return run(this.net.layers, images) as tf.Tensor2D;
-  }
+    }
+    return t;
+  };
+  return run(layers, images) as tf.Tensor2D;
 }
 
 /** Mean softmax cross-entropy of logits against one-hot labels. */
-function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D): tf.Scalar {
+export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D): tf.Scalar {
   return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
 }
 
