@@ -1,32 +1,53 @@
 /**
  * The PyTorch reference for the neural-network benchmark: one SGD step of a network built by
  * bench/torch_step.py from the very layer list our model uses (src/models/nn/arch.ts), so the two
- * cannot drift; the parameter count of each layer is checked against ours before a time is believed.
+ * cannot drift; the size of every parameter is checked against ours before a time is believed.
+ *
+ * PyTorch's steps can be interleaved with ours (ours, PyTorch, ours, ...): on a machine shared with
+ * other work, both sides then run under the same load, and the ratio means something even when the
+ * absolute times do not.
  *
  * Runs Debian's PyTorch (/usr/bin/python3, package python3-torch) on the CPU; when it is missing,
  * scripts/install-bench-deps.sh installs it first (benchmarks only: tests and CI never need it).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { paramDefs, type ImageShape, type Layer } from '../src/models/nn/arch.js';
 import type { BenchResult } from './types.js';
+import { median } from './util.js';
 
 /** Debian's interpreter, which python3-torch installs into (a python3 earlier on PATH may lack torch). */
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./torch_step.py', import.meta.url));
 const INSTALL = fileURLToPath(new URL('../scripts/install-bench-deps.sh', import.meta.url));
 
-export interface TorchStep {
-  /** median wall-clock time of one step */
+/** Median times of one step. */
+export interface StepTime {
+  /** wall clock */
   ms: number;
-  /** median CPU time of one step, all threads: less sensitive to other work sharing the cores */
+  /** CPU time of the process, all threads: less sensitive to other work sharing the cores */
   cpuMs: number;
+}
+
+export interface TorchStep extends StepTime {
   /** torch.__version__ */
   torch: string;
   /** torch.get_num_threads() during the timed steps */
   threads: number;
   /** parameters of the PyTorch network, equal to ours (checked) */
   params: number;
+  /** our step's times, measured interleaved with PyTorch's, when `interleave` was given */
+  ours?: StepTime;
+}
+
+export interface StepOptions {
+  /** untimed steps first (default 2) */
+  warmup?: number;
+  /** timed steps, of which the median is taken (default 5) */
+  runs?: number;
+  /** our step: run (and timed) before each PyTorch step, warm-up included */
+  interleave?: () => void;
 }
 
 let torchChecked = false;
@@ -39,7 +60,9 @@ export function ensureTorch(): void {
     console.error(`bench: PyTorch is missing for ${PYTHON}; running scripts/install-bench-deps.sh`);
     const r = spawnSync('sh', [INSTALL], { stdio: ['ignore', 'inherit', 'inherit'] });
     if (r.status !== 0 || !importsTorch()) {
-      throw new Error(`PyTorch reference unavailable: ${PYTHON} cannot import torch and scripts/install-bench-deps.sh could not install python3-torch (needs Debian/Ubuntu apt-get and root)`);
+      throw new Error(
+        `PyTorch reference unavailable: ${PYTHON} cannot import torch and scripts/install-bench-deps.sh could not install python3-torch (needs Debian/Ubuntu apt-get and root)`,
+      );
     }
   }
   torchChecked = true;
@@ -56,73 +79,98 @@ export async function torchStep(
   nClasses: number,
   batch: number,
   threads?: number,
-  { warmup = 2, runs = 5 }: { warmup?: number; runs?: number } = {},
+  { warmup = 2, runs = 5, interleave }: StepOptions = {},
 ): Promise<TorchStep> {
   if (inputShape.length !== 3) throw new RangeError(`inputShape must be [height, width, channels], got ${JSON.stringify(inputShape)}`);
   const ours = paramDefs(layers, inputShape as ImageShape).map((p) => p.shape.reduce((a, b) => a * b, 1));
   ensureTorch();
-  const input = JSON.stringify({ layers, input: inputShape, nClasses, batch, threads: threads ?? null, warmup, runs });
-  const stdout = await new Promise<string>((resolve, reject) => {
-    const child = spawn(PYTHON, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`bench/torch_step.py exited with ${code}: ${err.trim()}`))));
-    child.stdin.end(input);
-  });
-  const r = JSON.parse(stdout) as TorchStep & { sizes: number[] };
-  if (r.sizes.length !== ours.length || r.sizes.some((s, i) => s !== ours[i])) {
-    throw new Error(`the PyTorch network's parameters [${r.sizes.join(', ')}] differ from ours [${ours.join(', ')}]`);
+  const child = spawn(PYTHON, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const ask = async <T>(command: string): Promise<T> => {
+    child.stdin.write(`${command}\n`);
+    const line = await lines.next();
+    if (line.done) {
+      await exited;
+      throw new Error(`bench/torch_step.py exited with ${child.exitCode}: ${stderr.trim()}`);
+    }
+    return JSON.parse(line.value as string) as T;
+  };
+  try {
+    const info = await ask<{ torch: string; threads: number; params: number; sizes: number[] }>(
+      JSON.stringify({ layers, input: inputShape, nClasses, batch, threads: threads ?? null }),
+    );
+    if (info.sizes.length !== ours.length || info.sizes.some((s, i) => s !== ours[i])) {
+      throw new Error(`the PyTorch network's parameters [${info.sizes.join(', ')}] differ from ours [${ours.join(', ')}]`);
+    }
+    const theirs: StepTime[] = [];
+    const mine: StepTime[] = [];
+    for (let i = 0; i < warmup + runs; i++) {
+      if (interleave) {
+        const t = performance.now();
+        const u = process.cpuUsage();
+        interleave();
+        const du = process.cpuUsage(u);
+        if (i >= warmup) mine.push({ ms: performance.now() - t, cpuMs: (du.user + du.system) / 1000 });
+      }
+      const step = await ask<StepTime>('step');
+      if (i >= warmup) theirs.push(step);
+    }
+    const medians = (ts: StepTime[]): StepTime => ({ ms: median(ts.map((t) => t.ms)), cpuMs: median(ts.map((t) => t.cpuMs)) });
+    return { ...medians(theirs), torch: info.torch, threads: info.threads, params: info.params, ...(interleave ? { ours: medians(mine) } : {}) };
+  } finally {
+    child.stdin.end();
+    await exited;
   }
-  return { ms: r.ms, cpuMs: r.cpuMs, torch: r.torch, threads: r.threads, params: r.params };
-}
-
-/** Our measured step, to be set beside PyTorch's. */
-export interface OurStep {
-  /** median wall-clock ms of one step */
-  ms: number;
-  /** median CPU ms of one step (process.cpuUsage), when measured */
-  cpuMs?: number;
 }
 
 /**
- * The PyTorch columns of a "one SGD step" result: PyTorch with its default threads as the reference
- * (the comparison the target is judged on, in wall-clock time), the 1-thread figure and the CPU times
- * in the note. `maxRatio` sets the target "≤ maxRatio× PyTorch"; left out, the ratio is only reported.
- * When PyTorch cannot be had, the result says so in the note instead of failing the benchmark.
+ * Our step next to PyTorch's, interleaved, as the fields of a BenchResult: `value` is our median step
+ * in ms; the reference is PyTorch with its default threads (what the target is judged on, wall clock);
+ * the note adds the 1-thread figure and the CPU times. `maxRatio` sets the target "≤ maxRatio× PyTorch";
+ * left out, the ratio is only reported. When PyTorch cannot be installed, our step is timed alone and the
+ * note says why there is no reference, instead of the benchmark failing.
  */
 export async function versusTorch(
   layers: Layer[],
   inputShape: number[],
   nClasses: number,
   batch: number,
-  ours: OurStep,
-  { maxRatio, warmup, runs }: { maxRatio?: number; warmup?: number; runs?: number } = {},
-): Promise<Pick<BenchResult, 'reference' | 'target' | 'pass' | 'note'>> {
+  ourStep: () => void,
+  { maxRatio, warmup = 2, runs = 5 }: { maxRatio?: number; warmup?: number; runs?: number } = {},
+): Promise<Pick<BenchResult, 'value' | 'unit' | 'reference' | 'target' | 'pass' | 'note'>> {
   const target = maxRatio === undefined ? undefined : `≤ ${maxRatio}× PyTorch`;
-  let def: TorchStep;
+  const how = `median of ${runs} steps after ${warmup} warm-up`;
   try {
-    def = await torchStep(layers, inputShape, nClasses, batch, undefined, { warmup, runs });
+    ensureTorch();
   } catch (e) {
-    return { target, note: `PyTorch reference absent: ${(e as Error).message}` };
+    const times: number[] = [];
+    for (let i = 0; i < warmup + runs; i++) {
+      const t = performance.now();
+      ourStep();
+      if (i >= warmup) times.push(performance.now() - t);
+    }
+    return { value: median(times), unit: 'ms', target, note: `${how}; ${(e as Error).message}` };
   }
+  const def = await torchStep(layers, inputShape, nClasses, batch, undefined, { warmup, runs, interleave: ourStep });
+  const ours = def.ours!;
   // PyTorch's default may already be one thread (it uses the physical cores): the same measurement then
-  const one = def.threads === 1 ? def : await torchStep(layers, inputShape, nClasses, batch, 1, { warmup, runs });
+  const one = def.threads === 1 ? def : await torchStep(layers, inputShape, nClasses, batch, 1, { warmup, runs, interleave: ourStep });
   const x = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
   const notes = [
+    `${how}, ours and PyTorch's interleaved`,
     `PyTorch ${def.torch} on the CPU, default threads = ${def.threads}` +
-      (def.threads === 1 ? ' (so the 1-thread figure is the same)' : `; with 1 thread ${one.ms.toFixed(0)} ms, ours ${x(ours.ms, one.ms)}`),
-    ours.cpuMs === undefined
-      ? ''
-      : `CPU time per step: ours ${ours.cpuMs.toFixed(0)} ms, PyTorch ${def.cpuMs.toFixed(0)} ms (${x(ours.cpuMs, def.cpuMs)}), 1 thread ${one.cpuMs.toFixed(0)} ms (${x(ours.cpuMs, one.cpuMs)})`,
+      (def.threads === 1 ? ' (the 1-thread figure is the same)' : `; with 1 thread ${one.ms.toFixed(0)} ms against ours ${one.ours!.ms.toFixed(0)} ms (${x(one.ours!.ms, one.ms)})`),
+    `CPU time per step: ours ${ours.cpuMs.toFixed(0)} ms, PyTorch ${def.cpuMs.toFixed(0)} ms (${x(ours.cpuMs, def.cpuMs)})`,
     `same ${def.params.toLocaleString('en-US')} parameters (checked layer by layer)`,
   ];
   return {
+    value: ours.ms,
+    unit: 'ms',
     reference: { name: `PyTorch ${def.torch} CPU, ${def.threads} thread${def.threads === 1 ? '' : 's'}, same network and batch`, value: def.ms, unit: 'ms' },
-    target,
-    pass: maxRatio === undefined ? undefined : ours.ms <= maxRatio * def.ms,
-    note: notes.filter((n) => n !== '').join('; '),
+    ...(maxRatio === undefined ? {} : { target, pass: ours.ms <= maxRatio * def.ms }),
+    note: notes.join('; '),
   };
 }

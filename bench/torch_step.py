@@ -2,12 +2,12 @@
 The PyTorch reference for the neural-network benchmark: one SGD step (forward, cross-entropy, backward,
 parameter update) of a network built from the same layer list src/models/nn/arch.ts gives our models.
 
-Reads one JSON object on stdin:
-  {"layers": [...], "input": [h, w, c], "nClasses": C, "batch": B, "threads": n | null,
-   "warmup": W, "runs": R, "lr": 0.01}
-and prints one JSON line: {"ms": median wall-clock ms per step, "cpuMs": median CPU ms per step (all
-threads; less sensitive to other work on the machine), "torch": version, "threads": threads used,
-"params": total, "sizes": element count of each parameter in our flat order}.
+A line protocol, so that bench/torch.ts can interleave these steps with ours and both sides see the
+same load on a shared machine. Reads one JSON line on stdin:
+  {"layers": [...], "input": [h, w, c], "nClasses": C, "batch": B, "threads": n | null, "lr": 0.01}
+and answers {"torch": version, "threads": threads used, "params": total, "sizes": element count of each
+parameter in our flat order}; then for every line "step" on stdin runs one step and answers
+{"ms": wall-clock ms, "cpuMs": CPU ms of the process, all threads}. Ends at end of input.
 
 Run with Debian's python3 (/usr/bin/python3, python3-torch); scripts/install-bench-deps.sh installs it.
 """
@@ -104,7 +104,7 @@ def build(layers, shape, params):
 
 
 def main():
-    cfg = json.load(sys.stdin)
+    cfg = json.loads(sys.stdin.readline())
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
     torch.manual_seed(0)
@@ -122,29 +122,21 @@ def main():
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
+        F.cross_entropy(model(x), y).backward()
         opt.step()
-        return loss
 
-    for _ in range(cfg["warmup"]):
-        step()
-    wall, cpu = [], []
-    for _ in range(cfg["runs"]):
+    sizes = [p.numel() for p in params]
+    reply({"torch": torch.__version__, "threads": torch.get_num_threads(), "params": sum(sizes), "sizes": sizes})
+    for line in sys.stdin:
+        if line.strip() != "step":
+            raise ValueError(f"unknown command {line.strip()!r}")
         t, c = time.perf_counter(), time.process_time()
         step()
-        wall.append((time.perf_counter() - t) * 1000)
-        cpu.append((time.process_time() - c) * 1000)
-    sizes = [p.numel() for p in params]
-    print(json.dumps({
-        "ms": median(wall), "cpuMs": median(cpu), "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "params": sum(sizes), "sizes": sizes,
-    }))
+        reply({"ms": (time.perf_counter() - t) * 1000, "cpuMs": (time.process_time() - c) * 1000})
 
 
-def median(xs):
-    s, n = sorted(xs), len(xs)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+def reply(obj):
+    print(json.dumps(obj), flush=True)
 
 
 if __name__ == "__main__":
