@@ -3,8 +3,9 @@
  *
  * `rows` (indices into A's rows) restricts a kernel to a minibatch: the i-th row of `out` (matVec,
  * matMat) or of `v`/`G` (the transpose products) then belongs to A's row rows[i]. Loops run along
- * A's rows as stored and, for the C-column products, innermost over the C contiguous classes; the
- * models pass Float64Array outputs so long sums over samples keep their precision.
+ * A's rows as stored; the models pass Float64Array outputs so long sums over samples keep their
+ * precision. The C-column products (the multinomial model's) run as WebAssembly SIMD kernels over
+ * A's nonzeros (kernels/csr-simd.ts), dense matrices through a CSR copy built once per matrix.
  */
 import { norm2 } from '../core/vec.js';
 import { csrMatMat, csrMatTMatAdd } from './kernels/csr-simd.js';

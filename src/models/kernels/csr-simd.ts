@@ -15,11 +15,13 @@
  * float32 over blocks of GRAD_BLOCK rows (D = ∂ℓ/∂S rounded to float32), each block's partial then
  * added into a float64 accumulator: the float32 rounding only ever covers one block's sum.
  *
- * Row strides: W, S and D are unpadded (C values a row), so copying them in and out is one typed
- * array set(). A row's last vector may then read up to 3 values past the row's end, and a score
- * row's last vector writes one value into the next row, which that row overwrites when its turn
- * comes; each such region has SLACK zeroed bytes after it. G rows are padded to a multiple of 4
- * classes, so the lanes that belong to no class add into padding and never into another row.
+ * Row strides: W and D are unpadded (C values a row), so copying them in is one typed-array set();
+ * a row's last vector may read up to 3 values past the row's end (SLACK zeroed bytes follow each
+ * region), and those lanes only ever reach padding. S rows hold whole f64x2 vectors (C rounded up
+ * to even) and G rows whole f32x4 vectors (C rounded up to a multiple of 4), so no store reaches
+ * another row: tasks on different threads write disjoint bytes.
+ *
+ * The products run as tasks (threads.ts) over fixed blocks of rows; see RANGE_ROWS for the gradient.
  */
 import type { Vec } from '../matrix.js';
 import type { CsrMatrix } from '../types.js';
@@ -61,11 +63,11 @@ const memory = new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true })
 const kernelsByClasses = new Map<number, TaskKernels>();
 
 /**
- * The matrix whose CSR arrays are in memory now, from byte 0 to dataEnd: consecutive calls on one
- * client's data (the usual pattern: many local steps) copy it in once.
+ * The matrix whose CSR arrays are at the start of memory now: consecutive calls on one client's
+ * data (the usual pattern: many local steps) copy it in once. Matrices are not modified after
+ * loading, so the object identifies its contents.
  */
 let resident: CsrMatrix | null = null;
-let dataEnd = 0;
 
 /** out (m × C, row-major) = A·W, W (A.cols × C, row-major), summed in float64. */
 export function csrMatMat(A: CsrMatrix, W: Vec, C: number, out: Vec, rows?: Uint32Array): void {
@@ -140,6 +142,10 @@ class Layout {
       this.offsets.set(name, end);
       end = align(end + bytes + SLACK);
     }
+    if (end > MAX_PAGES * PAGE) {
+      const gib = (end / 2 ** 30).toFixed(1);
+      throw new RangeError(`csr-simd: this product needs ${gib} GiB of kernel memory, over the 4 GiB WebAssembly allows`);
+    }
     const missing = end - memory.buffer.byteLength;
     if (missing > 0) memory.grow(Math.ceil(missing / PAGE));
     for (const [name, bytes] of regions) new Uint8Array(memory.buffer, this.at(name) + bytes, SLACK).fill(0);
@@ -148,9 +154,7 @@ class Layout {
       new Uint32Array(memory.buffer, this.indices, nnz).set(A.indices.subarray(0, nnz));
       new Float32Array(memory.buffer, this.values, nnz).set(A.values.subarray(0, nnz));
       resident = A;
-      dataEnd = this.rows;
     }
-    if (dataEnd !== this.rows) throw new Error('csr-simd: resident matrix changed shape'); // matrices are immutable
     if (rows !== undefined) new Uint32Array(memory.buffer, this.rows, rows.length).set(rows);
     this.useRows = rows === undefined ? 0 : 1;
   }
