@@ -87,6 +87,8 @@ export async function torchStep(
   const child = spawn(PYTHON, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  // a write after the script died: its exit status and stderr are reported instead
+  child.stdin.on('error', () => {});
   const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const ask = async <T>(command: string): Promise<T> => {
@@ -94,7 +96,7 @@ export async function torchStep(
     const line = await lines.next();
     if (line.done) {
       await exited;
-      throw new Error(`bench/torch_step.py exited with ${child.exitCode}: ${stderr.trim()}`);
+      throw new Error(`bench/torch_step.py exited with ${child.exitCode}: ${stderr.trim().split('\n').at(-1) ?? ''}`);
     }
     return JSON.parse(line.value as string) as T;
   };
