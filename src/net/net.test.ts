@@ -1,14 +1,12 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, type RunConfig } from '../sim/config.js';
-import { prepareRun } from '../sim/run.js';
-import { simulate } from '../sim/simulate.js';
 import { runClients } from './client.js';
 import { SERVER_DEFAULTS, type ServerOptions } from './config.js';
 import { FederationServer } from './server.js';
+import { sha, simulated } from './testing.js';
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -20,36 +18,7 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const sha = (v: Float32Array): string => createHash('sha256').update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).digest('hex');
-
-/** The simulator's run of `config`: rounds.jsonl as runToDir writes it, and each round's evaluated model. */
-async function simulated(config: RunConfig): Promise<{ jsonl: string; models: string[] }> {
-  const prepared = await prepareRun(config);
-  const models: string[] = [];
-  const c = config;
-  const res = await simulate(
-    prepared.dataset,
-    {
-      method: prepared.method,
-      modelSpec: prepared.modelSpec,
-      sparsity: c.sparsity,
-      topkScope: c.topkScope,
-      step: { gamma: prepared.gamma, p: c.p, lambda: c.lambda as number, steDecay: c.steDecay, batchSize: c.batchSize, seed: c.seed },
-      localSteps: c.localSteps,
-      schedule: c.schedule,
-      rounds: c.rounds,
-      participation: c.participation,
-      workers: 1,
-      evalEvery: c.evalEvery,
-      postHocTopk: c.postHocTopk,
-      timing: false,
-    },
-    { onRound: (_r, m) => models.push(sha(m)) },
-  );
-  return { jsonl: res.records.map((r) => JSON.stringify(r) + '\n').join(''), models };
-}
-
-export async function networked(config: RunConfig, server: Partial<ServerOptions> = {}): Promise<{ jsonl: string; models: string[]; out: string }> {
+async function networked(config: RunConfig, server: Partial<ServerOptions> = {}): Promise<{ jsonl: string; models: string[]; out: string }> {
   const out = tmp();
   const models: string[] = [];
   const srv = await FederationServer.start({

@@ -119,6 +119,8 @@ export class FederationServer {
   private last: LastBroadcast | null = null;
   private lastIncluded: number[];
   private wake: (() => void) | null = null;
+  /** clients left out after missing a round timeout (allowPartial), until they rejoin */
+  private readonly absent = new Set<number>();
   private stopReason: string | null = null;
   private wire = { up: 0, down: 0 };
   readonly done: Promise<ServeResult>;
@@ -166,6 +168,7 @@ export class FederationServer {
     const port = await new Promise<number>((resolve, reject) =>
       grpcServer.bindAsync(`${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`, creds, (err, p) => (err ? reject(new NetError(`cannot listen on ${s.host}:${s.port}: ${err.message}`)) : resolve(p))),
     );
+    if (s.portFile) writeFileAtomic(s.portFile, `${port}\n`);
     self = new FederationServer(opts, prepared, port, grpcServer);
     return self;
   }
@@ -275,6 +278,7 @@ export class FederationServer {
       s.ready = true;
       this.smoothness[s.id] = r.smoothness;
       this.log(`client ${s.id} ready (${r.samples} samples, L = ${r.smoothness.toPrecision(6)})`);
+      if (this.absent.delete(s.id)) this.log(`client ${s.id} is back`);
       if (this.gamma !== null) this.catchUp(s);
       this.wake?.();
       return;
@@ -357,22 +361,28 @@ export class FederationServer {
     }
   }
 
-  /** Clients in `ids` that have not answered by the timeout: abort, or (with allowPartial) go on without them. */
+  /**
+   * Waits for an answer from each of `ids`. Those that miss the round timeout abort the run or, with
+   * allowPartial, are left out: of this round, and of the waiting in later rounds until they rejoin.
+   */
   private async collect(ids: number[], has: (id: number) => boolean, what: string): Promise<number[]> {
     const { roundTimeout, allowPartial } = this.opts.config.server;
-    await this.waitUntil(() => ids.every(has), roundTimeout);
-    const missing = ids.filter((i) => !has(i));
-    if (missing.length === 0) return ids;
+    const waitFor = ids.filter((i) => !this.absent.has(i));
+    await this.waitUntil(() => waitFor.every(has), roundTimeout);
+    const missing = waitFor.filter((i) => !has(i));
     const list = missing.length > 10 ? `${missing.slice(0, 10).join(', ')}, ... (${missing.length} in all)` : missing.join(', ');
-    if (!allowPartial) {
+    if (missing.length > 0 && !allowPartial) {
       throw new NetError(
         `round ${this.round}: no ${what} from client${missing.length > 1 ? 's' : ''} ${list} within the round timeout of ${roundTimeout} s; ` +
           'aborting, as the algorithms assume every client takes part (--allow-partial goes on without them; `serve --resume` continues from the last checkpoint)',
       );
     }
+    if (missing.length > 0) {
+      for (const i of missing) this.absent.add(i);
+      this.log(`round ${this.round}: going on without client${missing.length > 1 ? 's' : ''} ${list} (no ${what} within ${roundTimeout} s, --allow-partial)`);
+    }
     const answered = ids.filter(has);
     if (answered.length === 0) throw new NetError(`round ${this.round}: no client answered within ${roundTimeout} s`);
-    this.log(`round ${this.round}: going on without client${missing.length > 1 ? 's' : ''} ${list} (no ${what} within ${roundTimeout} s, --allow-partial)`);
     return answered;
   }
 
@@ -535,6 +545,7 @@ export class FederationServer {
         s.call.end();
       }
     }
+    writeFileAtomic(join(out, 'model.f32'), f32bytes(evalModel));
     writeJsonAtomic(join(out, 'summary.json'), this.summary(records, netRecords, ledger, L, pruner, testMetricName, postHocTopk));
     this.log(`finished ${config.rounds} rounds -> ${out}`);
     return { records, net: netRecords, model: evalModel, out };

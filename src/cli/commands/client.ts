@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import { parseClientIds, runClients } from '../../net/client.js';
+import { SERVER_DEFAULTS } from '../../net/config.js';
+import { readTokens } from '../../net/security.js';
+
+const positive = (name: string) => (v: string): number => {
+  const x = Number(v);
+  if (!(x > 0) || !Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a positive number, got '${v}'`);
+  return x;
+};
+
+export function registerClient(program: Command): void {
+  program
+    .command('client')
+    .description('run one client (or a pool of client ids) of a networked run against `sparse-proxskip serve`')
+    .requiredOption('--server <host:port>', 'address of the server')
+    .option('--client-id <id>', 'this client\'s id (0 .. clients-1)')
+    .option('--client-ids <list>', 'host a pool of ids in this process, e.g. 0-99 or 0-9,20')
+    .option('--data <spec>', 'the dataset, as `run --dataset` (each id keeps its own shard; default: the server\'s dataset)')
+    .option('--state-dir <dir>', 'keep h_i and the update in flight here, so a restarted client resumes')
+    .option('--ca <file>', 'use TLS, trusting the server certificate signed by this CA (PEM)')
+    .option('--cert <file>', 'client certificate (PEM), for servers that require mutual TLS')
+    .option('--key <file>', 'client private key (PEM)')
+    .option('--token <token>', 'secret token of --client-id (also: SPARSE_PROXSKIP_TOKEN)')
+    .option('--tokens <file>', 'tokens file {"ID": "TOKEN", ...} (for pools)')
+    .option('--max-message-bytes <n>', `largest message accepted from the server (default: ${SERVER_DEFAULTS.maxMessageBytes})`, positive('--max-message-bytes'))
+    .option('--connect-timeout <s>', 'seconds to keep retrying while the server cannot be reached (default: 600)', positive('--connect-timeout'))
+    .action(async (o: Record<string, unknown>) => {
+      if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/.test(String(o.server))) {
+        throw new UsageError(`--server must be HOST:PORT (e.g. 10.0.0.5:50051 or [::1]:50051), got '${o.server}'`);
+      }
+      if ((o.clientId === undefined) === (o.clientIds === undefined)) throw new UsageError('give exactly one of --client-id and --client-ids');
+      const ids = parseClientIds(String(o.clientId ?? o.clientIds));
+      if (o.clientId !== undefined && ids.length !== 1) throw new UsageError(`--client-id takes one id, got '${o.clientId}' (use --client-ids for a pool)`);
+      if ((o.cert || o.key) && !o.ca) throw new UsageError('--cert/--key need --ca (client certificates go with TLS)');
+      let tokens: Map<number, string> | null = null;
+      const token = (o.token as string | undefined) ?? process.env.SPARSE_PROXSKIP_TOKEN;
+      if (o.tokens) tokens = readTokens(String(o.tokens));
+      else if (token) {
+        if (ids.length !== 1) throw new UsageError('--token is for one --client-id; give a pool --tokens FILE');
+        tokens = new Map([[ids[0]!, token]]);
+      }
+      if (o.ca) readFileSync(String(o.ca)); // fail early on a wrong path
+      await runClients({
+        server: String(o.server),
+        ids,
+        data: (o.data as string | undefined) ?? null,
+        stateDir: (o.stateDir as string | undefined) ?? null,
+        tls: o.ca ? { ca: String(o.ca), cert: (o.cert as string | undefined) ?? null, key: (o.key as string | undefined) ?? null } : null,
+        tokens,
+        maxMessageBytes: (o.maxMessageBytes as number | undefined) ?? SERVER_DEFAULTS.maxMessageBytes,
+        connectTimeout: (o.connectTimeout as number | undefined) ?? 600,
+      });
+    });
+}

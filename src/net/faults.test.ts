@@ -1,0 +1,148 @@
+/**
+ * Faults with real processes (the CLI under tsx): clients and servers killed with SIGKILL, restarted,
+ * resumed. Every process is bounded by the test's timeout and killed in afterEach.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../sim/config.js';
+import { sha, simulated } from './testing.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+// node with tsx's loader in this very process (the tsx command would run node as a child, out of reach of our SIGKILL)
+const NODE_ARGS = ['--require', join(ROOT, 'node_modules/tsx/dist/preflight.cjs'), '--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href];
+
+interface Proc {
+  child: ChildProcess;
+  /** stderr and stdout so far */
+  output(): string;
+  /** resolves when the output matches */
+  waitFor(re: RegExp): Promise<void>;
+  exit: Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+const dirs: string[] = [];
+
+function cli(args: string[], cwd: string): Proc {
+  const child = spawn(process.execPath, [...NODE_ARGS, MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+  running.add(child);
+  let text = '';
+  const watchers: { re: RegExp; resolve: () => void }[] = [];
+  const onData = (b: Buffer): void => {
+    text += b.toString();
+    for (const w of [...watchers]) {
+      if (w.re.test(text)) {
+        watchers.splice(watchers.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exit = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
+  return {
+    child,
+    output: () => text,
+    waitFor: (re) => (re.test(text) ? Promise.resolve() : new Promise((resolve) => watchers.push({ re, resolve }))),
+    exit,
+  };
+}
+
+afterEach(() => {
+  for (const c of running) c.kill('SIGKILL');
+  running.clear();
+});
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function setup(config: Record<string, unknown>): { dir: string; configPath: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'spx-faults-'));
+  dirs.push(dir);
+  const configPath = join(dir, 'serve.json');
+  writeFileSync(configPath, JSON.stringify({ host: '127.0.0.1', port: 0, portFile: 'port', out: 'out', timing: false, ...config }));
+  return { dir, configPath };
+}
+
+async function portOf(dir: string, server: Proc): Promise<number> {
+  await server.waitFor(/listening on/);
+  return Number(readFileSync(join(dir, 'port'), 'utf8'));
+}
+
+const RUN = { algorithm: 'sparse-proxskip', clients: 3, rounds: 30 };
+
+describe('faults, with real processes', () => {
+  it('a client killed mid-run: the server waits --round-timeout, then aborts with a clear message', { timeout: 60_000 }, async () => {
+    const { dir, configPath } = setup({ ...RUN, rounds: 10_000, roundTimeout: 2 });
+    const server = cli(['serve', '--config', configPath], dir);
+    const port = await portOf(dir, server);
+    const pool = cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-1'], dir);
+    const victim = cli(['client', '--server', `127.0.0.1:${port}`, '--client-id', '2'], dir);
+    await server.waitFor(/round 2\//);
+    victim.child.kill('SIGKILL');
+    expect(await server.exit).toBe(2);
+    expect(server.output()).toMatch(/sparse-proxskip: error: round \d+: no (update|loss) from client 2 within the round timeout of 2 s; aborting/);
+    expect(await pool.exit).toBe(2);
+    expect(pool.output()).toContain('the server aborted the run');
+  });
+
+  it('--allow-partial: the run goes on with the clients that answered', { timeout: 60_000 }, async () => {
+    const { dir, configPath } = setup({ ...RUN, rounds: 12, roundTimeout: 1, allowPartial: true });
+    const server = cli(['serve', '--config', configPath], dir);
+    const port = await portOf(dir, server);
+    cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-1'], dir);
+    const victim = cli(['client', '--server', `127.0.0.1:${port}`, '--client-id', '2'], dir);
+    await server.waitFor(/round 2\//);
+    victim.child.kill('SIGKILL');
+    expect(await server.exit).toBe(0);
+    expect(server.output()).toMatch(/going on without client 2 \(no (update|loss) within 1 s, --allow-partial\)/);
+    const net = readFileSync(join(dir, 'out', 'net.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(net.at(-1)).toMatchObject({ round: 12, participants: 3, answered: 2 });
+  });
+
+  it('a client killed and restarted with the same --state-dir resumes with h_i intact: the results equal the simulator', { timeout: 60_000 }, async () => {
+    const { dir, configPath } = setup({ ...RUN, roundTimeout: 30 });
+    const server = cli(['serve', '--config', configPath], dir);
+    const port = await portOf(dir, server);
+    cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-1'], dir);
+    const args = ['client', '--server', `127.0.0.1:${port}`, '--client-id', '2', '--state-dir', 'state'];
+    const victim = cli(args, dir);
+    await server.waitFor(/round 2\//);
+    victim.child.kill('SIGKILL');
+    await victim.exit;
+    const again = cli(args, dir);
+    expect(await server.exit).toBe(0);
+    expect(await again.exit).toBe(0);
+    expect(again.output()).toMatch(/client 2: resumed from state \(round \d+/);
+    const sim = await simulated(resolveConfig({ ...RUN, timing: false } as never));
+    expect(readFileSync(join(dir, 'out', 'rounds.jsonl'), 'utf8')).toBe(sim.jsonl);
+  });
+
+  it('the server killed with SIGKILL and started with --resume finishes with the model of an uninterrupted run', { timeout: 60_000 }, async () => {
+    const { dir, configPath } = setup({ ...RUN, roundTimeout: 30 });
+    const server = cli(['serve', '--config', configPath], dir);
+    const port = await portOf(dir, server);
+    const pool = cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-2', '--state-dir', 'state'], dir);
+    await server.waitFor(/round 3\//);
+    server.child.kill('SIGKILL');
+    await server.exit;
+    const resumed = cli(['serve', '--config', configPath, '--resume', '--port', String(port)], dir);
+    expect(await resumed.exit).toBe(0);
+    expect(await pool.exit).toBe(0);
+    expect(resumed.output()).toMatch(/resuming after round \d+/);
+    const sim = await simulated(resolveConfig({ ...RUN, timing: false } as never));
+    expect(readFileSync(join(dir, 'out', 'rounds.jsonl'), 'utf8')).toBe(sim.jsonl);
+    const model = readFileSync(join(dir, 'out', 'model.f32'));
+    expect(sha(new Float32Array(model.buffer, model.byteOffset, model.byteLength / 4))).toBe(sim.models.at(-1));
+  });
+});
