@@ -141,6 +141,9 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   try {
     await record(0, 0, true, [0, 0]);
     for (let r = 1; r <= opts.rounds; r++) {
+      // Let the event loop run: in-process rounds never wait on I/O, so without this a Ctrl-C handler
+      // would not run (and shouldStop not turn true) until the last round.
+      await new Promise((resolve) => setImmediate(resolve));
       if (hooks.shouldStop?.()) {
         interrupted = true;
         break;
