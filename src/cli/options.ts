@@ -1,6 +1,6 @@
 /** Command-line options shared by `run` and `compare`, mapped onto RunConfig. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { RunConfig } from '../sim/config.js';
+import { MODELS, type RunConfig } from '../sim/config.js';
 
 const num = (name: string) => (v: string): number => {
   const x = Number(v);
@@ -28,7 +28,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--data-dir <dir>', 'folder holding blogfeedback/, femnist/ and cifar10/ (default: ../shared/data if it exists, else ./data)')
     .option('--clients <n>', 'number of clients (default: 30; ignored by blogfeedback and femnist, which have natural clients)', int('--clients'))
     .option('--partition <scheme>', 'split of file data over clients: contiguous | iid | dirichlet:ALPHA (default: contiguous)')
-    .addOption(new Option('--model <kind>', 'model (default: auto, from the labels)').choices(['auto', 'linear', 'logistic']))
+    .addOption(new Option('--model <kind>', 'model (default: auto, from the labels); cnn, resnet18, femnist-cnn: neural networks for image data (docs/nn.md)').choices([...MODELS]))
     .option('--intercept', 'learn an intercept (off by default, as in LIBLINEAR)')
     .option('--l2 <l2>', 'L2 regularisation (default: 0)', num('--l2'))
     .option('--sparsity <s>', 'fraction of prunable weights set to zero, in [0, 1) (default: 0.9)', num('--sparsity'))

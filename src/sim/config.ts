@@ -14,7 +14,8 @@ export interface RunConfig {
   dataDir: string | null;
   clients: number;
   partition: string;
-  model: 'auto' | 'linear' | 'logistic';
+  /** a convex model (auto: from the labels), or a neural network for image data (src/models/nn) */
+  model: 'auto' | 'linear' | 'logistic' | 'cnn' | 'resnet18' | 'femnist-cnn';
   intercept: boolean;
   l2: number;
   sparsity: number;
@@ -45,6 +46,8 @@ export interface RunConfig {
   pruneAfterAverage: boolean | null;
   hReference: HReference | null;
 }
+
+export const MODELS: readonly RunConfig['model'][] = ['auto', 'linear', 'logistic', 'cnn', 'resnet18', 'femnist-cnn'];
 
 export const DEFAULTS: Omit<RunConfig, 'algorithm'> = {
   dataset: 'synthetic',
@@ -106,7 +109,7 @@ export function resolveConfig(input: Partial<Omit<RunConfig, 'algorithm'>> & { a
   check(c.stateDir === null || c.stateDir !== '', '--state-dir must not be empty');
   check(['fixed', 'random'].includes(c.schedule), `--schedule must be 'fixed' or 'random', got '${c.schedule}'`);
   check(['global', 'layer'].includes(c.topkScope), `--topk-scope must be 'global' or 'layer', got '${c.topkScope}'`);
-  check(['auto', 'linear', 'logistic'].includes(c.model), `--model must be linear, logistic or auto, got '${c.model}'`);
+  check(MODELS.includes(c.model), `--model must be one of ${MODELS.join(', ')}, got '${c.model}'`);
   check(c.pruneMode === null || ['prox', 'ste'].includes(c.pruneMode), `--prune-mode must be 'prox' or 'ste', got '${c.pruneMode}'`);
   check(
     c.hReference === null || ['sent', 'unprunedAverage', 'recentre'].includes(c.hReference),

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadFederated, parseDatasetSpec } from '../data/index.js';
 import { parsePartition } from '../data/partition.js';
 import type { FederatedDataset } from '../data/types.js';
-import { createModel, defaultModelSpec } from '../models/index.js';
+import { createModel, defaultModelSpec, initNnBackend, isNeuralNet } from '../models/index.js';
 import type { ModelSpec } from '../models/types.js';
 import { JsonlWriter, writeJsonAtomic } from '../report/io.js';
 import { UsageError } from '../errors.js';
@@ -25,7 +25,7 @@ export interface PreparedRun {
   method: MethodSpec;
   dataset: FederatedDataset;
   modelSpec: ModelSpec;
-  /** largest smoothness constant over the clients */
+  /** largest smoothness constant over the clients (NaN for a neural network: none exists) */
   L: number;
   gamma: number;
   /** the l1 weight used (config.lambda, or the one `--lambda auto` found) */
@@ -69,9 +69,14 @@ export async function prepareRun(config: RunConfig, loaded?: LoadedData, opts: P
   const dataset = loaded.dataset;
   if (config.augment && dataset.name !== 'cifar10') throw new UsageError(`--augment needs 32×32 colour images (--dataset cifar10), not ${dataset.name}`);
   const modelSpec = modelSpecFor(config, dataset);
+  const neural = isNeuralNet(modelSpec);
+  if (neural) await initNnBackend();
   const model = createModel(modelSpec);
-  const L = smoothnessOf(model, dataset);
-  const gamma = config.gamma === 'auto' ? 1 / L : config.gamma;
+  // a neural network has no smoothness constant to derive γ from (SPEC §5: minibatch SGD, tuned γ)
+  const L = neural ? NaN : smoothnessOf(model, dataset);
+  const gamma = config.gamma !== 'auto' ? config.gamma : neural ? NN_DEFAULT_GAMMA : 1 / L;
+  if (neural && config.gamma === 'auto') warnings.push(`--gamma auto: the ${modelSpec.kind} network has no smoothness constant, so γ = ${NN_DEFAULT_GAMMA}; tune --gamma`);
+  if (neural && config.batchSize === 0) warnings.push(`full-batch gradients of the ${modelSpec.kind} network are slow: set --batch-size (e.g. 32)`);
   if (config.participation < 1) {
     warnings.push(
       `partial participation (${config.participation}): the convergence theory of ProxSkip and Sparse-ProxSkip assumes every client takes part in every round`,
@@ -148,7 +153,11 @@ function gradientInfNorm(prepared: PreparedRun, pruner: Pruner): number {
   return max;
 }
 
+/** γ for a neural network under --gamma auto. */
+export const NN_DEFAULT_GAMMA = 0.05;
+
 function modelSpecFor(config: RunConfig, data: FederatedDataset): ModelSpec {
+  if (config.model === 'cnn' || config.model === 'resnet18' || config.model === 'femnist-cnn') return networkSpecFor(config.model, config, data);
   if (config.model === 'linear' && data.task === 'multiclass') {
     throw new UsageError(`--model linear needs a regression or binary dataset; ${data.name} has ${data.nClasses} classes`);
   }
@@ -157,6 +166,18 @@ function modelSpecFor(config: RunConfig, data: FederatedDataset): ModelSpec {
   }
   const task = config.model === 'linear' ? 'regression' : data.task;
   return defaultModelSpec(task, data.nFeatures, data.nClasses, { intercept: config.intercept, l2: config.l2 });
+}
+
+/** A network for square images: n = s·s·3 colour or s·s grey pixels per row, NHWC (cifar10, femnist). */
+function networkSpecFor(kind: 'cnn' | 'resnet18' | 'femnist-cnn', config: RunConfig, data: FederatedDataset): ModelSpec {
+  if (data.task !== 'multiclass') throw new UsageError(`--model ${kind} needs class labels; ${data.name} is a ${data.task} dataset`);
+  if (data.clients.some((c) => c.x.kind !== 'dense')) throw new UsageError(`--model ${kind} needs dense image rows; ${data.name} is sparse`);
+  const n = data.nFeatures;
+  const side = (m: number): number => (Number.isInteger(Math.sqrt(m)) ? Math.sqrt(m) : 0);
+  const inputShape: [number, number, number] | null =
+    n % 3 === 0 && side(n / 3) > 0 ? [side(n / 3), side(n / 3), 3] : side(n) > 0 ? [side(n), side(n), 1] : null;
+  if (!inputShape) throw new UsageError(`--model ${kind} needs square images (s·s·3 or s·s values per row); ${data.name} has ${n}`);
+  return { kind, nFeatures: n, nClasses: data.nClasses, intercept: false, l2: config.l2, inputShape };
 }
 
 export interface RunSummary {
