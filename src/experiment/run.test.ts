@@ -151,6 +151,28 @@ describe('runExperiment', () => {
   });
 });
 
+describe('a diverging run', () => {
+  it('is recorded in failed.json, not rerun, and listed in the report', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'experiment-diverge-'));
+    try {
+      const bad = parseExperiment({ base: { dataset: 'lsq', clients: 2, rounds: 30, gamma: 1e6, timing: false }, methods: ['fedavg'], seeds: 1 });
+      const warnings: string[] = [];
+      const r = await runExperiment(bad, dir, {}, { warn: (m) => void warnings.push(m) });
+      expect(r.ran).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^default\/fedavg\/seed-0: .*non-finite/);
+      expect(JSON.parse(readFileSync(join(dir, 'cells/default/fedavg/seed-0/failed.json'), 'utf8')).error).toMatch(/diverged/);
+      const again = counting();
+      await runExperiment(bad, dir, {}, again.hooks);
+      expect(again.started).toEqual([]);
+      const { results: res } = await writeReport({ ...bad, report: { ...bad.report, plots: [] } }, dir);
+      expect(res.failed).toEqual(['default/fedavg/seed-0']);
+      expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain('**Diverged:** `default/fedavg/seed-0`');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('cellFilter', () => {
   it('matches ids with * wildcards and comma alternatives', () => {
     const f = cellFilter('sparsity-0.9*/*,*/randprox-l1/seed-0');

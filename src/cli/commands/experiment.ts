@@ -1,12 +1,10 @@
 import { basename, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { UsageError } from '../../errors.js';
 import { createProgress, type Progress } from '../../report/progress.js';
 import { formatNumber } from '../../report/table.js';
 import { writeReport } from '../../experiment/report.js';
 import { runExperiment } from '../../experiment/run.js';
-import { DEFAULTS } from '../../sim/config.js';
 import { loadExperiment, type ConfigOverrides } from '../../experiment/spec.js';
 import { stopOnSigint } from '../signals.js';
 
@@ -29,11 +27,7 @@ export function registerExperiment(program: Command): void {
       const out = o.out ?? join('results', basename(file, extname(file)));
       const extra: ConfigOverrides = {};
       if (o.workers !== undefined) extra.workers = o.workers;
-      if (o.dataDir !== undefined) {
-        // set only where the run options know a data directory
-        if (!Object.hasOwn(DEFAULTS, 'dataDir')) throw new UsageError('--data-dir is not supported by this version');
-        (extra as Record<string, unknown>).dataDir = o.dataDir;
-      }
+      if (o.dataDir !== undefined) extra.dataDir = o.dataDir;
       if (!o.reportOnly) {
         const finished = await run(spec, out, extra, o.only);
         if (!finished) return;
