@@ -2,61 +2,17 @@
  * Faults with real processes (the CLI under tsx): clients and servers killed with SIGKILL, restarted,
  * resumed. Every process is bounded by the test's timeout and killed in afterEach.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../sim/config.js';
-import { sha, simulated } from './testing.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
-// node with tsx's loader in this very process (the tsx command would run node as a child, out of reach of our SIGKILL)
-const NODE_ARGS = ['--require', join(ROOT, 'node_modules/tsx/dist/preflight.cjs'), '--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href];
-
-interface Proc {
-  child: ChildProcess;
-  /** stderr and stdout so far */
-  output(): string;
-  /** resolves when the output matches */
-  waitFor(re: RegExp): Promise<void>;
-  exit: Promise<number | null>;
-}
+import { sha, simulated, spawnCli, type CliProcess } from './testing.js';
 
 const running = new Set<ChildProcess>();
 const dirs: string[] = [];
-
-function cli(args: string[], cwd: string): Proc {
-  const child = spawn(process.execPath, [...NODE_ARGS, MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
-  running.add(child);
-  let text = '';
-  const watchers: { re: RegExp; resolve: () => void }[] = [];
-  const onData = (b: Buffer): void => {
-    text += b.toString();
-    for (const w of [...watchers]) {
-      if (w.re.test(text)) {
-        watchers.splice(watchers.indexOf(w), 1);
-        w.resolve();
-      }
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exit = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      running.delete(child);
-      resolve(code);
-    }),
-  );
-  return {
-    child,
-    output: () => text,
-    waitFor: (re) => (re.test(text) ? Promise.resolve() : new Promise((resolve) => watchers.push({ re, resolve }))),
-    exit,
-  };
-}
+const cli = (args: string[], cwd: string): CliProcess => spawnCli(args, cwd, running);
 
 afterEach(() => {
   for (const c of running) c.kill('SIGKILL');
@@ -74,7 +30,7 @@ function setup(config: Record<string, unknown>): { dir: string; configPath: stri
   return { dir, configPath };
 }
 
-async function portOf(dir: string, server: Proc): Promise<number> {
+async function portOf(dir: string, server: CliProcess): Promise<number> {
   await server.waitFor(/listening on/);
   return Number(readFileSync(join(dir, 'port'), 'utf8'));
 }

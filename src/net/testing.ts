@@ -1,5 +1,11 @@
-/** Test helpers: the simulator's results for a config, to compare networked runs against. */
+/**
+ * Helpers for the tests and the benchmark of networked runs: the simulator's results for a config, to
+ * compare against, and the CLI as a real process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { RunConfig } from '../sim/config.js';
 import { prepareRun } from '../sim/run.js';
 import { simulate } from '../sim/simulate.js';
@@ -35,4 +41,49 @@ export async function simulated(config: RunConfig): Promise<{ jsonl: string; mod
 
 export async function simulatedJsonl(config: RunConfig): Promise<string> {
   return (await simulated(config)).jsonl;
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+// node with tsx's loader in this very process (the tsx command would run node as a child, out of reach of a SIGKILL)
+const NODE_ARGS = ['--require', join(ROOT, 'node_modules/tsx/dist/preflight.cjs'), '--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href];
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** stdout and stderr so far */
+  output(): string;
+  /** resolves when the output matches */
+  waitFor(re: RegExp): Promise<void>;
+  exit: Promise<number | null>;
+}
+
+/** `sparse-proxskip ARGS` from source, as one process; `running` tracks it until it exits (for cleanup). */
+export function spawnCli(args: string[], cwd: string, running: Set<ChildProcess>): CliProcess {
+  const child = spawn(process.execPath, [...NODE_ARGS, MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+  running.add(child);
+  let text = '';
+  const watchers: { re: RegExp; resolve: () => void }[] = [];
+  const onData = (b: Buffer): void => {
+    text += b.toString();
+    for (const w of [...watchers]) {
+      if (w.re.test(text)) {
+        watchers.splice(watchers.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exit = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
+  return {
+    child,
+    output: () => text,
+    waitFor: (re) => (re.test(text) ? Promise.resolve() : new Promise((resolve) => watchers.push({ re, resolve }))),
+    exit,
+  };
 }

@@ -1,0 +1,101 @@
+/**
+ * Networked training on loopback at full scale: FEMNIST multinomial logistic regression with all 306
+ * writers as clients (hosted by W pool processes), sparse-proxskip, 20 rounds; against the simulator with
+ * W worker threads on the same machine. Reports the round latency, the bytes per round (payload, as the
+ * ledger counts them, and gRPC messages as sent) and the network's overhead on the round time; checks
+ * that both runs wrote the same rounds (all fields but `seconds`).
+ * Needs the FEMNIST files (../shared/data/femnist beside the repository, or SPARSE_PROXSKIP_DATA).
+ * Standalone: npx tsx bench/net.ts
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SERVER_DEFAULTS } from '../src/net/config.js';
+import { FederationServer, type NetRecord } from '../src/net/server.js';
+import { spawnCli } from '../src/net/testing.js';
+import { resolveConfig, type RunConfig } from '../src/sim/config.js';
+import { prepareRun, runToDir } from '../src/sim/run.js';
+import type { RoundRecord } from '../src/sim/simulate.js';
+import type { BenchResult } from './types.js';
+import { isMain, median, printResults } from './util.js';
+
+// SPARSE_PROXSKIP_BENCH_ROUNDS: fewer rounds for a quick check
+const ROUNDS = Number(process.env.SPARSE_PROXSKIP_BENCH_ROUNDS ?? 20);
+const CLIENTS = 306;
+
+function dataDir(): string {
+  const dir = process.env.SPARSE_PROXSKIP_DATA ?? fileURLToPath(new URL('../../shared/data', import.meta.url));
+  if (!existsSync(join(dir, 'femnist'))) throw new Error(`FEMNIST not found in ${dir} (set SPARSE_PROXSKIP_DATA to the data directory)`);
+  return dir;
+}
+
+/** Seconds per round: differences of the cumulative `seconds` of rounds.jsonl (training, averaging, evaluation). */
+function roundSeconds(records: RoundRecord[]): number[] {
+  return records.slice(1).map((r, i) => r.seconds! - records[i]!.seconds!);
+}
+
+const withoutTime = (records: RoundRecord[]): string => JSON.stringify(records.map((r) => ({ ...r, seconds: null })));
+
+export async function run(): Promise<BenchResult[]> {
+  const workers = Math.max(1, Math.min(8, availableParallelism()));
+  const config: RunConfig = resolveConfig({ algorithm: 'sparse-proxskip', dataset: 'femnist', dataDir: dataDir(), rounds: ROUNDS, workers, timing: true });
+  const prepared = await prepareRun(config);
+  if (prepared.dataset.clients.length !== CLIENTS) throw new Error(`expected ${CLIENTS} FEMNIST writers, got ${prepared.dataset.clients.length}`);
+  const dir = mkdtempSync(join(tmpdir(), 'spx-bench-net-'));
+  const running = new Set<ChildProcess>();
+  try {
+    const sim = await runToDir(prepared, join(dir, 'sim'));
+    const simRounds = roundSeconds(sim.result.records);
+
+    // the server here, the clients in `workers` pool processes, each loading the data and keeping its shards
+    const server = await FederationServer.start({
+      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out: join(dir, 'net'), roundTimeout: 600 } },
+      prepared,
+      log: () => {},
+    });
+    const per = Math.ceil(CLIENTS / workers);
+    const pools = Array.from({ length: workers }, (_, k) => {
+      const ids = `${k * per}-${Math.min(CLIENTS, (k + 1) * per) - 1}`;
+      return spawnCli(['client', '--server', `127.0.0.1:${server.port}`, '--client-ids', ids, '--data', 'femnist'], dir, running);
+    });
+    const net = await server.done;
+    const codes = await Promise.all(pools.map((p) => p.exit));
+    if (codes.some((c) => c !== 0)) throw new Error(`a client pool failed: ${pools.map((p) => p.output()).join('\n')}`);
+    const netRounds = roundSeconds(net.records);
+    const same = withoutTime(net.records) === withoutTime(sim.result.records);
+    const last = net.records.at(-1)!;
+    const netLog: NetRecord[] = net.net;
+    const simRound = median(simRounds);
+    const netRound = median(netRounds);
+    const overhead = (netRound - simRound) / simRound;
+    const note = `${CLIENTS} clients in ${workers} pool processes against ${workers} simulator workers; median of ${ROUNDS} rounds; rounds.jsonl ${same ? 'identical to' : 'DIFFERENT from'} the simulator's (but for seconds)`;
+    return [
+      {
+        name: `FEMNIST round latency over gRPC loopback (${CLIENTS} clients, sparse-proxskip)`,
+        value: netRound,
+        unit: 's',
+        reference: { name: `simulator, ${workers} workers`, value: simRound, unit: 's' },
+        target: 'overhead <= 25% of the simulator round',
+        pass: overhead <= 0.25 && same,
+        note,
+      },
+      { name: 'network overhead on the round time', value: 100 * overhead, unit: '%', target: '<= 25%', pass: overhead <= 0.25 },
+      { name: 'payload bytes per round, up (ledger)', value: last.uplinkBytes / ROUNDS / 1e6, unit: 'MB' },
+      { name: 'payload bytes per round, down (ledger)', value: last.downlinkBytes / ROUNDS / 1e6, unit: 'MB' },
+      {
+        name: 'gRPC message bytes per round, up + down',
+        value: median(netLog.map((r) => r.wireUpBytes + r.wireDownBytes)) / 1e6,
+        unit: 'MB',
+        note: 'protobuf + 5-byte gRPC prefix; the downlink goes to every client, the ledger counts participants only (all 306 here)',
+      },
+      { name: 'time to collect the 306 updates (median)', value: median(netLog.map((r) => r.trainSeconds)), unit: 's' },
+    ];
+  } finally {
+    for (const c of running) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (isMain(import.meta.url)) printResults(await run());
