@@ -13,7 +13,8 @@ import { decode, encode } from '../core/encoding.js';
 import { makePruner, type Pruner } from '../core/prune.js';
 import { toDense, toSparse, type SparseVector } from '../core/sparse.js';
 import { createModel } from '../models/index.js';
-import type { Dataset, Model, ModelSpec } from '../models/types.js';
+import type { Dataset, Model, ModelSpec, Task } from '../models/types.js';
+import { readLibsvm } from '../data/libsvm.js';
 import { updateControlVariate, uplinkVector, type StepConfig } from '../algorithms/client.js';
 import type { MethodSpec } from '../algorithms/methods.js';
 import { broadcast, evaluatedModel, type Broadcast } from '../algorithms/server.js';
@@ -32,6 +33,11 @@ export interface ClientOptions {
   ids: number[];
   /** the dataset spec of `run --dataset`; each id keeps its own shard. Default: the server's config.dataset */
   data: string | null;
+  /**
+   * a LIBSVM file that is all of this (single) client's data, in the model's coding: labels -1/+1
+   * (binary), 0..C-1 (multiclass) or real (regression), feature indices up to the model's nFeatures
+   */
+  ownData?: string | null;
   stateDir: string | null;
   tls: ClientTls | null;
   /** the token of each id (when the server has a tokens file) */
@@ -109,12 +115,22 @@ class Pool {
     this.setup = (async () => {
       const config = JSON.parse(configJson) as RunConfig;
       const modelSpec = JSON.parse(modelSpecJson) as ModelSpec;
-      const loaded = await loadRunData({ ...config, dataset: this.opts.data ?? config.dataset });
       const shards = new Map<number, Dataset>();
-      for (const id of this.opts.ids) {
-        const shard = loaded.dataset.clients[id];
-        if (!shard) throw new UsageError(`client id ${id} is out of range: the data has ${loaded.dataset.clients.length} clients`);
-        shards.set(id, shard);
+      if (this.opts.ownData) {
+        if (this.opts.ids.length !== 1) throw new UsageError('--own-data is the data of one client: give one --client-id');
+        const task = TASK_OF_KIND[modelSpec.kind];
+        if (!task) throw new UsageError(`--own-data takes LIBSVM files, for the linear models only (this run's model is ${modelSpec.kind})`);
+        const labelMap = task === 'binary' ? [-1, 1] : task === 'multiclass' ? Array.from({ length: modelSpec.nClasses }, (_, c) => c) : undefined;
+        const own = await readLibsvm(this.opts.ownData, { nFeatures: modelSpec.nFeatures, task, ...(labelMap ? { labelMap } : {}) });
+        if (own.nFeatures !== modelSpec.nFeatures) throw new UsageError(`${this.opts.ownData} has ${own.nFeatures} features, the model ${modelSpec.nFeatures}`);
+        shards.set(this.opts.ids[0]!, own.data);
+      } else {
+        const loaded = await loadRunData({ ...config, dataset: this.opts.data ?? config.dataset });
+        for (const id of this.opts.ids) {
+          const shard = loaded.dataset.clients[id];
+          if (!shard) throw new UsageError(`client id ${id} is out of range: the data has ${loaded.dataset.clients.length} clients`);
+          shards.set(id, shard);
+        }
       }
       const model = createModel(modelSpec);
       return { config, method: methodOf(config), modelSpec, model, pruner: makePruner(model.layout, config.sparsity, config.topkScope), shards };
@@ -158,6 +174,8 @@ class Pool {
     return this.setup!;
   }
 }
+
+const TASK_OF_KIND: Partial<Record<ModelSpec['kind'], Task>> = { linear: 'regression', logistic: 'binary', multinomial: 'multiclass' };
 
 /** Whether broadcast() sends the plain average (mirrors its `needsAverage`). */
 function downlinkIsAverage(m: MethodSpec): boolean {

@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, type RunConfig } from '../sim/config.js';
 import { runClients } from './client.js';
-import { SERVER_DEFAULTS, type ServerOptions } from './config.js';
+import { parseServeConfig, SERVER_DEFAULTS, type ServerOptions } from './config.js';
 import { FederationServer } from './server.js';
 import { sha, simulated } from './testing.js';
 
@@ -18,7 +18,11 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function networked(config: RunConfig, server: Partial<ServerOptions> = {}): Promise<{ jsonl: string; models: string[]; out: string }> {
+async function networked(
+  config: RunConfig,
+  server: Partial<ServerOptions> = {},
+  ownData: string[] | null = null,
+): Promise<{ jsonl: string; models: string[]; out: string }> {
   const out = tmp();
   const models: string[] = [];
   const srv = await FederationServer.start({
@@ -27,9 +31,10 @@ async function networked(config: RunConfig, server: Partial<ServerOptions> = {})
     onRound: (_r, m) => models.push(sha(m)),
   });
   const ids = Array.from({ length: config.clients }, (_, i) => i);
+  const base = { server: `127.0.0.1:${srv.port}`, data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 10, log: () => {} };
   await Promise.all([
     srv.done,
-    runClients({ server: `127.0.0.1:${srv.port}`, ids, data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 10, log: () => {} }),
+    ...(ownData ? ids.map((i) => runClients({ ...base, ids: [i], ownData: ownData[i]! })) : [runClients({ ...base, ids })]),
   ]);
   return { jsonl: readFileSync(join(out, 'rounds.jsonl'), 'utf8'), models, out };
 }
@@ -52,4 +57,36 @@ describe('networked run on loopback', () => {
       expect(net.jsonl).toBe(sim.jsonl);
     });
   }
+});
+
+describe('clients with their own data files', () => {
+  it('--own-data: each client reads only its file; the run equals the simulator on the concatenated file', { timeout: 30_000 }, async () => {
+    const dir = tmp();
+    // 2 clients x 12 rows of binary data with 5 features; the simulator splits the whole file contiguously
+    const row = (i: number): string => `${i % 3 === 0 ? -1 : 1} ${[1, 2, 3, 4, 5].map((j) => `${j}:${(((i * 7 + j * 3) % 11) / 10).toFixed(1)}`).join(' ')}`;
+    const rows = Array.from({ length: 24 }, (_, i) => row(i));
+    const files = [0, 1].map((k) => join(dir, `client${k}.txt`));
+    files.forEach((f, k) => writeFileSync(f, rows.slice(12 * k, 12 * k + 12).join('\n') + '\n'));
+    writeFileSync(join(dir, 'all.txt'), rows.join('\n') + '\n');
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', dataset: `libsvm:${join(dir, 'all.txt')}`, clients: 2, rounds: 3, sparsity: 0.4, timing: false });
+    const sim = await simulated(config);
+    const net = await networked(config, {}, files);
+    expect(net.jsonl).toBe(sim.jsonl);
+  });
+});
+
+describe('serve config file', () => {
+  const parse = (o: object) => () => parseServeConfig(o, '/base');
+  it('takes the run options and the server options, paths relative to the file', () => {
+    const c = parseServeConfig({ algorithm: 'proxskip', rounds: 7, port: 0, tokens: 'tokens.json', tls: { cert: 's.pem', key: 's.key' } }, '/base');
+    expect(c.run).toMatchObject({ algorithm: 'proxskip', rounds: 7 });
+    expect(c.server).toMatchObject({ port: 0, tokens: '/base/tokens.json', tls: { cert: '/base/s.pem', key: '/base/s.key', ca: null, requireClientCert: false } });
+  });
+  it('refuses unknown keys, simulator-only options and bad values, naming them', () => {
+    expect(parse({ algorithm: 'proxskip', rouns: 7 })).toThrow(/unknown key 'rouns'/);
+    expect(parse({ algorithm: 'proxskip', hReference: 'recentre' })).toThrow(/simulator only/);
+    expect(parse({ algorithm: 'proxskip', roundTimeout: 0 })).toThrow(/roundTimeout/);
+    expect(parse({ algorithm: 'proxskip', tls: { cert: 'a', key: 'b', requireClientCert: true } })).toThrow(/needs tls.ca/);
+    expect(parse({ rounds: 3 })).toThrow(/'algorithm' is required/);
+  });
 });

@@ -19,6 +19,7 @@ export function registerClient(program: Command): void {
     .option('--client-id <id>', 'this client\'s id (0 .. clients-1)')
     .option('--client-ids <list>', 'host a pool of ids in this process, e.g. 0-99 or 0-9,20')
     .option('--data <spec>', 'the dataset, as `run --dataset` (each id keeps its own shard; default: the server\'s dataset)')
+    .option('--own-data <file>', 'a LIBSVM file holding all of this client\'s data (labels -1/+1, 0..C-1 or real, as the model)')
     .option('--state-dir <dir>', 'keep h_i and the update in flight here, so a restarted client resumes')
     .option('--ca <file>', 'use TLS, trusting the server certificate signed by this CA (PEM)')
     .option('--cert <file>', 'client certificate (PEM), for servers that require mutual TLS')
@@ -34,6 +35,8 @@ export function registerClient(program: Command): void {
       if ((o.clientId === undefined) === (o.clientIds === undefined)) throw new UsageError('give exactly one of --client-id and --client-ids');
       const ids = parseClientIds(String(o.clientId ?? o.clientIds));
       if (o.clientId !== undefined && ids.length !== 1) throw new UsageError(`--client-id takes one id, got '${o.clientId}' (use --client-ids for a pool)`);
+      if (o.data && o.ownData) throw new UsageError('give --data (a shard of a shared dataset) or --own-data (this client\'s file), not both');
+      if (o.ownData && ids.length !== 1) throw new UsageError('--own-data is the data of one client: give one --client-id');
       if ((o.cert || o.key) && !o.ca) throw new UsageError('--cert/--key need --ca (client certificates go with TLS)');
       let tokens: Map<number, string> | null = null;
       const token = (o.token as string | undefined) ?? process.env.SPARSE_PROXSKIP_TOKEN;
@@ -47,6 +50,7 @@ export function registerClient(program: Command): void {
         server: String(o.server),
         ids,
         data: (o.data as string | undefined) ?? null,
+        ownData: (o.ownData as string | undefined) ?? null,
         stateDir: (o.stateDir as string | undefined) ?? null,
         tls: o.ca ? { ca: String(o.ca), cert: (o.cert as string | undefined) ?? null, key: (o.key as string | undefined) ?? null } : null,
         tokens,
