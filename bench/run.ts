@@ -43,6 +43,11 @@ export const BENCHES: Bench[] = [
     title: 'One round of sparse-proxskip with 1,000 clients (d = 1,000): time, and memory per client against 3·d floats',
     run: async () => (await import('./round.js')).run(),
   },
+  {
+    name: 'net',
+    title: 'FEMNIST over gRPC on loopback: 306 clients in pool processes, sparse-proxskip, 20 rounds, against the simulator',
+    run: async () => (await import('./net.js')).run(),
+  },
 ];
 
 export interface Machine {
