@@ -372,15 +372,21 @@ function markdown(spec: ExperimentSpec, results: ExperimentResults, plots: PlotI
     '',
   );
   if (results.missing.length > 0) {
-    lines.push(`**Incomplete:** ${results.missing.length} cell(s) have no finished run and are left out: ${results.missing.map((c) => `\`${c}\``).join(', ')}.`, '');
+    lines.push(`**Incomplete:** ${results.missing.length} cell(s) have no finished run and are left out: ${idList(results.missing)}.`, '');
   }
   if (results.failed.length > 0) {
-    lines.push(`**Diverged:** ${results.failed.map((c) => `\`${c}\``).join(', ')} (see failed.json in each cell; left out of the statistics).`, '');
+    lines.push(`**Diverged:** ${idList(results.failed)} (see failed.json in each cell; left out of the statistics).`, '');
   }
   if (results.sweepField) lines.push(...sweepSection(results, plots.get('') ?? []));
   for (const s of results.settings) lines.push(...settingSection(spec, s, plots.get(s.name) ?? []));
   lines.push('Files: `results.json` (everything above, with the mean curves), `final.csv` (the tables), `curves.csv` (the curves), `plots/` (SVG, PNG and Vega-Lite specs), `cells/SETTING/METHOD/seed-N/` (each run).', '');
   return lines.join('\n');
+}
+
+/** Cell ids as code, the first dozen only (results.json has them all). */
+function idList(ids: string[]): string {
+  const shown = ids.slice(0, 12).map((c) => `\`${c}\``).join(', ');
+  return ids.length > 12 ? `${shown} and ${ids.length - 12} more` : shown;
 }
 
 function settingSection(spec: ExperimentSpec, s: SettingResult, plots: { title: string; base: string }[]): string[] {

@@ -5,7 +5,7 @@ import { createProgress, type Progress } from '../../report/progress.js';
 import { formatNumber } from '../../report/table.js';
 import { writeReport } from '../../experiment/report.js';
 import { runExperiment } from '../../experiment/run.js';
-import { loadExperiment, type ConfigOverrides } from '../../experiment/spec.js';
+import { loadExperiment, type ConfigOverrides, type ExperimentSpec } from '../../experiment/spec.js';
 import { stopOnSigint } from '../signals.js';
 
 export function registerExperiment(program: Command): void {
@@ -39,7 +39,7 @@ export function registerExperiment(program: Command): void {
 }
 
 /** Runs the pending cells with a progress bar; false when interrupted. */
-async function run(spec: Parameters<typeof runExperiment>[0], out: string, extra: ConfigOverrides, only: string | undefined): Promise<boolean> {
+async function run(spec: ExperimentSpec, out: string, extra: ConfigOverrides, only: string | undefined): Promise<boolean> {
   const stop = stopOnSigint();
   let progress: Progress | null = null;
   let total = 0;
