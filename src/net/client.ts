@@ -323,7 +323,8 @@ async function runSession(
       const err = e as grpc.ServiceError;
       if (err.code === undefined || !RETRY.has(err.code)) {
         if (e instanceof NetError || e instanceof UsageError) throw e;
-        throw new NetError(`client ${id}: ${err.code !== undefined ? `the server refused: ${err.details}` : err.message}`);
+        const why = err.code === undefined ? err.message : err.code === grpc.status.ABORTED ? err.details : `the server refused: ${err.details}`;
+        throw new NetError(`client ${id}: ${why}`);
       }
       const waited = (performance.now() - lastContact) / 1000;
       if (waited > opts.connectTimeout) throw new NetError(`client ${id}: cannot reach the server at ${opts.server} for ${Math.round(waited)} s (${err.details ?? err.message})`);
