@@ -91,7 +91,8 @@ export class GlmModel implements Model {
     const S = this.scores(x, data, rows);
     const lossSum = this.link.lossSum(S, data.y, rows, grad !== null, this.spec.nClasses);
     if (grad !== null) this.writeGrad(w, data, S, grad, rows);
-    return lossSum / m + (this.spec.l2 / 2) * dot(w, w);
+    // no pass over the weights when there is no L2 term (the usual case; d can be large)
+    return this.spec.l2 === 0 ? lossSum / m : lossSum / m + (this.spec.l2 / 2) * dot(w, w);
   }
 
   metric(x: Float32Array, data: Dataset): Metric {
