@@ -110,6 +110,9 @@ export class FederationServer {
   private readonly log: (line: string) => void;
   private phase: Phase = 'join';
   private round = 0;
+  /** local steps of the current round */
+  private steps = 0;
+  private readonly dim: number;
   private gamma: number | null = null;
   private participants = new Set<number>();
   private updates = new Map<number, { vector: SparseVector; kind: EncodingName; payload: Uint8Array }>();
@@ -322,7 +325,7 @@ export class FederationServer {
   /** What a client that (re)joined a running run needs: γ, the current model, and the pending request. */
   private catchUp(s: Session): void {
     this.send(s, { msg: 'start', start: { gamma: this.gamma! } });
-    if (this.last) this.sendBroadcast(s, this.phase === 'evaluate' && !this.losses.has(s.id));
+    if (this.last) this.sendBroadcast(s, this.phase === 'evaluate' && this.evalRound === this.last.round && !this.losses.has(s.id));
     if (this.phase === 'train' && this.participants.has(s.id) && !this.updates.has(s.id)) {
       this.send(s, { msg: 'train', train: { round: this.round, steps: this.steps } });
     }
@@ -338,9 +341,6 @@ export class FederationServer {
   }
 
   // ---- the run -----------------------------------------------------------------------------------
-
-  private steps = 0;
-  private dim = 0;
 
   /** Waits until `done()` holds or `timeout` seconds pass; false on timeout. */
   private async waitUntil(done: () => boolean, timeout: number | null): Promise<boolean> {
@@ -465,7 +465,8 @@ export class FederationServer {
       const t = performance.now();
       const trainLoss = doEval ? await evaluate(round, false) : null;
       if (!doEval) {
-        // everyone still needs the new model
+        // everyone still needs the new model (and no loss is wanted)
+        this.evalRound = -1;
         this.phase = 'evaluate';
         for (const s of this.sessions) if (s?.ready) this.sendBroadcast(s, false);
       }
