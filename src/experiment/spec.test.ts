@@ -65,6 +65,7 @@ describe('parseExperiment', () => {
     expect(error({ methods: ['proxskip'], settings: [{ name: 'dense', config: { sparsity: 2 } }] })).toBe(
       'x.json: cell dense/proxskip/seed-0: --sparsity must be in [0, 1), got 2',
     );
+    expect(error({ methods: ['proxskip'], base: { dataset: 'mnist' } })).toMatch(/^x\.json: cell default\/proxskip\/seed-0: unknown dataset 'mnist'/);
   });
 });
 

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { isAlgorithm, ALGORITHMS, type AlgorithmName } from '../algorithms/methods.js';
 import { DEFAULTS, resolveConfig, type RunConfig } from '../sim/config.js';
+import { parseDatasetSpec } from '../data/index.js';
 
 /** RunConfig fields an experiment may set (the algorithm and the seed come from methods and seeds). */
 export type ConfigOverrides = Partial<Omit<RunConfig, 'algorithm' | 'seed'>>;
@@ -125,6 +126,7 @@ export function expandCells(spec: ExperimentSpec, extra: ConfigOverrides = {}, s
         let config: RunConfig;
         try {
           config = resolveConfig({ ...spec.base, ...setting.config, ...method.config, ...extra, algorithm: method.algorithm, seed });
+          parseDatasetSpec(config.dataset);
         } catch (e) {
           throw new UsageError(`${source}: cell ${id}: ${(e as Error).message}`);
         }
