@@ -48,6 +48,11 @@ export const BENCHES: Bench[] = [
     title: 'FEMNIST over gRPC on loopback: 306 clients in pool processes, sparse-proxskip, 20 rounds, against the simulator',
     run: async () => (await import('./net.js')).run(),
   },
+  {
+    name: 'nn-reference',
+    title: 'One SGD step (batch 32) of the small CNN and of ResNet18, against the same step in PyTorch on the same CPU',
+    run: async () => (await import('./nn-reference.js')).run(),
+  },
 ];
 
 export interface Machine {
