@@ -59,8 +59,12 @@ const PAGE = 65536;
 const MAX_PAGES = 65536;
 /** Shared, so that helper threads (threads.ts) run the same kernels on the same data. */
 const memory = new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+/** The task entry points plus the gradient kernel for one block, called directly. */
+interface Kernels extends TaskKernels {
+  grad(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, d: number, g: number): void;
+}
 /** Kernels by class count, all on the one memory. */
-const kernelsByClasses = new Map<number, TaskKernels>();
+const kernelsByClasses = new Map<number, Kernels>();
 
 /**
  * The matrix whose CSR arrays are at the start of memory now: consecutive calls on one client's
@@ -90,6 +94,19 @@ export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: 
   const Cp = padded(C);
   const n = A.cols * Cp;
   const m = rows === undefined ? A.rows : rows.length;
+  if (m <= GRAD_BLOCK) {
+    // One block (a small client or a minibatch): its float32 sum is the result, which the float64
+    // accumulator would hold exactly, so this skips clearing and flushing the accumulator.
+    const mem = new Layout(A, rows, [
+      ['g', n * 4],
+      ['d', m * C * 4],
+    ]);
+    mem.f32('d', m * C).set(G);
+    const g = mem.f32('g', n).fill(0);
+    kernels(C).grad(mem.indptr, mem.indices, mem.values, mem.rows, mem.useRows, 0, m, mem.at('d'), mem.at('g'));
+    for (let j = 0; j < A.cols; j++) for (let c = 0; c < C; c++) out[j * C + c]! += alpha * g[j * Cp + c]!;
+    return;
+  }
   const ranges = Math.min(MAX_RANGES, Math.ceil(m / RANGE_ROWS));
   // accumulators first: float64 needs 8-byte alignment (regions start at multiples of 16)
   const mem = new Layout(A, rows, [
@@ -182,11 +199,11 @@ function align(bytes: number): number {
   return Math.ceil(bytes / 16) * 16;
 }
 
-function kernels(C: number): TaskKernels {
+function kernels(C: number): Kernels {
   let k = kernelsByClasses.get(C);
   if (k === undefined) {
     const module = new wasm.Module(buildModule(C));
-    k = new wasm.Instance(module, { env: { memory } }).exports as unknown as TaskKernels;
+    k = new wasm.Instance(module, { env: { memory } }).exports as unknown as Kernels;
     kernelsByClasses.set(C, k);
     shareModule(C, module);
   }
