@@ -4,6 +4,9 @@
  * beyond the client's data, against the issue's bound of 3·d floats.
  * Standalone: npx tsx bench/round.ts
  */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { methodSpec } from '../src/algorithms/methods.js';
@@ -27,7 +30,17 @@ const ROUNDS = 5;
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
+/**
+ * Measures in a fresh process: memory left behind by benchmarks run before this one in the same process
+ * (caches held through weak references, say) can be freed in the middle of the measurement.
+ */
 export async function run(): Promise<BenchResult[]> {
+  const args = ['--import', import.meta.resolve('tsx'), fileURLToPath(import.meta.url), '--json'];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout) as BenchResult[];
+}
+
+async function measure(): Promise<BenchResult[]> {
   const base = liveBytes();
   const data = heterogeneousLeastSquares({ clients: CLIENTS, seed: 0, nFeatures: D, samplesPerClient: SAMPLES });
   const modelSpec = defaultModelSpec('regression', D, 1, {});
@@ -99,4 +112,8 @@ function datasetBytes(data: FederatedDataset): number {
   return data.clients.reduce((s, c) => s + of(c), 0) + (data.test ? of(data.test) : 0);
 }
 
-if (isMain(import.meta.url)) printResults(await run());
+if (isMain(import.meta.url)) {
+  const results = await measure();
+  if (process.argv.includes('--json')) console.log(JSON.stringify(results));
+  else printResults(results);
+}
