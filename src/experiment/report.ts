@@ -11,7 +11,8 @@ import { formatNumber, markdownTable } from '../report/table.js';
 import type { RoundRecord } from '../sim/simulate.js';
 import type { RunSummary } from '../sim/run.js';
 import { formatStat, meanCurve, meanSeOf, type CurvePoint, type Stat } from './aggregate.js';
-import { cellDir, cellState } from './run.js';
+import { cellDir, cellState, sameRun } from './run.js';
+import type { RunConfig } from '../sim/config.js';
 import { expandCells, type Cell, type ExperimentSpec, type MethodEntry } from './spec.js';
 
 const MB = 1e6;
@@ -55,6 +56,8 @@ export interface SettingResult {
   sweepValue: number | null;
   metricName: 'r2' | 'accuracy' | null;
   datasetName: string | null;
+  /** the sparsity of the setting's runs (of the first finished one) */
+  sparsity: number | null;
   methods: MethodResult[];
 }
 
@@ -101,7 +104,10 @@ export function collectResults(spec: ExperimentSpec, out: string): ExperimentRes
           missing.push(cell.id);
         }
       }
-      return methodResult(method, done, failures, absent);
+      const result = methodResult(method, done, failures, absent);
+      // The post-hoc row repeats the final values of a method run with postHocTopk (same run, evaluated pruned).
+      if (mine.length > 0 && cells.some((c) => c.method !== method && c.setting === setting && isPostHocTwin(c.config, mine[0]!.config))) result.postHocTopk = null;
+      return result;
     });
     const summary = anySummary as RunSummary | null; // (TypeScript does not see the assignment in the closure)
     return {
@@ -110,6 +116,7 @@ export function collectResults(spec: ExperimentSpec, out: string): ExperimentRes
       sweepValue: spec.sweepField === null ? null : (setting.config[spec.sweepField] as number),
       metricName: summary?.testMetricName ?? null,
       datasetName: summary?.dataset.name ?? null,
+      sparsity: summary?.config.sparsity ?? null,
       methods,
     };
   });
@@ -123,6 +130,11 @@ export function collectResults(spec: ExperimentSpec, out: string): ExperimentRes
     missing,
     failed,
   };
+}
+
+/** `a` is `b` evaluated with post-hoc TopK at every round. */
+function isPostHocTwin(a: RunConfig, b: RunConfig): boolean {
+  return a.postHocTopk && !b.postHocTopk && a.seed === b.seed && sameRun({ ...a, postHocTopk: false }, b);
 }
 
 function methodResult(method: MethodEntry, done: Loaded[], failed: MethodResult['failed'], missing: number[]): MethodResult {
@@ -190,13 +202,14 @@ async function writePlots(spec: ExperimentSpec, results: ExperimentResults, out:
   const xUplink = spec.report.uplink === 'MB' ? (p: CurvePoint) => p.uplinkBytes / MB : (p: CurvePoint) => p.uplinkFloats;
   const xLabel = spec.report.uplink === 'MB' ? 'cumulative uplink (MB)' : 'cumulative uplink (floats)';
   for (const s of results.settings) {
-    const where = `${s.datasetName ?? spec.name}, ${s.label}`;
+    const where = `${s.datasetName ?? spec.name}, ${s.name === 'default' && s.sparsity !== null ? `sparsity ${s.sparsity}` : s.label}`;
     const dir = `plots/${s.name}`;
     const withRuns = s.methods.filter((m) => m.seeds.length > 0);
     if (spec.report.plots.includes('loss-vs-uplink')) {
       await put(s.name, `${dir}/loss-vs-uplink`, {
         title: `${where}: train loss`,
         xLabel,
+        xScale: spec.report.uplinkScale,
         yLabel: 'train loss',
         yScale: 'log',
         series: withRuns.map((m) => curveSeries(m, xUplink, (p) => p.trainLoss)),
@@ -206,6 +219,7 @@ async function writePlots(spec: ExperimentSpec, results: ExperimentResults, out:
       await put(s.name, `${dir}/metric-vs-uplink`, {
         title: `${where}: ${metricLabel(s.metricName)}`,
         xLabel,
+        xScale: spec.report.uplinkScale,
         yLabel: metricLabel(s.metricName),
         series: withRuns.map((m) => curveSeries(m, xUplink, (p) => p.testMetric)),
       });

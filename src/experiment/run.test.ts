@@ -173,6 +173,30 @@ describe('a diverging run', () => {
   });
 });
 
+describe('the report', () => {
+  it('leaves out the post-hoc row of a dense method also run with postHocTopk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'experiment-posthoc-'));
+    try {
+      const twin = parseExperiment({
+        base: { dataset: 'lsq', clients: 2, rounds: 2, sparsity: 0.5, timing: false },
+        methods: ['proxskip', { algorithm: 'proxskip', name: 'topk', label: 'proxskip, pruned', config: { postHocTopk: true } }, 'fedavg'],
+        seeds: 1,
+        report: { plots: [] },
+      });
+      await runExperiment(twin, dir);
+      const { results: res } = await writeReport(twin, dir);
+      const [dense, pruned, fedavg] = res.settings[0]!.methods;
+      expect(dense!.postHocTopk).toBeNull();
+      expect(fedavg!.postHocTopk).not.toBeNull();
+      expect(pruned!.final.nnz!.mean).toBe(10);
+      const rows = readFileSync(join(dir, 'final.csv'), 'utf8').split('\r\n').filter((l) => l.startsWith('default,'));
+      expect(rows.map((l) => l.split(',')[1])).toEqual(['proxskip', 'topk', 'fedavg', 'fedavg+post-hoc-topk']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('cellFilter', () => {
   it('matches ids with * wildcards and comma alternatives', () => {
     const f = cellFilter('sparsity-0.9*/*,*/randprox-l1/seed-0');

@@ -23,7 +23,7 @@ describe('parseExperiment', () => {
     expect(s.seeds).toEqual([0, 1, 2]);
     expect(s.settings).toEqual([{ name: 'default', label: 'default', config: {} }]);
     expect(s.methods).toEqual([{ name: 'proxskip', label: 'proxskip', algorithm: 'proxskip', config: {} }]);
-    expect(s.report).toEqual({ uplink: 'floats', plots: ['loss-vs-uplink', 'metric-vs-uplink', 'sum-h-vs-rounds'] });
+    expect(s.report).toEqual({ uplink: 'floats', uplinkScale: 'linear', plots: ['loss-vs-uplink', 'metric-vs-uplink', 'sum-h-vs-rounds'] });
     expect(s.sweepField).toBeNull();
   });
 

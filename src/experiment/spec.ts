@@ -39,7 +39,8 @@ export interface ExperimentSpec {
   settings: SettingEntry[];
   /** the numeric config field the settings vary (from `sweep`), plotted on the x-axis of the sweep plots */
   sweepField: keyof ConfigOverrides | null;
-  report: { uplink: 'floats' | 'MB'; plots: PlotKind[] };
+  /** uplinkScale 'log' spreads out methods whose uplink differs a hundredfold (the x = 0 start is then not drawn) */
+  report: { uplink: 'floats' | 'MB'; uplinkScale: 'linear' | 'log'; plots: PlotKind[] };
 }
 
 /** One run of the grid. */
@@ -222,9 +223,11 @@ function sweep(v: unknown, fail: Fail): { field: keyof ConfigOverrides; values: 
 
 function reportOptions(v: unknown, hasSweep: boolean, fail: Fail): ExperimentSpec['report'] {
   const o = object(v, 'report', fail);
-  unknownKeys(o, ['uplink', 'plots'], 'report.', fail);
+  unknownKeys(o, ['uplink', 'uplinkScale', 'plots'], 'report.', fail);
   const uplink = o.uplink ?? 'floats';
   if (uplink !== 'floats' && uplink !== 'MB') fail('report.uplink', `must be 'floats' or 'MB', got ${describe(uplink)}`);
+  const uplinkScale = o.uplinkScale ?? 'linear';
+  if (uplinkScale !== 'linear' && uplinkScale !== 'log') fail('report.uplinkScale', `must be 'linear' or 'log', got ${describe(uplinkScale)}`);
   let plots: PlotKind[] = PLOTS.filter((p) => p !== 'sweep' || hasSweep);
   if (o.plots !== undefined) {
     if (!Array.isArray(o.plots)) fail('report.plots', `must be a list of: ${PLOTS.join(', ')}`);
@@ -234,7 +237,7 @@ function reportOptions(v: unknown, hasSweep: boolean, fail: Fail): ExperimentSpe
       return p as PlotKind;
     });
   }
-  return { uplink: uplink as 'floats' | 'MB', plots };
+  return { uplink: uplink as 'floats' | 'MB', uplinkScale: uplinkScale as 'linear' | 'log', plots };
 }
 
 /** Option fields that hold a boolean or a number where the default is null (the other null defaults hold strings). */
