@@ -63,7 +63,7 @@ describe('runExperiment', () => {
     expect(md).toContain('| method ');
     expect(md).toContain('| proxskip + post-hoc TopK ');
     expect(md).toContain('found by `--lambda auto`');
-    expect(md).toContain('![lsq, default: train loss](plots/default/loss-vs-uplink.png)');
+    expect(md).toContain('![lsq, sparsity 0.8: train loss](plots/default/loss-vs-uplink.png)');
     for (const kind of ['loss-vs-uplink', 'metric-vs-uplink', 'sum-h-vs-rounds']) {
       for (const ext of ['svg', 'png', 'vl.json']) expect(existsSync(join(out, 'plots/default', `${kind}.${ext}`))).toBe(true);
     }
