@@ -142,10 +142,14 @@ export const maxPool2x2 = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[
 
 let registered = false;
 
+/** The wasm backend's own Conv2DBackpropInput, kept for bench/nn.ts to compare against. */
+export let builtinConv2DBackpropInput: tf.KernelConfig | undefined;
+
 /** Registers the two kernels for the wasm backend (replacing its slow Conv2DBackpropInput). Idempotent. */
 export function registerWasmConvGradients(): void {
   if (registered) return;
   registered = true;
+  builtinConv2DBackpropInput = tf.getKernel(tf.Conv2DBackpropInput, 'wasm');
   tf.registerKernel({
     kernelName: tf.Conv2DBackpropFilter,
     backendName: 'wasm',
@@ -155,7 +159,7 @@ export function registerWasmConvGradients(): void {
       return tf.tidy(() => conv2dFilterGrad(x, dy, a.filterShape, a));
     },
   });
-  if (tf.getKernel(tf.Conv2DBackpropInput, 'wasm')) tf.unregisterKernel(tf.Conv2DBackpropInput, 'wasm');
+  if (builtinConv2DBackpropInput) tf.unregisterKernel(tf.Conv2DBackpropInput, 'wasm');
   tf.registerKernel({
     kernelName: tf.Conv2DBackpropInput,
     backendName: 'wasm',
