@@ -156,10 +156,10 @@ function unknownKeys(o: Record<string, unknown>, allowed: readonly string[], pre
   }
 }
 
-function unique(names: string[], field: string, fail: Fail): void {
+function unique(names: string[], field: string, fail: Fail, twice = (n: string) => `name '${n}' is used twice (give each entry its own 'name')`): void {
   const seen = new Set<string>();
   for (const n of names) {
-    if (seen.has(n)) fail(field, `name '${n}' is used twice (give each entry its own 'name')`);
+    if (seen.has(n)) fail(field, twice(n));
     seen.add(n);
   }
 }
@@ -201,7 +201,7 @@ function seedList(v: unknown, fail: Fail): number[] {
     if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) fail(`seeds[${i}]`, `must be a non-negative integer, got ${describe(s)}`);
     return s as number;
   });
-  unique(seeds.map(String), 'seeds', fail);
+  unique(seeds.map(String), 'seeds', fail, (n) => `seed ${n} is listed twice`);
   return seeds;
 }
 
@@ -217,7 +217,7 @@ function sweep(v: unknown, fail: Fail): { field: keyof ConfigOverrides; values: 
     if (typeof x !== 'number' || !Number.isFinite(x)) fail(`sweep.values[${i}]`, `must be a number, got ${describe(x)}`);
     return x as number;
   });
-  unique(values.map(String), 'sweep.values', fail);
+  unique(values.map(String), 'sweep.values', fail, (n) => `${n} is listed twice`);
   return { field: field as keyof ConfigOverrides, values };
 }
 

@@ -1,0 +1,67 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { format } from 'node:util';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../program.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'experiment-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** `sparse-proxskip ...args` in this process, with what it prints. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const spies = [
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(format(...a) + '\n')),
+    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(format(...a) + '\n')),
+    vi.spyOn(process.stderr, 'write').mockImplementation((c: unknown) => (err.push(String(c)), true)),
+  ];
+  try {
+    const code = await main(['node', 'sparse-proxskip', ...args]);
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    for (const s of spies) s.mockRestore();
+  }
+}
+
+describe('sparse-proxskip experiment', () => {
+  const file = join(dir, 'tiny.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      description: 'two methods, two seeds',
+      base: { dataset: 'lsq', clients: 2, rounds: 2, timing: false },
+      methods: ['proxskip', 'sparse-proxskip'],
+      seeds: 2,
+      report: { plots: ['loss-vs-uplink'] },
+    }),
+  );
+  const out = join(dir, 'out');
+
+  it('runs the grid, writes the report and says where', async () => {
+    const r = await cli('experiment', file, '--out', out, '--workers', '1');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`experiment experiment: 4 cells, 0 finished or not selected, 4 to run -> ${out}`);
+    expect(r.stdout).toBe(`report: ${join(out, 'report.md')}; tables: ${join(out, 'final.csv')}; plots: ${join(out, 'plots')}/\n`);
+    expect(existsSync(join(out, 'plots/default/loss-vs-uplink.png'))).toBe(true);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('two methods, two seeds');
+  });
+
+  it('resumes with nothing to do, and --report-only runs nothing', async () => {
+    const again = await cli('experiment', file, '--out', out);
+    expect(again.stderr).toContain('4 cells, 4 finished or not selected, 0 to run');
+    const report = await cli('experiment', file, '--out', out, '--report-only');
+    expect(report.code).toBe(0);
+    expect(report.stderr).toBe('');
+  });
+
+  it('reports a bad file in one line with exit code 2', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ methods: ['proxskip'], seeds: [1, 1] }));
+    const r = await cli('experiment', bad, '--out', join(dir, 'never'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`sparse-proxskip: error: ${bad}: seeds: seed 1 is listed twice\n`);
+    expect(existsSync(join(dir, 'never'))).toBe(false);
+  });
+});
