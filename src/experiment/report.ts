@@ -42,6 +42,8 @@ export interface MethodResult {
   lambda: number[] | null;
   /** λ was found by `--lambda auto` */
   lambdaAuto: boolean;
+  /** searches that stopped without reaching the target nnz, as 'seed N: warning' */
+  lambdaWarnings: string[];
   final: FinalStats;
   /** dense methods at sparsity > 0: the final model pruned to K after training */
   postHocTopk: { trainLoss: Stat | null; testMetric: Stat | null; nnz: Stat | null } | null;
@@ -154,6 +156,7 @@ function methodResult(method: MethodEntry, done: Loaded[], failed: MethodResult[
     d: first?.model.d ?? null,
     lambda: first && first.lambda !== null ? sums.map((s) => s.lambda!) : null,
     lambdaAuto: first?.config.lambda === 'auto',
+    lambdaWarnings: done.flatMap((l) => (l.summary.lambdaSearch?.warning ? [`seed ${l.cell.seed}: ${l.summary.lambdaSearch.warning}`] : [])),
     final: {
       trainLoss: meanSeOf(fin.map((f) => f?.trainLoss)),
       testMetric: meanSeOf(fin.map((f) => f?.testMetric)),
@@ -436,6 +439,8 @@ function settingSection(spec: ExperimentSpec, s: SettingResult, plots: { title: 
   for (const m of s.methods) {
     if (m.lambda && m.lambda.length > 0) {
       lines.push(`${m.label}: λ = ${m.lambda.map(fmt).join(', ')} (seeds ${m.seeds.join(', ')}${m.lambdaAuto ? '; found by `--lambda auto`' : ''}).`, '');
+      for (const w of m.lambdaWarnings) lines.push(`- ${w}`);
+      if (m.lambdaWarnings.length > 0) lines.push('');
     }
   }
   for (const p of plots) lines.push(`![${p.title}](${p.base}.png)`, '', `[SVG](${p.base}.svg) · [Vega-Lite](${p.base}.vl.json)`, '');
