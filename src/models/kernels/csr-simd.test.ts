@@ -3,7 +3,7 @@ import { rngFor } from '../../core/rng.js';
 import { denseToCsr, matMat, matTMatAdd } from '../matrix.js';
 import { randomDense } from '../testing.js';
 import type { CsrMatrix, DenseMatrix } from '../types.js';
-import { buildModule, csrMatMat, csrMatTMatAdd } from './csr-simd.js';
+import { buildModule, csrMatMat, csrMatTMatAdd, softmaxLossSum } from './csr-simd.js';
 import { kernelThreads, setKernelThreads } from './threads.js';
 
 function randomVec(label: string, n: number, scale = 1): Float32Array {
@@ -149,5 +149,36 @@ describe('buildModule', () => {
   it('emits a valid module for every class count up to 70', () => {
     const wasm = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
     for (let C = 1; C <= 70; C++) expect(wasm.validate(buildModule(C)), `C = ${C}`).toBe(true);
+  });
+});
+
+describe('softmaxLossSum', () => {
+  // Rows of C scores spread over ±scale, labels cycling; odd and even C exercise the lone last class.
+  it.each([
+    [1, 1],
+    [2, 3],
+    [5, 40],
+    [62, 8],
+    [7, 1000], // differences past −700, where e^x is clamped at e^−700 next to the row's largest term 1
+  ])('matches Math.exp in float64 (C = %i, scores within ±%i)', (C, scale) => {
+    const m = 300;
+    const rng = rngFor(11, 'softmax', C);
+    const S = Float64Array.from({ length: m * C }, () => scale * (2 * rng.float() - 1));
+    const labels = Int32Array.from({ length: m }, (_, i) => i % C);
+    let expected = 0;
+    const D = new Float64Array(m * C);
+    for (let i = 0; i < m; i++) {
+      const row = S.subarray(i * C, (i + 1) * C);
+      const max = Math.max(...row);
+      const z = row.reduce((acc, s) => acc + Math.exp(s - max), 0);
+      expected += max - row[labels[i]!]! + Math.log(z);
+      row.forEach((s, c) => (D[i * C + c] = Math.exp(s - max) / z - (c === labels[i] ? 1 : 0)));
+    }
+    const copy = Float64Array.from(S);
+    expect(Math.abs(softmaxLossSum(copy, labels, C, false) - expected)).toBeLessThanOrEqual(1e-13 * Math.max(1, expected));
+    expectSameBits(copy, S); // left unchanged without deriv
+    expect(softmaxLossSum(copy, labels, C, true)).toBe(softmaxLossSum(Float64Array.from(S), labels, C, false));
+    const err = Math.max(...copy.map((d, k) => Math.abs(d - D[k]!)));
+    expect(err).toBeLessThanOrEqual(4e-16);
   });
 });

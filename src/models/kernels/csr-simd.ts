@@ -25,7 +25,8 @@
  */
 import type { Vec } from '../matrix.js';
 import type { CsrMatrix } from '../types.js';
-import { GRAD, type Job, runJob, SCORES, shareModule, type TaskKernels } from './threads.js';
+import { softmaxBody } from './softmax.js';
+import { GRAD, type Job, runJob, SCORES, shareModule, SOFTMAX, type TaskKernels } from './threads.js';
 import { encodeModule, FunctionBody, I32, Op, Simd, V128 } from './wasm.js';
 
 /** Vectors per register-resident chunk of classes: x64 has 16 vector registers (measured 6, 8, 12). */
@@ -61,6 +62,7 @@ const MAX_PAGES = 65536;
 const memory = new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
 /** The task entry points plus the gradient kernel for one block, called directly. */
 interface Kernels extends TaskKernels {
+  demote(src: number, dst: number, count: number): void;
   grad(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, d: number, g: number): void;
 }
 /** Kernels by class count, all on the one memory. */
@@ -72,6 +74,8 @@ const kernelsByClasses = new Map<number, Kernels>();
  * loading, so the object identifies its contents.
  */
 let resident: CsrMatrix | null = null;
+/** Where the resident matrix's arrays end: scratch for work without a matrix starts there. */
+let residentEnd = 0;
 
 /** out (m × C, row-major) = A·W, W (A.cols × C, row-major), summed in float64. */
 export function csrMatMat(A: CsrMatrix, W: Vec, C: number, out: Vec, rows?: Uint32Array): void {
@@ -100,8 +104,9 @@ export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: 
     const mem = new Layout(A, rows, [
       ['g', n * 4],
       ['d', m * C * 4],
+      ['d64', m * C * 8],
     ]);
-    mem.f32('d', m * C).set(G);
+    loadRows(mem, G, m * C, C);
     const g = mem.f32('g', n).fill(0);
     kernels(C).grad(mem.indptr, mem.indices, mem.values, mem.rows, mem.useRows, 0, m, mem.at('d'), mem.at('g'));
     for (let j = 0; j < A.cols; j++) for (let c = 0; c < C; c++) out[j * C + c]! += alpha * g[j * Cp + c]!;
@@ -111,10 +116,11 @@ export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: 
   // accumulators first: float64 needs 8-byte alignment (regions start at multiples of 16)
   const mem = new Layout(A, rows, [
     ['acc', ranges * n * 8],
+    ['d64', m * C * 8],
     ['g', ranges * n * 4],
     ['d', m * C * 4],
   ]);
-  mem.f32('d', m * C).set(G);
+  loadRows(mem, G, m * C, C);
   mem.f32('g', ranges * n).fill(0);
   mem.f64('acc', ranges * n).fill(0);
   runJob(
@@ -129,6 +135,38 @@ export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: 
       for (let r = 0, k = j * Cp + c; r < ranges; r++, k += n) sum += acc[k]!;
       out[j * C + c]! += alpha * sum;
     }
+  }
+}
+
+/**
+ * Σ_i softmax cross-entropy of the rows of S (m × C) against labels (checked to be in [0, C)), on
+ * the kernel threads (softmax.ts); when `deriv`, S is overwritten with ∂ℓ/∂S = softmax − e_y.
+ */
+export function softmaxLossSum(S: Float64Array, labels: Int32Array, C: number, deriv: boolean): number {
+  const m = labels.length;
+  const mem = new Layout(null, undefined, [
+    ['s', m * C * 8],
+    ['terms', m * 16],
+    ['labels', m * 4],
+  ]);
+  mem.f64('s', m * C).set(S);
+  new Int32Array(memory.buffer, mem.at('labels'), m).set(labels);
+  const job = mem.job(SOFTMAX, C, Math.ceil(m / SCORE_BLOCK), m);
+  runJob({ ...job, block: SCORE_BLOCK, dense: mem.at('s'), rows: mem.at('labels'), useRows: deriv ? 1 : 0, out: mem.at('terms') }, memory, kernels);
+  if (deriv) S.set(mem.f64('s', m * C));
+  const terms = mem.f64('terms', 2 * m);
+  let sum = 0;
+  for (let i = 0; i < m; i++) sum += terms[2 * i]! + Math.log(terms[2 * i + 1]!);
+  return sum;
+}
+
+/** G (m × C) into the float32 region 'd' of mem, through the float64 region 'd64' when G is float64. */
+function loadRows(mem: Layout, G: Vec, count: number, C: number): void {
+  if (G instanceof Float32Array) {
+    mem.f32('d', count).set(G);
+  } else {
+    mem.f64('d64', count).set(G);
+    kernels(C).demote(mem.at('d64'), mem.at('d'), count);
   }
 }
 
@@ -148,11 +186,12 @@ class Layout {
   readonly useRows: number;
   private readonly offsets = new Map<string, number>();
 
-  constructor(A: CsrMatrix, rows: Uint32Array | undefined, regions: [string, number][]) {
-    const nnz = A.indptr[A.rows]!;
-    this.indices = align((A.rows + 1) * 4);
-    this.values = align(this.indices + nnz * 4);
-    let end = align(this.values + nnz * 4);
+  /** A null: scratch only, after the resident matrix (which stays). */
+  constructor(A: CsrMatrix | null, rows: Uint32Array | undefined, regions: [string, number][]) {
+    const nnz = A === null ? 0 : A.indptr[A.rows]!;
+    this.indices = A === null ? 0 : align((A.rows + 1) * 4);
+    this.values = A === null ? 0 : align(this.indices + nnz * 4);
+    let end = A === null ? residentEnd : align(this.values + nnz * 4);
     this.rows = end;
     end = align(end + (rows?.length ?? 0) * 4);
     for (const [name, bytes] of regions) {
@@ -166,11 +205,12 @@ class Layout {
     const missing = end - memory.buffer.byteLength;
     if (missing > 0) memory.grow(Math.ceil(missing / PAGE));
     for (const [name, bytes] of regions) new Uint8Array(memory.buffer, this.at(name) + bytes, SLACK).fill(0);
-    if (resident !== A) {
+    if (A !== null && resident !== A) {
       new Uint32Array(memory.buffer, this.indptr, A.rows + 1).set(A.indptr);
       new Uint32Array(memory.buffer, this.indices, nnz).set(A.indices.subarray(0, nnz));
       new Float32Array(memory.buffer, this.values, nnz).set(A.values.subarray(0, nnz));
       resident = A;
+      residentEnd = this.rows;
     }
     if (rows !== undefined) new Uint32Array(memory.buffer, this.rows, rows.length).set(rows);
     this.useRows = rows === undefined ? 0 : 1;
@@ -221,6 +261,8 @@ export function buildModule(C: number): Uint8Array {
     { name: 'grad', params: KERNEL_PARAMS, body: rowKernel(grad) },
     { name: 'flush', params: [I32, I32, I32], body: flushBody() },
     { name: 'gradRange', params: [...KERNEL_PARAMS, I32, I32], body: gradRangeBody() },
+    { name: 'softmax', params: [I32, I32, I32, I32, I32, I32], body: softmaxBody(C) },
+    { name: 'demote', params: [I32, I32, I32], body: demoteBody() },
   ], MAX_PAGES);
 }
 
@@ -307,6 +349,22 @@ function gradRangeBody(): FunctionBody {
     for (const p of [0, 1, 2, 3, 4, i0, blockEnd, 7, g]) f.get(p);
     f.call(1); // grad
     f.get(g).get(acc).get(count).call(2); // flush
+  });
+  return f;
+}
+
+/**
+ * (src, dst, count): dst[k] = float32(src[k]) for k < count, float64 to float32; in JavaScript a
+ * converting typed-array set() takes several times as long.
+ */
+function demoteBody(): FunctionBody {
+  const f = new FunctionBody(3);
+  const [src, dst, count] = [0, 1, 2];
+  const end = f.local(I32);
+  f.get(count).i32(8).op(Op.i32Mul).get(src).op(Op.i32Add).set(end);
+  f.loop(src, end, 8, () => {
+    f.get(dst).get(src).f64Load().op(Op.f32DemoteF64).f32Store();
+    f.increment(dst, 4);
   });
   return f;
 }

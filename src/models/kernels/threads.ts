@@ -15,15 +15,18 @@ import { isMainThread, MessageChannel, Worker, type MessagePort } from 'node:wor
 export interface TaskKernels {
   scores(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, w: number, s: number): void;
   gradRange(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, d: number, g: number, acc: number, count: number): void;
+  softmax(s: number, labels: number, i0: number, i1: number, deriv: number, out: number): void;
 }
 
 export const SCORES = 0;
 export const GRAD = 1;
+export const SOFTMAX = 2;
 
 /**
  * One job: `tasks` tasks of kind op on the kernels for `classes` classes over `m` batch rows.
- * SCORES task t: batch rows [t·block, (t+1)·block) ∩ [0, m). GRAD task t: batch rows
- * [round(m·t/tasks), round(m·(t+1)/tasks)), into g + t·gStride and acc + t·accStride.
+ * SCORES and SOFTMAX task t: batch rows [t·block, (t+1)·block) ∩ [0, m) (SOFTMAX: scores at dense,
+ * labels at rows, deriv in useRows, out). GRAD task t: batch rows [round(m·t/tasks),
+ * round(m·(t+1)/tasks)), into g + t·gStride and acc + t·accStride.
  */
 export interface Job {
   op: number;
@@ -70,6 +73,8 @@ function runTasks(ctl: Int32Array, kernelsFor: (classes: number) => TaskKernels)
       const k = kernelsFor(classes!);
       if (op === 0) {
         k.scores(indptr!, indices!, values!, rows!, useRows!, t * block!, Math.min(m!, (t + 1) * block!), dense!, out!);
+      } else if (op === 2) {
+        k.softmax(dense!, rows!, t * block!, Math.min(m!, (t + 1) * block!), useRows!, out!);
       } else {
         const [i0, i1] = [Math.round((m! * t) / tasks), Math.round((m! * (t + 1)) / tasks)];
         k.gradRange(indptr!, indices!, values!, rows!, useRows!, i0, i1, dense!, out! + t * gStride!, acc! + t * accStride!, count!);

@@ -5,6 +5,7 @@
  */
 
 export const I32 = 0x7f;
+export const F64 = 0x7c;
 export const V128 = 0x7b;
 
 /** Opcodes without immediates. */
@@ -16,6 +17,11 @@ export const Op = {
   i32Add: 0x6a,
   i32Mul: 0x6c,
   f64Add: 0xa0,
+  f64Sub: 0xa1,
+  f64Mul: 0xa2,
+  f64Div: 0xa3,
+  f64Max: 0xa5,
+  f32DemoteF64: 0xb6,
   f64PromoteF32: 0xbb,
 } as const;
 
@@ -25,8 +31,15 @@ export const Simd = {
   f64x2Splat: 0x14,
   f32x4Add: 0xe4,
   f32x4Mul: 0xe6,
+  f64x2Nearest: 0x94,
+  i64x2ExtendLowI32x4S: 0xc7,
+  i64x2Shl: 0xcb,
+  i64x2Add: 0xce,
   f64x2Add: 0xf0,
+  f64x2Sub: 0xf1,
   f64x2Mul: 0xf2,
+  f64x2Max: 0xf5,
+  i32x4TruncSatF64x2SZero: 0xfc,
 } as const;
 
 /** One function body under construction. Locals after the parameters are declared with `local`. */
@@ -77,6 +90,10 @@ export class FunctionBody {
     return this.op(0x36, 2, ...uleb(offset));
   }
 
+  f32Store(offset = 0): this {
+    return this.op(0x38, 2, ...uleb(offset));
+  }
+
   f64Load(offset = 0): this {
     return this.op(0x2b, 3, ...uleb(offset));
   }
@@ -95,6 +112,25 @@ export class FunctionBody {
 
   v128Zero(): this {
     return this.simd(0x0c).op(...new Array<number>(16).fill(0));
+  }
+
+  /** v128.const holding `value` in both f64 lanes. */
+  f64x2Const(value: number): this {
+    return this.simd(0x0c).op(...new Uint8Array(new Float64Array([value, value]).buffer));
+  }
+
+  /** v128.const holding `value` in both i64 lanes. */
+  i64x2Const(value: number): this {
+    return this.simd(0x0c).op(...new Uint8Array(new BigInt64Array([BigInt(value), BigInt(value)]).buffer));
+  }
+
+  f64Const(value: number): this {
+    return this.op(0x44, ...new Uint8Array(new Float64Array([value]).buffer));
+  }
+
+  /** f64x2.extract_lane */
+  f64x2Lane(lane: number): this {
+    return this.simd(0x21).op(lane);
   }
 
   call(funcIndex: number): this {
@@ -117,6 +153,13 @@ export class FunctionBody {
     this.increment(counter, step);
     this.get(counter).get(end).op(Op.i32LtU, 0x0d, 0, 0x0b, 0x0b); // br_if 0 (repeat); end; end
     return this;
+  }
+
+  /** if (condition on the stack) then() */
+  when(then: () => void): this {
+    this.op(0x04, 0x40);
+    then();
+    return this.op(0x0b);
   }
 
   /** condition on the stack ? then() : otherwise(), both leaving one value of type `result` */
