@@ -112,6 +112,7 @@ class Pool {
     this.setupKey = key;
     this.runner = null;
     this.derived = null;
+    this.L.clear();
     this.setup = (async () => {
       const config = JSON.parse(configJson) as RunConfig;
       const modelSpec = JSON.parse(modelSpecJson) as ModelSpec;
@@ -168,6 +169,15 @@ class Pool {
     const evalModel = round === 0 ? v : evaluatedModel(s.method, average ?? v, b, s.pruner, s.config.postHocTopk);
     this.derived = { round, payload, average, b, evalModel };
     return this.derived;
+  }
+
+  private readonly L = new Map<number, number>();
+
+  /** L_i of a client's loss (computed once: a client that rejoins reports it again) */
+  async smoothness(id: number): Promise<number> {
+    const s = await this.setup!;
+    if (!this.L.has(id)) this.L.set(id, s.model.smoothness(s.shards.get(id)!));
+    return this.L.get(id)!;
   }
 
   get setupReady() {
@@ -257,8 +267,7 @@ async function runSession(
               if (st.round > 0 || st.pending) log(`client ${id}: resumed from ${opts.stateDir} (round ${st.round}${st.pending ? `, update of round ${st.pending.round} in flight` : ''})`);
               states.set(id, st);
             }
-            const shard = s.shards.get(id)!;
-            send({ msg: 'ready', ready: { dim: d, smoothness: s.model.smoothness(shard), samples: shard.y.length } });
+            send({ msg: 'ready', ready: { dim: d, smoothness: await pool.smoothness(id), samples: s.shards.get(id)!.y.length } });
             break;
           }
           case 'start':

@@ -1,33 +1,31 @@
 /**
- * Faults with real processes (the CLI under tsx): clients and servers killed with SIGKILL, restarted,
- * resumed. Every process is bounded by the test's timeout and killed in afterEach.
+ * Faults and load with real processes (the CLI under tsx): clients and servers killed with SIGKILL,
+ * restarted, resumed; 306 clients in pool processes. The tests run concurrently, each in its own
+ * directory with its own processes; every process is bounded by its test's timeout and killed in afterAll.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../sim/config.js';
 import { sha, simulated, spawnCli, type CliProcess } from './testing.js';
 
 const running = new Set<ChildProcess>();
 const dirs: string[] = [];
-const cli = (args: string[], cwd: string): CliProcess => spawnCli(args, cwd, running);
 
-afterEach(() => {
-  for (const c of running) c.kill('SIGKILL');
-  running.clear();
-});
 afterAll(() => {
+  for (const c of running) c.kill('SIGKILL');
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function setup(config: Record<string, unknown>): { dir: string; configPath: string } {
+/** A directory with a serve config, and `cli` to run commands in it. */
+function setup(config: Record<string, unknown>): { dir: string; configPath: string; cli: (args: string[]) => CliProcess } {
   const dir = mkdtempSync(join(tmpdir(), 'spx-faults-'));
   dirs.push(dir);
   const configPath = join(dir, 'serve.json');
   writeFileSync(configPath, JSON.stringify({ host: '127.0.0.1', port: 0, portFile: 'port', out: 'out', timing: false, ...config }));
-  return { dir, configPath };
+  return { dir, configPath, cli: (args) => spawnCli(args, dir, running) };
 }
 
 async function portOf(dir: string, server: CliProcess): Promise<number> {
@@ -37,13 +35,13 @@ async function portOf(dir: string, server: CliProcess): Promise<number> {
 
 const RUN = { algorithm: 'sparse-proxskip', clients: 3, rounds: 30 };
 
-describe('faults, with real processes', () => {
+describe.concurrent('faults, with real processes', () => {
   it('a client killed mid-run: the server waits --round-timeout, then aborts with a clear message', { timeout: 60_000 }, async () => {
-    const { dir, configPath } = setup({ ...RUN, rounds: 10_000, roundTimeout: 2 });
-    const server = cli(['serve', '--config', configPath], dir);
+    const { dir, configPath, cli } = setup({ ...RUN, rounds: 10_000, roundTimeout: 2 });
+    const server = cli(['serve', '--config', configPath]);
     const port = await portOf(dir, server);
-    const pool = cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-1'], dir);
-    const victim = cli(['client', '--server', `127.0.0.1:${port}`, '--client-id', '2'], dir);
+    const pool = cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-1']);
+    const victim = cli(['client', '--server', `127.0.0.1:${port}`, '--client-id', '2']);
     await server.waitFor(/round 2\//);
     victim.child.kill('SIGKILL');
     expect(await server.exit).toBe(2);
@@ -53,11 +51,11 @@ describe('faults, with real processes', () => {
   });
 
   it('--allow-partial: the run goes on with the clients that answered', { timeout: 60_000 }, async () => {
-    const { dir, configPath } = setup({ ...RUN, rounds: 12, roundTimeout: 1, allowPartial: true });
-    const server = cli(['serve', '--config', configPath], dir);
+    const { dir, configPath, cli } = setup({ ...RUN, rounds: 12, roundTimeout: 1, allowPartial: true });
+    const server = cli(['serve', '--config', configPath]);
     const port = await portOf(dir, server);
-    cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-1'], dir);
-    const victim = cli(['client', '--server', `127.0.0.1:${port}`, '--client-id', '2'], dir);
+    cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-1']);
+    const victim = cli(['client', '--server', `127.0.0.1:${port}`, '--client-id', '2']);
     await server.waitFor(/round 2\//);
     victim.child.kill('SIGKILL');
     expect(await server.exit).toBe(0);
@@ -67,38 +65,52 @@ describe('faults, with real processes', () => {
   });
 
   it('a client killed and restarted with the same --state-dir resumes with h_i intact: the results equal the simulator', { timeout: 60_000 }, async () => {
-    const { dir, configPath } = setup({ ...RUN, roundTimeout: 30 });
-    const server = cli(['serve', '--config', configPath], dir);
+    const { dir, configPath, cli } = setup({ ...RUN, roundTimeout: 30 });
+    const server = cli(['serve', '--config', configPath]);
     const port = await portOf(dir, server);
-    cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-1'], dir);
+    cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-1']);
     const args = ['client', '--server', `127.0.0.1:${port}`, '--client-id', '2', '--state-dir', 'state'];
-    const victim = cli(args, dir);
+    const victim = cli(args);
     await server.waitFor(/round 2\//);
     victim.child.kill('SIGKILL');
     await victim.exit;
-    const again = cli(args, dir);
+    const again = cli(args);
     expect(await server.exit).toBe(0);
     expect(await again.exit).toBe(0);
     expect(again.output()).toMatch(/client 2: resumed from state \(round \d+/);
-    const sim = await simulated(resolveConfig({ ...RUN, timing: false } as never));
+    const sim = await simulated(resolveConfig({ ...RUN, timing: false }));
     expect(readFileSync(join(dir, 'out', 'rounds.jsonl'), 'utf8')).toBe(sim.jsonl);
   });
 
   it('the server killed with SIGKILL and started with --resume finishes with the model of an uninterrupted run', { timeout: 60_000 }, async () => {
-    const { dir, configPath } = setup({ ...RUN, roundTimeout: 30 });
-    const server = cli(['serve', '--config', configPath], dir);
+    const { dir, configPath, cli } = setup({ ...RUN, roundTimeout: 30 });
+    const server = cli(['serve', '--config', configPath]);
     const port = await portOf(dir, server);
-    const pool = cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-2', '--state-dir', 'state'], dir);
+    const pool = cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-2', '--state-dir', 'state']);
     await server.waitFor(/round 3\//);
     server.child.kill('SIGKILL');
     await server.exit;
-    const resumed = cli(['serve', '--config', configPath, '--resume', '--port', String(port)], dir);
+    const resumed = cli(['serve', '--config', configPath, '--resume', '--port', String(port)]);
     expect(await resumed.exit).toBe(0);
     expect(await pool.exit).toBe(0);
     expect(resumed.output()).toMatch(/resuming after round \d+/);
-    const sim = await simulated(resolveConfig({ ...RUN, timing: false } as never));
+    const sim = await simulated(resolveConfig({ ...RUN, timing: false }));
     expect(readFileSync(join(dir, 'out', 'rounds.jsonl'), 'utf8')).toBe(sim.jsonl);
     const model = readFileSync(join(dir, 'out', 'model.f32'));
     expect(sha(new Float32Array(model.buffer, model.byteOffset, model.byteLength / 4))).toBe(sim.models.at(-1));
+  });
+});
+
+describe.concurrent('load, with real processes', () => {
+  it('306 clients in two pool processes: the rounds equal the simulator', { timeout: 60_000 }, async () => {
+    const run = { algorithm: 'sparse-proxskip', clients: 306, rounds: 3 };
+    const { dir, configPath, cli } = setup({ ...run, roundTimeout: 30 });
+    const server = cli(['serve', '--config', configPath]);
+    const port = await portOf(dir, server);
+    const pools = ['0-152', '153-305'].map((ids) => cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', ids]));
+    expect(await server.exit).toBe(0);
+    expect(await Promise.all(pools.map((p) => p.exit))).toEqual([0, 0]);
+    const sim = await simulated(resolveConfig({ ...run, timing: false }));
+    expect(readFileSync(join(dir, 'out', 'rounds.jsonl'), 'utf8')).toBe(sim.jsonl);
   });
 });
