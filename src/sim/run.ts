@@ -9,7 +9,7 @@ import { loadFederated, parseDatasetSpec } from '../data/index.js';
 import { parsePartition } from '../data/partition.js';
 import type { FederatedDataset } from '../data/types.js';
 import { createModel, defaultModelSpec, initNnBackend, isNeuralNet } from '../models/index.js';
-import type { ModelSpec } from '../models/types.js';
+import type { Model, ModelSpec } from '../models/types.js';
 import { JsonlWriter, writeJsonAtomic } from '../report/io.js';
 import { UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -114,7 +114,7 @@ async function searchLambda(prepared: PreparedRun, opts: PrepareOptions): Promis
   if (cached) return cached;
   const model = createModel(prepared.modelSpec);
   const pruner = makePruner(model.layout, prepared.config.sparsity, prepared.config.topkScope);
-  const lambdaMax = gradientInfNorm(prepared, pruner);
+  const lambdaMax = gradientInfNorm(prepared, model, pruner);
   const stop = opts.shouldStop ? { shouldStop: opts.shouldStop } : {};
   // Only the final average matters here: evaluate no round but the last, record no time.
   const probeOptions = { evalEvery: Math.max(1, prepared.config.rounds), timing: false };
@@ -135,8 +135,7 @@ async function searchLambda(prepared: PreparedRun, opts: PrepareOptions): Promis
 }
 
 /** ‖∇f(0)‖∞ over the prunable coordinates, f the mean of the clients' losses. */
-function gradientInfNorm(prepared: PreparedRun, pruner: Pruner): number {
-  const model = createModel(prepared.modelSpec);
+function gradientInfNorm(prepared: PreparedRun, model: Model, pruner: Pruner): number {
   const d = model.layout.d;
   const zero = new Float32Array(d);
   const g = new Float32Array(d);
