@@ -112,6 +112,20 @@ describe('sparse-proxskip compare', () => {
   });
 });
 
+describe('a run that diverges', () => {
+  it('run: exit code 2, complete rounds.jsonl lines and failed.json instead of summary.json', async () => {
+    const out = join(dir, 'diverge');
+    const r = await cli('run', '--algorithm', 'fedavg', ...SMALL, '--gamma', '1000', '--out', out);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^sparse-proxskip: error: .*diverged/);
+    expect(existsSync(join(out, 'summary.json'))).toBe(false);
+    const failed = readJson(join(out, 'failed.json'));
+    expect(failed.error).toMatch(/diverged/);
+    const rounds = readLines(join(out, 'rounds.jsonl'));
+    expect(failed.roundsDone).toBe(rounds.at(-1)!.round);
+  });
+});
+
 describe('help', () => {
   it('prints the options of run with their defaults on stdout, exit code 0', async () => {
     const r = await cli('run', '--help');

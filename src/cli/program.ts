@@ -13,7 +13,7 @@ import { registerServe } from './commands/serve.js';
 import { registerClient } from './commands/client.js';
 import { registerCerts } from './commands/certs.js';
 
-const USER_ERRORS = new Set(['UsageError', 'DataError', 'EncodingError', 'SimulationError', 'RangeError', 'NetError']);
+const USER_ERRORS = new Set(['UsageError', 'SearchInterrupted', 'DataError', 'EncodingError', 'SimulationError', 'RangeError', 'NetError']);
 
 export function buildProgram(): Command {
   const program = new Command('sparse-proxskip')

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../report/io.js';
 import type { LambdaCache, LambdaProbe, LambdaSearchResult } from '../sim/lambda.js';
-import { loadRunData, prepareRun, runToDir, SearchInterrupted, type LoadedData, type RunSummary } from '../sim/run.js';
+import { loadRunData, prepareRun, runToDir, SearchInterrupted, type LoadedData, type RunFailure, type RunSummary } from '../sim/run.js';
 import { SimulationError, type RoundRecord } from '../sim/simulate.js';
 import type { RunConfig } from '../sim/config.js';
 import { expandCells, type Cell, type ConfigOverrides, type ExperimentSpec } from './spec.js';
@@ -36,11 +36,8 @@ export interface ExperimentHooks {
 
 export type CellOutcome = { kind: 'done'; summary: RunSummary } | { kind: 'failed'; error: string };
 
-/** failed.json: a run that stopped with a SimulationError (it diverged); rerunning would only repeat it. */
-export interface CellFailure {
-  config: RunConfig;
-  error: string;
-}
+/** failed.json (written by runToDir): the run diverged; rerunning would only repeat it. */
+export type CellFailure = RunFailure;
 
 export interface ExperimentResult {
   cells: Cell[];
@@ -170,7 +167,6 @@ export async function runExperiment(spec: ExperimentSpec, out: string, opts: Exp
         break;
       }
       if (!(e instanceof SimulationError)) throw e;
-      writeJsonAtomic(join(dir, 'failed.json'), { config: cell.config, error: e.message } satisfies CellFailure);
       hooks.warn?.(`${cell.id}: ${e.message}`);
       outcome = { kind: 'failed', error: e.message };
     }

@@ -3,7 +3,7 @@
  * DIR/rounds.jsonl (a line per round, appended as rounds finish) and DIR/summary.json (atomically).
  * Everything that can fail on bad input fails before DIR is touched.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadFederated, parseDatasetSpec } from '../data/index.js';
 import { parsePartition } from '../data/partition.js';
@@ -14,7 +14,7 @@ import { JsonlWriter, writeJsonAtomic } from '../report/io.js';
 import { UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { methodOf, type RunConfig } from './config.js';
-import { simulate, smoothnessOf, type RoundRecord, type SimOptions, type SimResult } from './simulate.js';
+import { simulate, smoothnessOf, SimulationError, type RoundRecord, type SimOptions, type SimResult } from './simulate.js';
 import type { MethodSpec } from '../algorithms/methods.js';
 import { makePruner, type Pruner } from '../core/prune.js';
 import { nnz } from '../core/vec.js';
@@ -207,6 +207,18 @@ export interface RunSummary {
   warnings: string[];
 }
 
+export const SUMMARY_FILE = 'summary.json';
+/** Written instead of summary.json when a run stops with a SimulationError (it diverged). */
+export const FAILED_FILE = 'failed.json';
+
+export interface RunFailure {
+  version: string;
+  config: RunConfig;
+  error: string;
+  /** the last round written to rounds.jsonl */
+  roundsDone: number;
+}
+
 export interface RunHooks {
   onRound?(record: RoundRecord, prepared: PreparedRun): void;
   shouldStop?(): boolean;
@@ -216,8 +228,11 @@ export interface RunHooks {
 export async function runToDir(prepared: PreparedRun, outDir: string, hooks: RunHooks = {}): Promise<{ summary: RunSummary; result: SimResult }> {
   const { dataset } = prepared;
   mkdirSync(outDir, { recursive: true });
+  // files of an earlier run in the same directory would describe rounds this run overwrites
+  for (const f of [SUMMARY_FILE, FAILED_FILE]) rmSync(join(outDir, f), { force: true });
   const writer = new JsonlWriter(join(outDir, 'rounds.jsonl'));
   let result: SimResult;
+  let roundsDone = 0;
   try {
     result = await simulate(
       dataset,
@@ -225,16 +240,23 @@ export async function runToDir(prepared: PreparedRun, outDir: string, hooks: Run
       {
         onRound: (rec) => {
           writer.write(rec);
+          roundsDone = rec.round;
           hooks.onRound?.(rec, prepared);
         },
         ...(hooks.shouldStop ? { shouldStop: hooks.shouldStop } : {}),
       },
     );
+  } catch (e) {
+    if (e instanceof SimulationError) {
+      // rounds.jsonl keeps the rounds before the failure; failed.json says why there is no summary.json
+      writeJsonAtomic(join(outDir, FAILED_FILE), { version: VERSION, config: prepared.config, error: e.message, roundsDone } satisfies RunFailure);
+    }
+    throw e;
   } finally {
     writer.close();
   }
   const summary = summarize(prepared, result);
-  writeJsonAtomic(join(outDir, 'summary.json'), summary);
+  writeJsonAtomic(join(outDir, SUMMARY_FILE), summary);
   return { summary, result };
 }
 

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { resolveConfig, type RunConfig } from '../../sim/config.js';
-import { loadRunData, prepareRun, runToDir, type RunSummary } from '../../sim/run.js';
-import type { RoundRecord } from '../../sim/simulate.js';
+import { FAILED_FILE, loadRunData, prepareRun, runToDir, type RunSummary } from '../../sim/run.js';
+import { SimulationError, type RoundRecord } from '../../sim/simulate.js';
 import { addRunOptions, configFromOptions } from '../options.js';
 import { createProgress } from '../../report/progress.js';
 import { formatNumber, formatTable } from '../../report/table.js';
@@ -57,24 +57,36 @@ async function compare(configs: RunConfig[], out: string): Promise<void> {
   const progress = createProgress({ total, label: 'compare' });
   const stop = stopOnSigint();
   const rows: Row[] = [];
+  const failed: string[] = [];
   let done = 0;
   try {
     for (const p of prepared) {
       if (stop.requested()) break;
       const records: RoundRecord[] = [];
-      const { summary } = await runToDir(p, join(out, p.config.algorithm), {
-        onRound: (r) => {
-          records.push(r);
-          if (r.round > 0) progress.update(++done, { status: p.config.algorithm });
-        },
-        shouldStop: stop.requested,
-      });
-      rows.push({ summary, records });
+      const dir = join(out, p.config.algorithm);
+      const base = done;
+      try {
+        const { summary } = await runToDir(p, dir, {
+          onRound: (r) => {
+            records.push(r);
+            if (r.round > 0) progress.update(++done, { status: p.config.algorithm });
+          },
+          shouldStop: stop.requested,
+        });
+        rows.push({ summary, records });
+      } catch (e) {
+        // one diverging method should not cost the others' results
+        if (!(e instanceof SimulationError)) throw e;
+        failed.push(`${p.config.algorithm}: ${e.message} (see ${join(dir, FAILED_FILE)})`);
+        done = base + p.config.rounds;
+        progress.update(done, { status: p.config.algorithm });
+      }
     }
   } finally {
     progress.stop();
     stop.dispose();
   }
+  for (const f of failed) console.error(`warning: diverged, left out of the comparison: ${f}`);
   await writeComparison(rows, out);
 }
 

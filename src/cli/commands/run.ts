@@ -15,11 +15,22 @@ export function registerRun(program: Command): void {
       .option('--out <dir>', 'output directory (default: runs/ALGORITHM)'),
   ).action(async (o: Record<string, unknown>) => {
     const config = resolveConfig({ ...configFromOptions(o), algorithm: String(o.algorithm) });
-    const prepared = await prepareRun(config);
+    const stop = stopOnSigint();
+    const prepared = await prepareRun(config, undefined, {
+      // each probe of the search is a full run: show that something is happening
+      onLambdaProbe: (probe, i) => console.error(`λ search, run ${i + 1}: λ = ${formatNumber(probe.lambda)} gives nnz ${probe.nnz}`),
+      shouldStop: stop.requested,
+    }).catch((e: unknown) => {
+      stop.dispose();
+      throw e;
+    });
     for (const w of prepared.warnings) console.error(`warning: ${w}`);
+    if (prepared.lambdaSearch) {
+      const l = prepared.lambdaSearch;
+      console.error(`--lambda auto: λ = ${formatNumber(l.lambda)} (nnz ${l.nnz}, target ${l.target} ± ${l.tolerance}, ${l.probes.length} runs)`);
+    }
     const out = (o.out as string | undefined) ?? `runs/${config.algorithm}`;
     const progress = createProgress({ total: config.rounds, label: config.algorithm });
-    const stop = stopOnSigint();
     try {
       const { summary } = await runToDir(prepared, out, {
         onRound: (r) => progress.update(r.round, { loss: r.trainLoss === null ? '' : formatNumber(r.trainLoss) }),
