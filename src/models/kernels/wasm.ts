@@ -10,7 +10,6 @@ export const V128 = 0x7b;
 
 /** Opcodes without immediates. */
 export const Op = {
-  i32Eqz: 0x45,
   select: 0x1b,
   i32LtU: 0x49,
   i32GeU: 0x4f,
