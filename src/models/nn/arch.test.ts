@@ -31,6 +31,12 @@ describe('network layouts (no backend needed)', () => {
     expect(bn.reduce((a, s) => a + s.size, 0)).toBe(9_600 + 10); // and the fc bias
   });
 
+  it('passes are limited to 32 rows for ResNet18 (wasm heap) and 128 for the CNNs', () => {
+    expect(networkOf(spec('resnet18', [32, 32, 3], 10)).chunkRows).toBe(32);
+    expect(networkOf(spec('cnn', [32, 32, 3], 10)).chunkRows).toBe(128);
+    expect(networkOf(spec('femnist-cnn', [28, 28, 1], 62)).chunkRows).toBe(128);
+  });
+
   it('the small CNN has 122,570 parameters at 32×32×3 and the FEMNIST CNN 461,630 at 28×28×1', () => {
     expect(networkOf(spec('cnn', [32, 32, 3], 10)).layout.d).toBe(896 + 18_496 + 36_928 + 65_600 + 650);
     expect(networkOf(spec('femnist-cnn', [28, 28, 1], 62)).layout.d).toBe(832 + 51_264 + 401_536 + 7_998);

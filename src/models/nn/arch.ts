@@ -89,9 +89,18 @@ export function convOut(size: number, k: number, stride: number): number {
   return Math.floor((size + 2 * Math.floor(k / 2) - k) / stride) + 1;
 }
 
-/** Walks the layers, tracking the activation shape; returns the parameters in flat order. */
+/** The parameters of a layer list in flat order. */
 export function paramDefs(layers: Layer[], input: ImageShape): ParamDef[] {
+  return walkLayers(layers, input).params;
+}
+
+/**
+ * Walks the layers, tracking the activation shape: the parameters in flat order, and the values the
+ * convolutions output per image (what the memory of a forward and backward pass scales with).
+ */
+function walkLayers(layers: Layer[], input: ImageShape): { params: ParamDef[]; convOutputs: number } {
   const params: ParamDef[] = [];
+  let convOutputs = 0;
   let shape: number[] = [...input];
   const walk = (ls: Layer[]): void => {
     for (const l of ls) {
@@ -101,6 +110,7 @@ export function paramDefs(layers: Layer[], input: ImageShape): ParamDef[] {
           params.push({ name: `${l.name}.weight`, shape: [l.k, l.k, c, l.out], role: 'weight', fanIn: l.k * l.k * c });
           if (l.bias) params.push({ name: `${l.name}.bias`, shape: [l.out], role: 'bias', fanIn: l.k * l.k * c });
           shape = [convOut(h, l.k, l.stride), convOut(w, l.k, l.stride), l.out];
+          convOutputs += shape[0]! * shape[1]! * shape[2]!;
           break;
         case 'bn':
           params.push({ name: `${l.name}.gamma`, shape: [c], role: 'gamma', fanIn: 1 }, { name: `${l.name}.beta`, shape: [c], role: 'beta', fanIn: 1 });
@@ -137,7 +147,7 @@ export function paramDefs(layers: Layer[], input: ImageShape): ParamDef[] {
   };
   walk(layers);
   if (shape.length !== 1) throw new RangeError('the network must end in a dense layer');
-  return params;
+  return { params, convOutputs };
 }
 
 /** A neural-network spec resolved: its layers, parameters in flat order, and the flat layout. */
@@ -147,6 +157,17 @@ export interface Network {
   layers: Layer[];
   params: ParamDef[];
   layout: ParamLayout;
+  /** rows per forward/backward pass (see chunkRows) */
+  chunkRows: number;
+}
+
+/**
+ * Rows per pass: at most 128, fewer when a pass would need more than ~1.5 GiB of the wasm heap (4 GiB at
+ * most). A training pass measured ~80 bytes per convolution output value per image (activations, BatchNorm
+ * temporaries, gradients): ResNet18 at 32×32 gets 32 rows (1.7 GiB measured), the CNNs 128.
+ */
+function chunkRows(convOutputs: number): number {
+  return Math.max(1, Math.min(128, Math.floor(1.5 * 2 ** 30 / (80 * convOutputs))));
 }
 
 /**
@@ -166,7 +187,7 @@ export function networkOf(spec: ModelSpec): Network {
   if (!(Number.isInteger(spec.nClasses) && spec.nClasses >= 2)) throw new RangeError(`nClasses must be an integer >= 2, got ${spec.nClasses}`);
   if (!(Number.isFinite(spec.l2) && spec.l2 >= 0)) throw new RangeError(`l2 must be finite and >= 0, got ${spec.l2}`);
   const layers = layersOf(kind, spec.nClasses);
-  const params = paramDefs(layers, input);
+  const { params, convOutputs } = walkLayers(layers, input);
   const segments: Segment[] = [];
   let offset = 0;
   for (const p of params) {
@@ -174,5 +195,5 @@ export function networkOf(spec: ModelSpec): Network {
     segments.push({ name: p.name, offset, size, prunable: p.role === 'weight' || spec.pruneAll === true });
     offset += size;
   }
-  return { kind, input, layers, params, layout: { d: offset, segments } };
+  return { kind, input, layers, params, layout: { d: offset, segments }, chunkRows: chunkRows(convOutputs) };
 }

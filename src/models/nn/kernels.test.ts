@@ -54,7 +54,7 @@ const CASES: [number, number, number, number, number, number, number, Pad][] = [
   [3, 11, 9, 3, 2, 5, 2, 'same'],
 ];
 
-describe.each(CASES)('conv gradients, wasm vs CPU: x [%i, %i, %i, %i], %i outputs, %i×k filter, stride %i, pad %s', (n, h, w, cin, cout, k, stride, pad) => {
+describe.each(CASES)('conv gradients, wasm vs CPU: x [%i, %i, %i, %i], %i outputs, filter size %i, stride %i, pad %s', (n, h, w, cin, cout, k, stride, pad) => {
   const xShape: Shape4 = [n, h, w, cin];
   const fShape: Shape4 = [k, k, cin, cout];
   const x = { values: randn(xShape, 1), shape: xShape };

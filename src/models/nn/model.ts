@@ -16,11 +16,6 @@ import { maxPool2x2 } from './kernels.js';
 
 export { setupWasmBackend } from './backend.js';
 
-/**
- * Rows per forward/backward pass. Larger batches (and evaluation) run in chunks of at most this many
- * rows, split evenly; gradients are combined weighted by chunk size, BatchNorm uses per-chunk statistics.
- */
-export const CHUNK_ROWS = 128;
 const BN_EPS = 1e-5;
 
 export class NnModel implements Model {
@@ -59,7 +54,7 @@ export class NnModel implements Model {
     const X = this.checkData(data);
     const n = rows ? rows.length : data.y.length;
     if (n === 0) throw new RangeError('lossGrad needs at least one row');
-    const chunks = chunkBounds(n);
+    const chunks = chunkBounds(n, this.net.chunkRows);
     if (grad && chunks.length > 1) grad.fill(0);
     let loss = 0;
     for (const [a, b] of chunks) {
@@ -67,7 +62,7 @@ export class NnModel implements Model {
       tf.tidy(() => {
         const { images, labels } = this.batch(X, data.y, rows, a, b);
         const params = this.paramTensors(x);
-        const lossOf = (...ps: tf.Tensor[]): tf.Scalar => crossEntropy(forward(this.net.layers, ps, images), labels);
+        const lossOf = (...ps: tf.Tensor[]): tf.Scalar => crossEntropy(forward(this.net.layers, ps, images, !grad), labels);
         if (!grad) {
           loss += w * lossOf(...params).dataSync()[0]!;
           return;
@@ -95,16 +90,16 @@ export class NnModel implements Model {
     return loss;
   }
 
-  /** Accuracy over every row, evaluated in chunks of CHUNK_ROWS (BatchNorm uses each chunk's statistics). */
+  /** Accuracy over every row, evaluated in chunks (BatchNorm uses each chunk's statistics). */
   metric(x: Float32Array, data: Dataset): Metric {
     this.checkParams(x, null);
     const X = this.checkData(data);
     const n = data.y.length;
     let correct = 0;
-    for (const [a, b] of chunkBounds(n)) {
+    for (const [a, b] of chunkBounds(n, this.net.chunkRows)) {
       const pred = tf.tidy(() => {
         const { images } = this.batch(X, data.y, undefined, a, b);
-        return tf.argMax(forward(this.net.layers, this.paramTensors(x), images), 1).dataSync();
+        return tf.argMax(forward(this.net.layers, this.paramTensors(x), images, true), 1).dataSync();
       });
       for (let i = 0; i < pred.length; i++) if (pred[i] === data.y[a + i]) correct++;
     }
@@ -163,8 +158,12 @@ export class NnModel implements Model {
   }
 }
 
-/** Logits [batch, classes] of a layer list; consumes `params` in the order paramDefs lists them. */
-export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4D): tf.Tensor2D {
+/**
+ * Logits [batch, classes] of a layer list; consumes `params` in the order paramDefs lists them.
+ * `inference`: free each top-level layer's intermediates as soon as its output exists (not under a
+ * gradient tape, which needs them), so a ResNet18 evaluation chunk holds one block's temporaries at a time.
+ */
+export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4D, inference = false): tf.Tensor2D {
   let next = 0;
   const take = <T extends tf.Tensor>(): T => params[next++] as T;
   const run = (ls: Layer[], input: tf.Tensor): tf.Tensor => {
@@ -216,7 +215,22 @@ export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4
     }
     return t;
   };
-  return run(layers, images) as tf.Tensor2D;
+  if (!inference) return run(layers, images) as tf.Tensor2D;
+  let t: tf.Tensor = images;
+  for (let i = 0; i < layers.length; ) {
+    const span = layerSpan(layers, i);
+    const prev = t;
+    t = tf.tidy(() => run(layers.slice(i, i + span), prev));
+    if (prev !== images) prev.dispose();
+    i += span;
+  }
+  return t as tf.Tensor2D;
+}
+
+/** Layers handled as one by `forward`: a conv with bias and the ReLU fused into it, else one. */
+function layerSpan(ls: Layer[], i: number): number {
+  const l = ls[i]!;
+  return l.op === 'conv' && l.bias && ls[i + 1]?.op === 'relu' ? 2 : 1;
 }
 
 /** Mean softmax cross-entropy of logits against one-hot labels. */
@@ -224,8 +238,12 @@ export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D): tf.Scala
   return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
 }
 
-/** [start, end) of ⌈n / CHUNK_ROWS⌉ chunks whose sizes differ by at most one. */
-export function chunkBounds(n: number): [number, number][] {
-  const k = Math.ceil(n / CHUNK_ROWS);
+/**
+ * [start, end) of ⌈n / rows⌉ chunks whose sizes differ by at most one. Batches larger than a network's
+ * chunkRows (and evaluation) run chunk by chunk: gradients are combined weighted by chunk size, and
+ * BatchNorm uses each chunk's statistics.
+ */
+export function chunkBounds(n: number, rows: number): [number, number][] {
+  const k = Math.ceil(n / rows);
   return Array.from({ length: k }, (_, i) => [Math.floor((i * n) / k), Math.floor(((i + 1) * n) / k)]);
 }
