@@ -56,10 +56,28 @@ interface WasmApi {
 const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 const PAGE = 65536;
-/** 4 GiB, all a 32-bit memory can address */
+/** 4 GiB, all a 32-bit memory can address: the kernels' import allows up to this */
 const MAX_PAGES = 65536;
-/** Shared, so that helper threads (threads.ts) run the same kernels on the same data. */
-const memory = new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+type WasmMemory = InstanceType<WasmApi['Memory']>;
+let memory: WasmMemory | null = null;
+let maxPages = 0;
+
+/**
+ * The kernels' memory, created on first use: shared, so that helper threads (threads.ts) run the
+ * same kernels on the same data. A shared memory reserves its maximum up front; where the system
+ * refuses 4 GiB of address space, a smaller maximum is taken.
+ */
+function kernelMemory(): WasmMemory {
+  for (let pages = MAX_PAGES; memory === null; pages /= 4) {
+    try {
+      memory = new wasm.Memory({ initial: 1, maximum: pages, shared: true });
+      maxPages = pages;
+    } catch (err) {
+      if (pages <= MAX_PAGES / 16) throw err;
+    }
+  }
+  return memory;
+}
 /** The task entry points plus the gradient kernel for one block, called directly. */
 interface Kernels extends TaskKernels {
   demote(src: number, dst: number, count: number): void;
@@ -87,7 +105,7 @@ export function csrMatMat(A: CsrMatrix, W: Vec, C: number, out: Vec, rows?: Uint
   ]);
   mem.f64('w', A.cols * C).set(W);
   const tasks = Math.ceil(m / SCORE_BLOCK);
-  runJob({ ...mem.job(SCORES, C, tasks, m), block: SCORE_BLOCK, dense: mem.at('w'), out: mem.at('s') }, memory, kernels);
+  runJob({ ...mem.job(SCORES, C, tasks, m), block: SCORE_BLOCK, dense: mem.at('w'), out: mem.at('s') }, kernelMemory(), kernels);
   const s = mem.f64('s', m * stride);
   if (stride === C) out.set(s);
   else for (let i = 0; i < m; i++) out.set(s.subarray(i * stride, i * stride + C), i * C);
@@ -125,7 +143,7 @@ export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: 
   mem.f64('acc', ranges * n).fill(0);
   runJob(
     { ...mem.job(GRAD, C, ranges, m), dense: mem.at('d'), out: mem.at('g'), acc: mem.at('acc'), gStride: n * 4, accStride: n * 8, count: n },
-    memory,
+    kernelMemory(),
     kernels,
   );
   const acc = mem.f64('acc', ranges * n);
@@ -150,9 +168,9 @@ export function softmaxLossSum(S: Float64Array, labels: Int32Array, C: number, d
     ['labels', m * 4],
   ]);
   mem.f64('s', m * C).set(S);
-  new Int32Array(memory.buffer, mem.at('labels'), m).set(labels);
+  new Int32Array(kernelMemory().buffer, mem.at('labels'), m).set(labels);
   const job = mem.job(SOFTMAX, C, Math.ceil(m / SCORE_BLOCK), m);
-  runJob({ ...job, block: SCORE_BLOCK, dense: mem.at('s'), rows: mem.at('labels'), useRows: deriv ? 1 : 0, out: mem.at('terms') }, memory, kernels);
+  runJob({ ...job, block: SCORE_BLOCK, dense: mem.at('s'), rows: mem.at('labels'), useRows: deriv ? 1 : 0, out: mem.at('terms') }, kernelMemory(), kernels);
   if (deriv) S.set(mem.f64('s', m * C));
   const terms = mem.f64('terms', 2 * m);
   let sum = 0;
@@ -198,9 +216,10 @@ class Layout {
       this.offsets.set(name, end);
       end = align(end + bytes + SLACK);
     }
-    if (end > MAX_PAGES * PAGE) {
-      const gib = (end / 2 ** 30).toFixed(1);
-      throw new RangeError(`csr-simd: this product needs ${gib} GiB of kernel memory, over the 4 GiB WebAssembly allows`);
+    const memory = kernelMemory();
+    if (end > maxPages * PAGE) {
+      const [need, limit] = [end, maxPages * PAGE].map((bytes) => (bytes / 2 ** 30).toFixed(1));
+      throw new RangeError(`csr-simd: this product needs ${need} GiB of kernel memory, over the ${limit} GiB available`);
     }
     const missing = end - memory.buffer.byteLength;
     if (missing > 0) memory.grow(Math.ceil(missing / PAGE));
@@ -227,11 +246,11 @@ class Layout {
   }
 
   f32(name: string, length: number): Float32Array {
-    return new Float32Array(memory.buffer, this.at(name), length);
+    return new Float32Array(kernelMemory().buffer, this.at(name), length);
   }
 
   f64(name: string, length: number): Float64Array {
-    return new Float64Array(memory.buffer, this.at(name), length);
+    return new Float64Array(kernelMemory().buffer, this.at(name), length);
   }
 }
 
@@ -243,7 +262,7 @@ function kernels(C: number): Kernels {
   let k = kernelsByClasses.get(C);
   if (k === undefined) {
     const module = new wasm.Module(buildModule(C));
-    k = new wasm.Instance(module, { env: { memory } }).exports as unknown as Kernels;
+    k = new wasm.Instance(module, { env: { memory: kernelMemory() } }).exports as unknown as Kernels;
     kernelsByClasses.set(C, k);
     shareModule(C, module);
   }
