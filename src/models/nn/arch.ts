@@ -163,8 +163,9 @@ export interface Network {
 
 /**
  * Rows per pass: at most 128, fewer when a pass would need more than ~1.5 GiB of the wasm heap (4 GiB at
- * most). A training pass measured ~80 bytes per convolution output value per image (activations, BatchNorm
- * temporaries, gradients): ResNet18 at 32×32 gets 32 rows (1.7 GiB measured), the CNNs 128.
+ * most). A training pass of ResNet18 measured ~60 bytes per convolution output value per image
+ * (activations, BatchNorm temporaries, gradients; 1.2 GiB at 32 rows), budgeted here at 80 for headroom:
+ * ResNet18 at 32×32 gets 32 rows, the CNNs 128.
  */
 function chunkRows(convOutputs: number): number {
   return Math.max(1, Math.min(128, Math.floor(1.5 * 2 ** 30 / (80 * convOutputs))));

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-backend-cpu';
 import { rngFor } from '../../core/rng.js';
 import { setupWasmBackend, tf } from './backend.js';
-import { maxPool2x2 } from './kernels.js';
+import { BN_EPS, batchNormTrain, maxPool2x2 } from './kernels.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number;
@@ -103,5 +103,27 @@ describe('gradients through the ops', () => {
     const [a] = await onBoth([x], (t) => tf.grad((u: tf.Tensor) => weighted(maxPool2x2(u as tf.Tensor4D)))(t));
     const [, b] = await onBoth([x], (t) => tf.grad((u: tf.Tensor) => weighted(tf.maxPool(u as tf.Tensor4D, 2, 2, 'valid')))(t));
     expect(relErr(a, b)).toBe(0);
+  });
+
+  it('batchNormTrain: value and gradients in x, γ, β equal autodiff of the plain formula on the CPU backend', async () => {
+    const shape: Shape4 = [3, 5, 4, 6];
+    const inputs = [
+      { values: randn(shape, 8).map((v, i) => 2 * v + (i % 6)), shape }, // per-channel offsets
+      { values: randn([6], 9).map((v) => 1 + 0.3 * v), shape: [6] },
+      { values: randn([6], 10), shape: [6] },
+      { values: randn(shape, 11), shape }, // weights of the scalar loss
+    ];
+    const plain = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, BN_EPS))), g), b);
+    };
+    for (let i = 0; i < 4; i++) {
+      // i = 0: the value; 1..3: the gradient in x, γ, β of Σ w·BN(x)
+      const f = (bn: (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, w: tf.Tensor): tf.Tensor =>
+        i === 0 ? bn(x, g, b) : tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(bn(a, c, d), w)))([x, g, b])[i - 1]!;
+      const [ours] = await onBoth(inputs, (...t) => f((x, g, b) => batchNormTrain(x as tf.Tensor4D, g, b))(t[0]!, t[1]!, t[2]!, t[3]!));
+      const [, ref] = await onBoth(inputs, (...t) => f(plain)(t[0]!, t[1]!, t[2]!, t[3]!));
+      expect(relErr(ours, ref), ['value', 'dx', 'dγ', 'dβ'][i]).toBeLessThan(1e-5);
+    }
   });
 });

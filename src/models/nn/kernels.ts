@@ -11,7 +11,8 @@
  * - input gradient: dx is the correlation of dy, dilated by s (s − 1 zeros between rows and columns),
  *   with the filter rotated by 180° and its channel axes swapped, padded by KH − 1 − top (and so on).
  *
- * Also here: a 2×2 max-pooling op with a faster gradient than the backend's MaxPoolGrad kernel.
+ * Also here: a 2×2 max-pooling op with a faster gradient than the backend's MaxPoolGrad kernel, and a
+ * training-mode BatchNorm op with a closed-form gradient.
  *
  * Inside a kernel, tf ops are not taped (the engine's kernel depth is > 0), so composing them is safe.
  */
@@ -139,6 +140,34 @@ export const maxPool2x2 = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[
     },
   };
 }) as (x: tf.Tensor4D) => tf.Tensor4D;
+
+/** BatchNorm's ε, as PyTorch's default. */
+export const BN_EPS = 1e-5;
+
+/**
+ * BatchNorm in training mode over (batch, height, width): y = γ·(x − μ)/√(σ² + ε) + β with the batch's mean
+ * and biased variance. The gradient is the closed form dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂·mean(dy·x̂)),
+ * dγ = Σ dy·x̂, dβ = Σ dy, which keeps only x̂ for the backward pass instead of the taped `moments` graph.
+ */
+export const batchNormTrain = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, gamma, beta, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+  const axes = [0, 1, 2];
+  const centred = tf.sub(x, tf.mean(x, axes));
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), axes), BN_EPS));
+  const xhat = tf.mul(centred, rstd);
+  save([xhat, rstd, gamma]);
+  return {
+    value: tf.add(tf.mul(xhat, gamma), beta) as tf.Tensor4D,
+    gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+      const [xhat, rstd, gamma] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+      const m = dy.shape[0] * dy.shape[1] * dy.shape[2];
+      const dbeta = tf.sum(dy, axes);
+      const dgamma = tf.sum(tf.mul(dy, xhat), axes);
+      const inner = tf.sub(tf.sub(dy, tf.div(dbeta, m)), tf.mul(xhat, tf.div(dgamma, m)));
+      return [tf.mul(inner, tf.mul(gamma, rstd)), dgamma, dbeta];
+    },
+  };
+}) as (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor4D;
 
 let registered = false;
 

@@ -12,11 +12,10 @@ import { rngFor } from '../../core/rng.js';
 import type { Dataset, DenseMatrix, Metric, Model, ModelSpec, ParamLayout } from '../types.js';
 import { blockParts, networkOf, type Layer, type Network } from './arch.js';
 import { tf } from './backend.js';
-import { maxPool2x2 } from './kernels.js';
+import { batchNormTrain, maxPool2x2 } from './kernels.js';
 
 export { setupWasmBackend } from './backend.js';
 
-const BN_EPS = 1e-5;
 
 export class NnModel implements Model {
   readonly spec: ModelSpec;
@@ -185,9 +184,7 @@ export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4
         }
         case 'bn': {
           const gamma = take();
-          const beta = take();
-          const { mean, variance } = tf.moments(t, [0, 1, 2]);
-          t = tf.add(tf.mul(tf.sub(t, mean), tf.mul(gamma, tf.rsqrt(tf.add(variance, BN_EPS)))), beta);
+          t = batchNormTrain(t as tf.Tensor4D, gamma, take());
           break;
         }
         case 'relu':
