@@ -158,7 +158,7 @@ export async function versusTorch(
   }
   const def = await torchStep(layers, inputShape, nClasses, batch, undefined, { warmup, runs, interleave: ourStep });
   const ours = def.ours!;
-  // PyTorch's default may already be one thread (it uses the physical cores): the same measurement then
+  // PyTorch's default may already be one thread (it is on the 2-core machine of docs/performance-nn.md)
   const one = def.threads === 1 ? def : await torchStep(layers, inputShape, nClasses, batch, 1, { warmup, runs, interleave: ourStep });
   const x = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
   const notes = [
