@@ -67,7 +67,13 @@ function ourStep(kind: NnKind): { step: () => void; params: number } {
 
 if (isMain(import.meta.url)) {
   const kinds = process.argv.slice(2) as NnKind[];
-  const results = await run(kinds.length > 0 ? kinds : undefined);
-  printResults(results);
-  for (const r of results) console.log(`${r.name}: ${r.note}`);
+  const unknown = kinds.filter((k) => !CASES.some((c) => c.kind === k));
+  if (unknown.length > 0) {
+    console.error(`nn-reference: unknown model ${unknown.join(', ')}; choose from ${CASES.map((c) => c.kind).join(', ')}`);
+    process.exitCode = 2;
+  } else {
+    const results = await run(kinds.length > 0 ? kinds : undefined);
+    printResults(results);
+    for (const r of results) console.log(`${r.name}: ${r.note}`);
+  }
 }
