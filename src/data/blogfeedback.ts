@@ -5,13 +5,11 @@
  * (statistics of the source's comment and link counts). Features are z-scored (or min-max scaled)
  * with statistics of the federated training rows only, so the test rows never inform the training input.
  */
-import { createReadStream } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import type { Dataset } from '../models/types.js';
 import { DataError } from './errors.js';
+import { openMaybeGzip } from './files.js';
 import { sizeSummary } from './rows.js';
 import type { FederatedDataset } from './types.js';
 
@@ -292,26 +290,6 @@ export async function readBlogCsv(path: string, opts: { sources?: boolean } = {}
   return parser.result();
 }
 
-async function openMaybeGzip(path: string): Promise<Readable> {
-  let magic: Uint8Array;
-  try {
-    const file = await open(path, 'r');
-    try {
-      const { bytesRead, buffer } = await file.read(new Uint8Array(2), 0, 2, 0);
-      magic = buffer.subarray(0, bytesRead);
-    } finally {
-      await file.close();
-    }
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new DataError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? (e as Error).message})`);
-  }
-  const raw = createReadStream(path, { highWaterMark: 1 << 20 });
-  if (!(magic[0] === 0x1f && magic[1] === 0x8b)) return raw;
-  const gunzip = createGunzip({ chunkSize: 1 << 20 });
-  raw.on('error', (e) => gunzip.destroy(e)); // pipe() does not forward errors
-  return raw.pipe(gunzip);
-}
 
 /** Rows per storage block: blocks grow the store without copying what is already parsed. */
 const BLOCK_ROWS = 4096;

@@ -4,12 +4,12 @@
  * Images become rows of 3,072 float32 in NHWC order, (h·32 + w)·3 + c, each channel normalised with
  * the mean and standard deviation of the training set's pixels.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import type { Dataset } from '../models/types.js';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_SIZE, IMAGE_WIDTH } from './augment.js';
 import { DataError } from './errors.js';
+import { readMaybeGzip } from './files.js';
 import { describePartition, partition, type PartitionScheme } from './partition.js';
 import { sizeSummary } from './rows.js';
 import type { FederatedDataset } from './types.js';
@@ -36,19 +36,7 @@ export interface ChannelStats {
 
 /** Reads one batch file (gzip detected by its magic bytes) and checks its length and labels. */
 export function readCifarBatch(path: string): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new DataError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (e) {
-      throw new DataError(`${path}: corrupt or truncated gzip (${(e as Error).message})`);
-    }
-  }
+  const bytes = readMaybeGzip(path);
   if (bytes.length === 0 || bytes.length % CIFAR10_RECORD_BYTES !== 0) {
     throw new DataError(
       `${path}: ${bytes.length} bytes is not a whole number of ${CIFAR10_RECORD_BYTES}-byte CIFAR-10 records (truncated, or not a CIFAR-10 binary batch)`,

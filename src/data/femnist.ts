@@ -6,12 +6,11 @@
  * and LEAF's own JSON output (leaf.ts). Pixels become x = 1 - byte/255, so ink is 1 and the
  * background an exact 0 (LEAF stores byte/255 with a white background).
  */
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
 import type { Dataset } from '../models/types.js';
 import { DataError } from './errors.js';
+import { readMaybeGzip } from './files.js';
 import { readLeafDir, type LeafUser } from './leaf.js';
 import { concatDatasets, sizeSummary } from './rows.js';
 import type { FederatedDataset } from './types.js';
@@ -165,8 +164,8 @@ interface Split {
 
 /** Reads one split's images and labels and checks them against the writers' ranges. */
 async function readSplit(writers: WriterRow[], split: 'train' | 'test', imagesPath: string, labelsPath: string, writersPath: string): Promise<Split> {
-  const labels = await readBytes(labelsPath);
-  const images = await readBytes(imagesPath);
+  const labels = readMaybeGzip(labelsPath);
+  const images = readMaybeGzip(imagesPath);
   const n = labels.length;
   const startOf = (w: WriterRow) => (split === 'train' ? w.trainStart : w.testStart);
   const countOf = (w: WriterRow) => (split === 'train' ? w.trainCount : w.testCount);
@@ -242,22 +241,6 @@ function femnistDataset(clients: Dataset[], testParts: Dataset[], meta: Record<s
 }
 
 async function readText(path: string): Promise<string> {
-  return (await readBytes(path)).toString();
+  return readMaybeGzip(path).toString();
 }
 
-/** A file's bytes, gunzipped when it starts with the gzip magic bytes 1f 8b. */
-async function readBytes(path: string): Promise<Buffer> {
-  let raw: Buffer;
-  try {
-    raw = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new DataError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? (e as Error).message})`);
-  }
-  if (!(raw[0] === 0x1f && raw[1] === 0x8b)) return raw;
-  try {
-    return await promisify(gunzip)(raw);
-  } catch (e) {
-    throw new DataError(`${path}: corrupt or truncated gzip (${(e as Error).message})`);
-  }
-}

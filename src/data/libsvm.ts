@@ -3,13 +3,10 @@
  * `#` comments, blank lines. Read line by line (gzip detected by its magic bytes), so large files
  * never sit in memory as text.
  */
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import type { Dataset, Matrix, Task } from '../models/types.js';
 import { DataError } from './errors.js';
+import { openMaybeGzip } from './files.js';
 import { parseDecimal } from './parse.js';
 
 export interface LibsvmOptions {
@@ -43,7 +40,7 @@ const MAX_INDEX = 2 ** 31;
 
 /** Reads a LIBSVM file (plain or gzip). Throws DataError `PATH:LINE: ...` on bad content. */
 export async function readLibsvm(path: string, opts: LibsvmOptions = {}): Promise<LibsvmData> {
-  const input = await openText(path);
+  const input = await openMaybeGzip(path);
   const parser = new LibsvmParser(path, opts);
   try {
     for await (const line of createInterface({ input, crlfDelay: Infinity })) parser.line(line);
@@ -63,26 +60,6 @@ export function parseLibsvmText(text: string, name: string, opts: LibsvmOptions 
   return parser.finish();
 }
 
-async function openText(path: string): Promise<Readable> {
-  let magic: Uint8Array;
-  try {
-    const file = await open(path, 'r');
-    try {
-      const { bytesRead, buffer } = await file.read(new Uint8Array(2), 0, 2, 0);
-      magic = buffer.subarray(0, bytesRead);
-    } finally {
-      await file.close();
-    }
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new DataError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? (e as Error).message})`);
-  }
-  const raw = createReadStream(path);
-  if (!(magic[0] === 0x1f && magic[1] === 0x8b)) return raw;
-  const gunzip = createGunzip();
-  raw.on('error', (e) => gunzip.destroy(e)); // pipe() does not forward errors
-  return raw.pipe(gunzip);
-}
 
 /** Accumulates parsed lines; `finish` builds the dataset. */
 class LibsvmParser {
