@@ -2,7 +2,7 @@
  * Convolution gradient kernels for the wasm backend, built on its XNNPACK forward convolution.
  *
  * tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter at all, and its Conv2DBackpropInput is a plain C++
- * loop (~25× slower than the forward convolution of the same size). Both gradients are convolutions
+ * loop (~10× slower than ours, bench/nn.ts). Both gradients are convolutions
  * themselves, so they are rewritten as forward Conv2D calls on transposed or dilated operands:
  *
  * - filter gradient: dW[i,j,c,o] = Σ_{n,y,x} xpad[n, y·s+i, x·s+j, c] · dy[n,y,x,o] is a convolution of
@@ -103,6 +103,7 @@ export function conv2dInputGrad(inputShape: [number, number, number, number], fi
   const sh = info.strideHeight;
   const sw = info.strideWidth;
   const [, oh, ow] = dy.shape;
+  if (top > kh - 1 || left > kw - 1) throw new Error(`conv input gradient: padding ${top}×${left} wider than the ${kh}×${kw} filter is not supported`);
   // rows of the dilated dy actually carrying values: (OH − 1)·s + 1; dilate() appends s − 1 more zeros
   const padBottom = h + top - ((oh - 1) * sh + 1);
   const padRight = w + left - ((ow - 1) * sw + 1);

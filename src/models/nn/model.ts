@@ -16,7 +16,6 @@ import { batchNormTrain, maxPool2x2 } from './kernels.js';
 
 export { setupWasmBackend } from './backend.js';
 
-
 export class NnModel implements Model {
   readonly spec: ModelSpec;
   readonly layout: ParamLayout;
