@@ -6,38 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { format } from 'node:util';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ALGORITHMS } from '../algorithms/methods.js';
-import { main } from './program.js';
+import { cli } from './testing.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cli-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-/** Runs `sparse-proxskip ...args` in this process, capturing everything it prints. */
-async function cli(...args: string[]): Promise<Outcome> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const capture = (sink: string[]) => (chunk: unknown): boolean => (sink.push(String(chunk)), true);
-  const spies = [
-    vi.spyOn(process.stdout, 'write').mockImplementation(capture(out)),
-    vi.spyOn(process.stderr, 'write').mockImplementation(capture(err)),
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(format(...a) + '\n')),
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(format(...a) + '\n')),
-  ];
-  try {
-    const code = await main(['node', 'sparse-proxskip', ...args]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
 
 const readJson = (path: string): Record<string, unknown> => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 const readLines = (path: string): Record<string, unknown>[] =>

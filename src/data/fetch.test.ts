@@ -5,10 +5,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { format } from 'node:util';
 import { create as tarCreate } from 'tar';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../cli/program.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli as runCli } from '../cli/testing.js';
 import { CIFAR10_RECORD_BYTES, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, loadCifar10 } from './cifar10.js';
 import { DataError } from './errors.js';
 import { CIFAR10_ARCHIVE_FOLDER, fetchCifar10 } from './fetch.js';
@@ -113,20 +112,10 @@ describe('fetchCifar10', () => {
 });
 
 describe('sparse-proxskip data fetch cifar10', () => {
-  async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const spies = [
-      vi.spyOn(process.stderr, 'write').mockImplementation(() => true),
-      vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(format(...a))),
-      vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(format(...a))),
-    ];
-    try {
-      return { code: await main(['node', 'sparse-proxskip', 'data', 'fetch', ...args]), stdout: out.join('\n'), stderr: err.join('\n') };
-    } finally {
-      for (const s of spies) s.mockRestore();
-    }
-  }
+  // `data fetch ...args`, its output without the final newline
+  const cli = (...args: string[]) =>
+    runCli('data', 'fetch', ...args).then((r) => ({ ...r, stdout: r.stdout.trimEnd(), stderr: r.stderr.trimEnd() }));
+
 
   it('fetches with --url and --md5, and fails in one line with exit code 2', async () => {
     const data = fresh('cli');

@@ -1,10 +1,9 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { format } from 'node:util';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DataError } from '../data/errors.js';
-import { main } from '../cli/program.js';
+import { cli } from '../cli/testing.js';
 import { directoryStateStore, memoryStateStore, readStateFile } from './state.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'state-test-'));
@@ -85,20 +84,6 @@ describe('directoryStateStore', () => {
   });
 });
 
-/** `sparse-proxskip ...args` in this process; returns the exit code and stderr. */
-async function cli(...args: string[]): Promise<{ code: number; stderr: string }> {
-  const err: string[] = [];
-  const spies = [
-    vi.spyOn(process.stderr, 'write').mockImplementation(() => true),
-    vi.spyOn(console, 'log').mockImplementation(() => {}),
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(format(...a))),
-  ];
-  try {
-    return { code: await main(['node', 'sparse-proxskip', ...args]), stderr: err.join('\n') };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
 
 describe('--state-dir', () => {
   const common = ['--dataset', 'synthetic', '--clients', '6', '--rounds', '4', '--local-steps', '3', '--batch-size', '8', '--no-timing'];

@@ -2,28 +2,13 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { format } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../program.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from '../testing.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'data-cli-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const spies = [
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(format(...a) + '\n')),
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(format(...a) + '\n')),
-  ];
-  try {
-    const code = await main(['node', 'sparse-proxskip', ...args]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
 
 /** A compact FEMNIST with writers of 2, 3 and 1 training images (all background) under DIR/femnist. */
 function femnistFixture(): string {

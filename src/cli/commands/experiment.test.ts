@@ -1,29 +1,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { format } from 'node:util';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../program.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from '../testing.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'experiment-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** `sparse-proxskip ...args` in this process, with what it prints. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const spies = [
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(format(...a) + '\n')),
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(format(...a) + '\n')),
-    vi.spyOn(process.stderr, 'write').mockImplementation((c: unknown) => (err.push(String(c)), true)),
-  ];
-  try {
-    const code = await main(['node', 'sparse-proxskip', ...args]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
 
 describe('sparse-proxskip experiment', () => {
   const file = join(dir, 'tiny.json');
