@@ -53,6 +53,11 @@ export const BENCHES: Bench[] = [
     title: 'One SGD step (batch 32) of the small CNN and of ResNet18, against the same step in PyTorch on the same CPU',
     run: async () => (await import('./nn-reference.js')).run(),
   },
+  {
+    name: 'nn',
+    title: 'Where a neural-network SGD step goes (TF.js wasm), and our gradient kernels against the backend\'s own',
+    run: async () => (await import('./nn.js')).run(),
+  },
 ];
 
 export interface Machine {

@@ -19,7 +19,8 @@ export {
 export { Ledger, type Direction } from './core/ledger.js';
 
 export type { Dataset, Matrix, DenseMatrix, CsrMatrix, Model, ModelSpec, ParamLayout, Segment, Task } from './models/types.js';
-export { createModel, defaultModelSpec } from './models/index.js';
+export { createModel, defaultModelSpec, initNnBackend, isNeuralNet } from './models/index.js';
+export { setKernelThreads } from './models/kernels/threads.js';
 export { exactLeastSquares } from './models/linear.js';
 
 export type { FederatedDataset } from './data/types.js';
@@ -28,6 +29,11 @@ export { syntheticLogistic, heterogeneousLeastSquares } from './data/synthetic.j
 export { readLibsvm } from './data/libsvm.js';
 export { partition, parsePartition, type PartitionScheme } from './data/partition.js';
 export { DataError } from './data/errors.js';
+export { loadBlogFeedback, type BlogOptions } from './data/blogfeedback.js';
+export { loadFemnist, type FemnistOptions } from './data/femnist.js';
+export { loadCifar10, type Cifar10Options } from './data/cifar10.js';
+export { fetchCifar10, type FetchOptions } from './data/fetch.js';
+export { augmentBatch } from './data/augment.js';
 
 export { ALGORITHMS, PRESETS, methodSpec, type AlgorithmName, type MethodSpec, type PruneMode, type HReference } from './algorithms/methods.js';
 export { localTrain, uplinkVector, updateControlVariate, type StepConfig, type LocalContext } from './algorithms/client.js';
@@ -37,5 +43,10 @@ export { localStepsForRound, type Schedule } from './algorithms/schedule.js';
 export { simulate, smoothnessOf, SimulationError, type SimOptions, type SimResult, type RoundRecord } from './sim/simulate.js';
 export { resolveConfig, DEFAULTS, type RunConfig } from './sim/config.js';
 export { prepareRun, runToDir, loadRunData, type RunSummary, type PreparedRun } from './sim/run.js';
+export { createStateStore, type ClientStateStore } from './sim/state.js';
+export { findLambda, type LambdaSearchResult } from './sim/lambda.js';
+export { loadExperiment, parseExperiment, type ExperimentSpec } from './experiment/spec.js';
+export { runExperiment } from './experiment/run.js';
+export { writeReport } from './experiment/report.js';
 export { UsageError } from './errors.js';
 export { VERSION } from './version.js';
