@@ -36,7 +36,16 @@ function roundSeconds(records: RoundRecord[]): number[] {
   return records.slice(1).map((r, i) => r.seconds! - records[i]!.seconds!);
 }
 
-const withoutTime = (records: RoundRecord[]): string => JSON.stringify(records.map((r) => ({ ...r, seconds: null })));
+/** The first field (but seconds) in which two runs' records differ, or null. */
+function firstDifference(a: RoundRecord[], b: RoundRecord[]): string | null {
+  if (a.length !== b.length) return `${a.length} against ${b.length} records`;
+  for (let i = 0; i < a.length; i++) {
+    for (const k of Object.keys(a[i]!) as (keyof RoundRecord)[]) {
+      if (k !== 'seconds' && a[i]![k] !== b[i]![k]) return `round ${i} ${k}: ${a[i]![k]} against ${b[i]![k]}`;
+    }
+  }
+  return null;
+}
 
 export async function run(): Promise<BenchResult[]> {
   const workers = Math.max(1, Math.min(8, availableParallelism()));
@@ -64,13 +73,14 @@ export async function run(): Promise<BenchResult[]> {
     const codes = await Promise.all(pools.map((p) => p.exit));
     if (codes.some((c) => c !== 0)) throw new Error(`a client pool failed: ${pools.map((p) => p.output()).join('\n')}`);
     const netRounds = roundSeconds(net.records);
-    const same = withoutTime(net.records) === withoutTime(sim.result.records);
+    const diff = firstDifference(net.records, sim.result.records);
+    const same = diff === null;
     const last = net.records.at(-1)!;
     const netLog: NetRecord[] = net.net;
     const simRound = median(simRounds);
     const netRound = median(netRounds);
     const overhead = (netRound - simRound) / simRound;
-    const note = `${CLIENTS} clients in ${workers} pool processes against ${workers} simulator workers; median of ${ROUNDS} rounds; rounds.jsonl ${same ? 'identical to' : 'DIFFERENT from'} the simulator's (but for seconds)`;
+    const note = `${CLIENTS} clients in ${workers} pool processes against ${workers} simulator workers; median of ${ROUNDS} rounds; rounds.jsonl ${same ? "identical to the simulator's (but for seconds)" : `DIFFERENT from the simulator's: ${diff}`}`;
     return [
       {
         name: `FEMNIST round latency over gRPC loopback (${CLIENTS} clients, sparse-proxskip)`,
