@@ -4,7 +4,7 @@
  * ℓ differs (a `Link`), so one class does the linear algebra, layout, shape checks and smoothness.
  */
 import { dot } from '../core/vec.js';
-import { batchSize, gramLambdaMax, matMat, matTMatAdd, matTVecAdd, matVec } from './matrix.js';
+import { batchSize, gramLambdaMax, matMat, matTMatAdd } from './matrix.js';
 import type { Dataset, Metric, Model, ModelSpec, ParamLayout } from './types.js';
 
 /** The per-sample loss of a model, applied to a block of scores. */
@@ -66,8 +66,6 @@ export class GlmModel implements Model {
   private readonly nWeights: number;
   /** Scores, then ∂ℓ/∂S; kept between calls so a full-batch gradient does not allocate m × C each time. */
   private scoreBuf = new Float64Array(0);
-  /** The weight gradient summed in float64 before it is rounded into the caller's Float32Array. */
-  private readonly weightGrad: Float64Array;
 
   constructor(
     spec: ModelSpec,
@@ -77,7 +75,6 @@ export class GlmModel implements Model {
     this.spec = Object.freeze({ ...spec });
     this.layout = paramLayout(spec);
     this.nWeights = spec.nFeatures * spec.nClasses;
-    this.weightGrad = new Float64Array(this.nWeights);
   }
 
   lossGrad(x: Float32Array, data: Dataset, grad: Float32Array | null, rows?: Uint32Array): number {
@@ -122,9 +119,7 @@ export class GlmModel implements Model {
     const size = batchSize(data.x, rows) * C;
     if (this.scoreBuf.length < size) this.scoreBuf = new Float64Array(size);
     const S = this.scoreBuf.subarray(0, size);
-    // One class: the dot-product kernels, with no per-class inner loop.
-    if (C === 1) matVec(data.x, this.weights(x), S, rows);
-    else matMat(data.x, this.weights(x), C, S, rows);
+    matMat(data.x, this.weights(x), C, S, rows);
     if (this.spec.intercept) {
       const b = x.subarray(this.nWeights);
       for (let i = 0; i < size; i += C) for (let c = 0; c < C; c++) S[i + c]! += b[c]!;
@@ -132,14 +127,17 @@ export class GlmModel implements Model {
     return S;
   }
 
-  /** grad = ((1/m) AᵀD + l2 W, (1/m) Dᵀ1) where D = ∂ℓ/∂S. */
+  /**
+   * grad = ((1/m) AᵀD + l2 W, (1/m) Dᵀ1) where D = ∂ℓ/∂S. The weight part starts as l2 W and the
+   * kernel adds (1/m) AᵀD into it, rounding each entry once from its float64 sum.
+   */
   private writeGrad(w: Float32Array, data: Dataset, D: Float64Array, grad: Float32Array, rows?: Uint32Array): void {
     const { nClasses: C, l2, intercept } = this.spec;
     const m = D.length / C;
-    const g = this.weightGrad.fill(0);
-    if (C === 1) matTVecAdd(data.x, D, g, 1 / m, rows);
-    else matTMatAdd(data.x, D, C, g, 1 / m, rows);
-    for (let j = 0; j < this.nWeights; j++) grad[j] = g[j]! + l2 * w[j]!;
+    const g = grad.subarray(0, this.nWeights);
+    if (l2 === 0) g.fill(0);
+    else for (let j = 0; j < this.nWeights; j++) g[j] = l2 * w[j]!;
+    matTMatAdd(data.x, D, C, g, 1 / m, rows);
     if (!intercept) return;
     const bias = new Float64Array(C);
     for (let i = 0; i < D.length; i += C) for (let c = 0; c < C; c++) bias[c]! += D[i + c]!;

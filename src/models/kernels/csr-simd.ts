@@ -27,7 +27,7 @@ import type { Vec } from '../matrix.js';
 import type { CsrMatrix } from '../types.js';
 import { softmaxBody } from './softmax.js';
 import { GRAD, type Job, runJob, SCORES, shareModule, SOFTMAX, type TaskKernels } from './threads.js';
-import { encodeModule, FunctionBody, I32, Op, Simd, V128 } from './wasm.js';
+import { encodeModule, F64, FunctionBody, I32, Op, Simd, V128 } from './wasm.js';
 
 /** Vectors per register-resident chunk of classes: x64 has 16 vector registers (measured 6, 8, 12). */
 const CHUNK = 8;
@@ -78,9 +78,15 @@ function kernelMemory(): WasmMemory {
   }
   return memory;
 }
+/** (sums, out, cols, alpha, ranges, rangeStride): see finishBody. */
+type FinishKernel = (sums: number, out: number, cols: number, alpha: number, ranges: number, rangeStride: number) => void;
 /** The task entry points plus the gradient kernel for one block, called directly. */
 interface Kernels extends TaskKernels {
   demote(src: number, dst: number, count: number): void;
+  finish32to32: FinishKernel;
+  finish32to64: FinishKernel;
+  finish64to32: FinishKernel;
+  finish64to64: FinishKernel;
   grad(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, d: number, g: number): void;
 }
 /** Kernels by class count, all on the one memory. */
@@ -116,24 +122,28 @@ export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: 
   const Cp = padded(C);
   const n = A.cols * Cp;
   const m = rows === undefined ? A.rows : rows.length;
+  const outWide = out instanceof Float64Array;
   if (m <= GRAD_BLOCK) {
     // One block (a small client or a minibatch): its float32 sum is the result, which the float64
     // accumulator would hold exactly, so this skips clearing and flushing the accumulator.
     const mem = new Layout(A, rows, [
       ['g', n * 4],
+      ['out', A.cols * C * (outWide ? 8 : 4)],
       ['d', m * C * 4],
       ['d64', m * C * 8],
     ]);
     loadRows(mem, G, m * C, C);
-    const g = mem.f32('g', n).fill(0);
-    kernels(C).grad(mem.indptr, mem.indices, mem.values, mem.rows, mem.useRows, 0, m, mem.at('d'), mem.at('g'));
-    for (let j = 0; j < A.cols; j++) for (let c = 0; c < C; c++) out[j * C + c]! += alpha * g[j * Cp + c]!;
+    mem.f32('g', n).fill(0);
+    const k = kernels(C);
+    k.grad(mem.indptr, mem.indices, mem.values, mem.rows, mem.useRows, 0, m, mem.at('d'), mem.at('g'));
+    finish(mem, outWide ? k.finish32to64 : k.finish32to32, 'g', out, alpha, A.cols, C, 1);
     return;
   }
   const ranges = Math.min(MAX_RANGES, Math.ceil(m / RANGE_ROWS));
   // accumulators first: float64 needs 8-byte alignment (regions start at multiples of 16)
   const mem = new Layout(A, rows, [
     ['acc', ranges * n * 8],
+    ['out', A.cols * C * (outWide ? 8 : 4)],
     ['d64', m * C * 8],
     ['g', ranges * n * 4],
     ['d', m * C * 4],
@@ -146,14 +156,20 @@ export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: 
     kernelMemory(),
     kernels,
   );
-  const acc = mem.f64('acc', ranges * n);
-  for (let j = 0; j < A.cols; j++) {
-    for (let c = 0; c < C; c++) {
-      let sum = 0;
-      for (let r = 0, k = j * Cp + c; r < ranges; r++, k += n) sum += acc[k]!;
-      out[j * C + c]! += alpha * sum;
-    }
-  }
+  const k = kernels(C);
+  finish(mem, outWide ? k.finish64to64 : k.finish64to32, 'acc', out, alpha, A.cols, C, ranges);
+}
+
+/**
+ * out += alpha · (the ranges' partial sums added in range order), through the region 'out' of mem:
+ * one plain copy each way, the arithmetic in WebAssembly (a JavaScript loop over a Float32Array or
+ * Float64Array `out` took several times as long, most of a small client's gradient).
+ */
+function finish(mem: Layout, f: FinishKernel, sums: 'g' | 'acc', out: Vec, alpha: number, cols: number, C: number, ranges: number): void {
+  const region = out instanceof Float64Array ? mem.f64('out', cols * C) : mem.f32('out', cols * C);
+  region.set(out);
+  f(mem.at(sums), mem.at('out'), cols, alpha, ranges, cols * padded(C) * 8);
+  out.set(region);
 }
 
 /**
@@ -282,6 +298,13 @@ export function buildModule(C: number): Uint8Array {
     { name: 'gradRange', params: [...KERNEL_PARAMS, I32, I32], body: gradRangeBody() },
     { name: 'softmax', params: [I32, I32, I32, I32, I32, I32], body: softmaxBody(C) },
     { name: 'demote', params: [I32, I32, I32], body: demoteBody() },
+    ...[false, true].flatMap((sumsWide) =>
+      [false, true].map((outWide) => ({
+        name: `finish${sumsWide ? 64 : 32}to${outWide ? 64 : 32}`,
+        params: [I32, I32, I32, F64, I32, I32],
+        body: finishBody(C, sumsWide, outWide),
+      })),
+    ),
   ], MAX_PAGES);
 }
 
@@ -384,6 +407,52 @@ function demoteBody(): FunctionBody {
   f.loop(src, end, 8, () => {
     f.get(dst).get(src).f64Load().op(Op.f32DemoteF64).f32Store();
     f.increment(dst, 4);
+  });
+  return f;
+}
+
+/**
+ * (sums, out, cols, alpha, ranges, rangeStride): out[j, c] += alpha · Σ_r sums_r[j, c] for the
+ * cols × C entries of out (row stride C), where sums_r is the r-th of `ranges` regions rangeStride
+ * bytes apart (row stride padded(C)), added in r order in float64. sums are float32 block sums
+ * (one range) or float64 accumulators; out is float32 or float64, rounded once per entry.
+ */
+function finishBody(C: number, sumsWide: boolean, outWide: boolean): FunctionBody {
+  const f = new FunctionBody(6);
+  const [sums, out, cols, alpha, ranges, rangeStride] = [0, 1, 2, 3, 4, 5];
+  const [end, rowEnd, q, r] = [0, 0, 0, 0].map(() => f.local(I32)) as [number, number, number, number];
+  const s = f.local(F64);
+  const [sumSize, outSize] = [sumsWide ? 8 : 4, outWide ? 8 : 4];
+  const loadSum = (): void => {
+    if (sumsWide) f.f64Load();
+    else f.f32Load().op(Op.f64PromoteF32);
+  };
+  f.get(cols).i32(C * outSize).op(Op.i32Mul).get(out).op(Op.i32Add).set(end);
+  f.loop(out, end, 0, () => {
+    f.get(out).i32(C * outSize).op(Op.i32Add).set(rowEnd);
+    f.loop(out, rowEnd, outSize, () => {
+      f.get(sums);
+      loadSum();
+      f.set(s);
+      if (sumsWide) {
+        f.get(sums).set(q);
+        f.i32(1).set(r);
+        f.loop(r, ranges, 1, () => {
+          f.get(q).get(rangeStride).op(Op.i32Add).set(q);
+          f.get(s).get(q);
+          loadSum();
+          f.op(Op.f64Add).set(s);
+        });
+      }
+      f.get(out).get(out);
+      if (outWide) f.f64Load();
+      else f.f32Load().op(Op.f64PromoteF32);
+      f.get(alpha).get(s).op(Op.f64Mul, Op.f64Add);
+      if (outWide) f.f64Store();
+      else f.op(Op.f32DemoteF64).f32Store();
+      f.increment(sums, sumSize);
+    });
+    f.increment(sums, (padded(C) - C) * sumSize);
   });
   return f;
 }
