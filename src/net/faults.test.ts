@@ -1,6 +1,6 @@
 /**
- * Faults and load with real processes (the CLI under tsx): clients and servers killed with SIGKILL,
- * restarted, resumed; 306 clients in pool processes. The tests run concurrently, each in its own
+ * Faults with real processes (the CLI under tsx): clients and servers killed with SIGKILL, restarted,
+ * resumed. The tests run concurrently, each in its own
  * directory with its own processes; every process is bounded by its test's timeout and killed in afterAll.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -101,16 +101,3 @@ describe.concurrent('faults, with real processes', () => {
   });
 });
 
-describe.concurrent('load, with real processes', () => {
-  it('306 clients in two pool processes: the rounds equal the simulator', { timeout: 60_000 }, async () => {
-    const run = { algorithm: 'sparse-proxskip', clients: 306, rounds: 3 };
-    const { dir, configPath, cli } = setup({ ...run, roundTimeout: 30 });
-    const server = cli(['serve', '--config', configPath]);
-    const port = await portOf(dir, server);
-    const pools = ['0-152', '153-305'].map((ids) => cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', ids]));
-    expect(await server.exit).toBe(0);
-    expect(await Promise.all(pools.map((p) => p.exit))).toEqual([0, 0]);
-    const sim = await simulated(resolveConfig({ ...run, timing: false }));
-    expect(readFileSync(join(dir, 'out', 'rounds.jsonl'), 'utf8')).toBe(sim.jsonl);
-  });
-});

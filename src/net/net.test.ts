@@ -47,9 +47,11 @@ describe('networked run on loopback', () => {
     ['accelerated-server-pruning', { schedule: 'random' }],
     ['randprox-l1', { participation: 0.5, evalEvery: 2 }],
     ['sparse-proxskip-local', { batchSize: 5 }],
+    // all 306 streams of a FEMNIST-sized federation over one connection
+    ['sparse-proxskip', { clients: 306, rounds: 2 }],
   ];
   for (const [algorithm, extra] of cases) {
-    it(`${algorithm}: the same rounds.jsonl and model bytes as the simulator`, { timeout: 30_000 }, async () => {
+    it(`${algorithm} ${JSON.stringify(extra)}: the same rounds.jsonl and model bytes as the simulator`, { timeout: 30_000 }, async () => {
       const config = resolveConfig({ algorithm, clients: 4, rounds: 4, timing: false, ...extra });
       const sim = await simulated(config);
       const net = await networked(config);
