@@ -15,6 +15,7 @@ import {
   readCifarBatch,
   readCifarBatches,
 } from './cifar10.js';
+import type { Matrix } from '../models/types.js';
 import { DataError } from './errors.js';
 import { loadFederated, parseDatasetSpec } from './index.js';
 import { resolveConfig } from '../sim/config.js';
@@ -162,11 +163,18 @@ describe('loadCifar10 on a fixture', () => {
 describe('--dataset cifar10 in the registry', () => {
   it('loads DATA_DIR/cifar10 with the run options; --max-samples caps every dataset', async () => {
     expect(parseDatasetSpec('cifar10')).toEqual({ kind: 'cifar10' });
-    expect(() => parseDatasetSpec('cifar10:x')).toThrow("bad dataset 'cifar10:x' (cifar10 takes no arguments");
+    expect(parseDatasetSpec('cifar10:test=2')).toEqual({ kind: 'cifar10', testSamples: 2 });
+    for (const bad of ['cifar10:x', 'cifar10:test=0', 'cifar10:test=10001', 'cifar10:test=1.5']) {
+      expect(() => parseDatasetSpec(bad)).toThrow(`bad dataset '${bad}': option`);
+    }
     const base = { clients: 3, partition: { kind: 'iid' as const }, seed: 2, dataDir: dir };
     const { dataset } = await loadFederated({ kind: 'cifar10' }, { ...base, maxSamples: 4 });
     expect(dataset.clients.map((c) => c.y.length)).toEqual([4, 4, 4]);
     expect(dataset.meta.maxSamples).toBe(4);
+    const few = await loadFederated({ kind: 'cifar10', testSamples: 2 }, base);
+    expect(few.dataset.test!.y).toEqual(dataset.test!.y.subarray(0, 2));
+    const pixels = (m: Matrix): Float32Array => (m.kind === 'dense' ? m.data : new Float32Array(0));
+    expect(pixels(few.dataset.test!.x)).toEqual(pixels(dataset.test!.x).subarray(0, 2 * 3072));
     await expect(loadFederated({ kind: 'cifar10' }, { ...base, test: 'libsvm:x' })).rejects.toThrow('cifar10 brings its own test set');
     const lsq = await loadFederated({ kind: 'lsq' }, { ...base, maxSamples: 2 });
     expect(lsq.dataset.clients.every((c) => c.y.length === 2)).toBe(true);

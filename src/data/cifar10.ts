@@ -139,6 +139,8 @@ export interface Cifar10Options {
   seed: number;
   /** keep at most this many samples per client (the first of each client's rows), for quick runs */
   maxSamples?: number;
+  /** keep only the first this many of the 10,000 test images (the test batch is in random class order) */
+  testSamples?: number;
 }
 
 /**
@@ -158,7 +160,7 @@ export function loadCifar10(dir: string, opts: Cifar10Options): { dataset: Feder
     return cifarImages(train, opts.maxSamples === undefined ? rows : rows.subarray(0, opts.maxSamples), stats);
   });
   const testRecords = readCifarBatches([testPath]);
-  const testSet = cifarImages(testRecords, Array.from({ length: testRecords.n }, (_, i) => i), stats);
+  const testSet = cifarImages(testRecords, Array.from({ length: Math.min(testRecords.n, opts.testSamples ?? testRecords.n) }, (_, i) => i), stats);
   return {
     dataset: {
       name: 'cifar10',

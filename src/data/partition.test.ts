@@ -102,6 +102,13 @@ describe('dirichlet', () => {
     expect(other.map(rowIds)).not.toEqual(clients.map(rowIds));
   });
 
+  it("shuffles each client's rows, so a prefix has the client's label mix", () => {
+    // iid-like shares: with rows collected class by class, the first 20 rows would hold 1-2 labels
+    for (const c of partition(data, 4, { kind: 'dirichlet', alpha: 100 }, 1, 'multiclass').clients) {
+      expect(new Set(c.y.subarray(0, 20)).size).toBeGreaterThanOrEqual(5);
+    }
+  });
+
   it('small alpha skews the label mix, large alpha is close to iid', () => {
     const skewed = majorityShare(partition(data, 10, { kind: 'dirichlet', alpha: 0.05 }, 1, 'multiclass').clients);
     const mixed = majorityShare(partition(data, 10, { kind: 'dirichlet', alpha: 100 }, 1, 'multiclass').clients);

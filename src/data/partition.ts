@@ -34,7 +34,8 @@ export function describePartition(scheme: PartitionScheme): string {
  *   file has, e.g. sorted by source, as natural heterogeneity);
  * - iid: the same block sizes over a seeded random permutation;
  * - dirichlet: label skew (Hsu et al. 2019, as Flower's DirichletPartitioner): for each class,
- *   client shares ~ Dir(α) and the class's shuffled rows are cut in those shares. Small α gives
+ *   client shares ~ Dir(α) and the class's shuffled rows are cut in those shares; each client's rows
+ *   are then shuffled (not grouped by label), so any prefix has the client's label mix. Small α gives
  *   each client few dominant classes; large α approaches iid. Needs class labels (binary: the ±1
  *   labels are the two classes). Redrawn up to 10 times until every client has a sample.
  */
@@ -88,7 +89,9 @@ function dirichletSplit(y: Float32Array, clients: number, alpha: number, seed: n
         start = end;
       }
     });
-    if (parts.every((p) => p.length > 0)) return parts.map((p) => Uint32Array.from(p));
+    // Shuffle each client's rows: collected class by class they would be sorted by label, and the
+    // first rows (what --max-samples keeps) would then be one or two classes only.
+    if (parts.every((p) => p.length > 0)) return parts.map((p, k) => rngFor(seed, 'partition-dirichlet-order', attempt, k).shuffle(Uint32Array.from(p)));
   }
   throw new DataError(
     `partition dirichlet:${alpha}: no split giving every one of ${clients} clients a sample found in ${DIRICHLET_TRIES} draws; use a larger alpha or fewer clients`,

@@ -131,6 +131,10 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
 
   const record = async (round: number, steps: number, evaluate: boolean, hNorms: [number, number]): Promise<void> => {
     const trainLoss = evaluate ? mean(await exec.losses(evalModel)) : null;
+    // Finite but huge parameters (a network's activations overflowing) give a NaN or infinite loss.
+    if (trainLoss !== null && !Number.isFinite(trainLoss)) {
+      throw new SimulationError(`the train loss in round ${round} is ${trainLoss}: the run diverged; try a smaller step size than γ=${step.gamma}`);
+    }
     const testMetric = evaluate && data.test ? model.metric(evalModel, data.test).value : null;
     const seconds = opts.timing ? (performance.now() - t0) / 1000 : null;
     const rec = roundRecord(round, steps, trainLoss, testMetric, evalModel, hNorms, ledger, seconds);
