@@ -102,3 +102,61 @@ describe('exactLeastSquares', () => {
     expect(() => exactLeastSquares(clients('dense'), { ...spec, nFeatures: 3 })).toThrow(/4 feature columns/);
   });
 });
+
+/** Loss and gradient of the linear model in plain float64 loops over the dense rows (the reference). */
+function plainLinear(x: Float32Array, A: { rows: number; cols: number; data: Float32Array }, y: Float32Array, intercept: boolean, rows?: Uint32Array) {
+  const n = A.cols;
+  const batch = rows ?? Uint32Array.from({ length: A.rows }, (_, i) => i);
+  const grad = new Float64Array(n + (intercept ? 1 : 0));
+  let loss = 0;
+  for (const r of batch) {
+    let s = intercept ? x[n]! : 0;
+    for (let j = 0; j < n; j++) s += A.data[r * n + j]! * x[j]!;
+    const residual = s - y[r]!;
+    loss += residual * residual;
+    for (let j = 0; j < n; j++) grad[j]! += (2 * residual * A.data[r * n + j]!) / batch.length;
+    if (intercept) grad[n]! += (2 * residual) / batch.length;
+  }
+  return { loss: loss / batch.length, grad };
+}
+
+describe('linear model through the SIMD kernels, against plain float64 loops', () => {
+  // odd column counts, one row, a row count past one float32 block (512 rows) and past one range
+  // (4,096 rows); dense and CSR storage; minibatches with repeated rows
+  const cases: [rows: number, cols: number, zeros: number][] = [
+    [1, 1, 0],
+    [7, 3, 0.5],
+    [513, 281, 0.03],
+    [4200, 5, 0.8],
+  ];
+  for (const [m, n, zeros] of cases) {
+    it(`${m} × ${n}, ${zeros * 100}% zeros`, () => {
+      const A = randomDense(m + n, m, n, zeros);
+      const rng = rngFor(1, 'linear-kernels', m, n);
+      const y = Float32Array.from({ length: m }, () => 10 * rng.normal());
+      const x = Float32Array.from({ length: n + 1 }, () => rng.normal());
+      const model = createModel({ kind: 'linear', nFeatures: n, nClasses: 1, intercept: true, l2: 0 });
+      const batches = [undefined, Uint32Array.from({ length: 9 }, (_, i) => (i * 7919) % m)];
+      for (const xMatrix of [A, denseToCsr(A)]) {
+        for (const rows of batches) {
+          const want = plainLinear(x, A, y, true, rows);
+          const grad = new Float32Array(n + 1);
+          const loss = model.lossGrad(x, { x: xMatrix, y }, grad, rows);
+          // the scores are float64 sums, as in the reference; the gradient is summed in float32 within
+          // blocks of 512 rows
+          expect(Math.abs(loss - want.loss)).toBeLessThanOrEqual(1e-12 * want.loss);
+          const scale = Math.max(...want.grad.map(Math.abs));
+          for (let j = 0; j <= n; j++) expect(Math.abs(grad[j]! - want.grad[j]!)).toBeLessThanOrEqual(1e-5 * scale);
+        }
+      }
+    });
+  }
+
+  it('rejects a client without rows and an empty minibatch', () => {
+    const model = createModel({ kind: 'linear', nFeatures: 3, nClasses: 1, intercept: true, l2: 0 });
+    const empty: Dataset = { x: { kind: 'dense', rows: 0, cols: 3, data: new Float32Array(0) }, y: new Float32Array(0) };
+    expect(() => model.lossGrad(new Float32Array(4), empty, new Float32Array(4))).toThrow(/no rows/);
+    const one: Dataset = { x: randomDense(0, 2, 3, 0), y: new Float32Array(2) };
+    expect(() => model.lossGrad(new Float32Array(4), one, new Float32Array(4), new Uint32Array(0))).toThrow(/empty minibatch/);
+  });
+});

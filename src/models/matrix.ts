@@ -3,9 +3,10 @@
  *
  * `rows` (indices into A's rows) restricts a kernel to a minibatch: the i-th row of `out` (matVec,
  * matMat) or of `v`/`G` (the transpose products) then belongs to A's row rows[i]. Loops run along
- * A's rows as stored; the models pass Float64Array outputs so long sums over samples keep their
- * precision. The C-column products (the multinomial model's) run as WebAssembly SIMD kernels over
- * A's nonzeros (kernels/csr-simd.ts), dense matrices through a CSR copy built once per matrix.
+ * A's rows as stored. The C-column products (every model's scores and gradient, one class
+ * included) run as WebAssembly SIMD kernels over A's nonzeros (kernels/csr-simd.ts), dense matrices
+ * through a CSR copy built once per matrix. The single-column matVec and matTVecAdd (the power
+ * iteration of gramLambdaMax) keep float64 sums throughout.
  */
 import { norm2 } from '../core/vec.js';
 import { csrMatMat, csrMatTMatAdd } from './kernels/csr-simd.js';
@@ -24,8 +25,10 @@ export function matVec(A: Matrix, x: Vec, out: Vec, rows?: Uint32Array): Vec {
     ['x', x.length, A.cols],
     ['out', out.length, batchSize(A, rows)],
   ]);
-  if (A.kind === 'dense') denseMatVec(A, x, out, rows);
-  else csrMatVec(A, x, out, rows);
+  // the scores kernel with one class: float64 sums in row order, as the plain loop's
+  const csr = sparseForm(A);
+  if (csr !== null) csrMatMat(csr, x, 1, out, rows);
+  else denseMatVec(A as DenseMatrix, x, out, rows);
   return out;
 }
 
@@ -35,8 +38,10 @@ export function matTVecAdd(A: Matrix, v: Vec, out: Vec, alpha: number, rows?: Ui
     ['v', v.length, batchSize(A, rows)],
     ['out', out.length, A.cols],
   ]);
-  if (A.kind === 'dense') denseMatTVecAdd(A, v, out, alpha, rows);
-  else csrMatTVecAdd(A, v, out, alpha, rows);
+  // in float64 here: the SIMD gradient kernel would round v and its block sums to float32
+  const csr = sparseForm(A);
+  if (csr !== null) csrMatTVecAdd(csr, v, out, alpha, rows);
+  else denseMatTVecAdd(A as DenseMatrix, v, out, alpha, rows);
   return out;
 }
 
@@ -129,6 +134,16 @@ function asCsr(A: Matrix): CsrMatrix {
 }
 
 /**
+ * A in CSR form when that is the cheaper one to walk for a single column: always for a CSR matrix,
+ * and for a dense one with at most half of its entries nonzero (pixels, one-hot and count features).
+ */
+function sparseForm(A: Matrix): CsrMatrix | null {
+  if (A.kind === 'csr') return A;
+  const csr = asCsr(A);
+  return 2 * csr.indptr[A.rows]! <= A.rows * A.cols ? csr : null;
+}
+
+/**
  * λ_max of (1/m) ÃᵀÃ, where Ã is A with a column of ones appended when `appendOnes`: power iteration
  * from the all-ones vector (deterministic) until the estimate changes by less than 1e-7 relative,
  * at most 1000 iterations. Each estimate ‖Mv‖ (‖v‖ = 1) is a lower bound that increases towards λ_max.
@@ -164,16 +179,6 @@ function denseMatVec(A: DenseMatrix, x: Vec, out: Vec, rows?: Uint32Array): void
     const off = (rows === undefined ? i : rows[i]!) * cols;
     let s = 0;
     for (let j = 0; j < cols; j++) s += data[off + j]! * x[j]!;
-    out[i] = s;
-  }
-}
-
-function csrMatVec(A: CsrMatrix, x: Vec, out: Vec, rows?: Uint32Array): void {
-  const { indptr, indices, values } = A;
-  for (let i = 0; i < out.length; i++) {
-    const r = rows === undefined ? i : rows[i]!;
-    let s = 0;
-    for (let p = indptr[r]!; p < indptr[r + 1]!; p++) s += values[p]! * x[indices[p]!]!;
     out[i] = s;
   }
 }

@@ -260,7 +260,7 @@ export async function runToDir(prepared: PreparedRun, outDir: string, hooks: Run
   return { summary, result };
 }
 
-function simOptions(prepared: PreparedRun, lambda: number): SimOptions {
+export function simOptions(prepared: PreparedRun, lambda: number): SimOptions {
   const { config } = prepared;
   return {
     method: prepared.method,
