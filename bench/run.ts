@@ -44,6 +44,11 @@ export const BENCHES: Bench[] = [
     run: async () => (await import('./round.js')).run(),
   },
   {
+    name: 'round-real',
+    title: 'One real round of sparse-proxskip (10 local steps per client + evaluation, 2 workers) on FEMNIST and on BlogFeedback',
+    run: async () => (await import('./round-real.js')).run(),
+  },
+  {
     name: 'net',
     title: 'FEMNIST over gRPC on loopback: 306 clients in pool processes, sparse-proxskip, 20 rounds, against the simulator',
     run: async () => (await import('./net.js')).run(),
