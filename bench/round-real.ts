@@ -30,7 +30,7 @@ interface Case {
 
 const CASES: Case[] = [
   { label: 'FEMNIST (306 clients, multinomial, d = 48,670, 99% sparsity)', dataset: 'femnist', sparsity: 0.99, target: FEMNIST_TARGET_MS },
-  { label: 'BlogFeedback (421 clients, linear, d = 282, 90% sparsity)', dataset: 'blogfeedback', sparsity: 0.9 },
+  { label: 'BlogFeedback (421 clients, linear, d = 282, min-max scaled, 90% sparsity)', dataset: 'blogfeedback:scale=minmax', sparsity: 0.9 },
 ];
 
 export async function run(): Promise<BenchResult[]> {

@@ -83,6 +83,15 @@ describe.each(shapes)('csr-simd kernels, $m × $n, C = $C', ({ m, n, C }) => {
       expectSameBits(out, referenceScores(A, W, C, rs));
     });
 
+    it(`scores from a mostly-zero W (W's nonzeros only) equal the same sums, bit for bit (${label})`, () => {
+      // 1 entry in 37 kept, one kept entry -0: below 1/16 of W, so csrMatMat takes the sparse kernel
+      const sparseW = W.map((w, k) => (k % 37 === 3 ? w : 0));
+      sparseW[3] = -0;
+      const out = new Float64Array(rs.length * C).fill(Number.NaN);
+      csrMatMat(A, sparseW, C, out, rows);
+      expectSameBits(out, referenceScores(A, sparseW, C, rs));
+    });
+
     it(`gradient is within float32 rounding of the float64 sum (${label})`, () => {
       const G = randomVec('G', rs.length * C);
       const out = new Float64Array(n * C).fill(0.5);

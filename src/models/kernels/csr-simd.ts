@@ -43,6 +43,11 @@ const MAX_RANGES = 8;
 /** Rows per scores call; several calls per gradient let V8 swap in its optimised kernel early. */
 const SCORE_BLOCK = 512;
 const SLACK = 16;
+/**
+ * The scores use W's nonzeros alone (sparseScores) when at most 1/SPARSE_W of W is nonzero: a scalar
+ * float64 step per nonzero pair against two lanes per f64x2 step, on one thread against up to 8.
+ */
+const SPARSE_W = 16;
 
 // The global WebAssembly object, typed locally: the project's TypeScript libs do not declare it.
 interface WasmApi {
@@ -83,6 +88,8 @@ type FinishKernel = (sums: number, out: number, cols: number, alpha: number, ran
 /** The task entry points plus the gradient kernel for one block, called directly. */
 interface Kernels extends TaskKernels {
   demote(src: number, dst: number, count: number): void;
+  sparsify(w: number, rows: number, wptr: number, wcls: number, wval: number): void;
+  sparseScores(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, wptr: number, wcls: number, wval: number, s: number): void;
   finish32to32: FinishKernel;
   finish32to64: FinishKernel;
   finish64to32: FinishKernel;
@@ -105,13 +112,25 @@ let residentEnd = 0;
 export function csrMatMat(A: CsrMatrix, W: Vec, C: number, out: Vec, rows?: Uint32Array): void {
   const m = rows === undefined ? A.rows : rows.length;
   const stride = 2 * Math.ceil(C / 2); // whole f64x2 vectors, so no row's store reaches the next row
+  const n = A.cols * C;
   const mem = new Layout(A, rows, [
-    ['w', A.cols * C * 8],
+    ['w', n * 8],
     ['s', m * stride * 8],
+    ['wptr', (A.cols + 1) * 4],
+    ['wcls', n * 4],
+    ['wval', n * 8],
   ]);
-  mem.f64('w', A.cols * C).set(W);
-  const tasks = Math.ceil(m / SCORE_BLOCK);
-  runJob({ ...mem.job(SCORES, C, tasks, m), block: SCORE_BLOCK, dense: mem.at('w'), out: mem.at('s') }, kernelMemory(), kernels);
+  mem.f64('w', n).set(W);
+  const k = kernels(C);
+  k.sparsify(mem.at('w'), A.cols, mem.at('wptr'), mem.at('wcls'), mem.at('wval'));
+  const nnzW = new Uint32Array(kernelMemory().buffer, mem.at('wptr') + A.cols * 4, 1)[0]!;
+  if (SPARSE_W * nnzW <= n) {
+    // W mostly zeros (the sparse methods' iterates): a scalar pass over W's nonzeros on this thread
+    k.sparseScores(mem.indptr, mem.indices, mem.values, mem.rows, mem.useRows, 0, m, mem.at('wptr'), mem.at('wcls'), mem.at('wval'), mem.at('s'));
+  } else {
+    const tasks = Math.ceil(m / SCORE_BLOCK);
+    runJob({ ...mem.job(SCORES, C, tasks, m), block: SCORE_BLOCK, dense: mem.at('w'), out: mem.at('s') }, kernelMemory(), kernels);
+  }
   const s = mem.f64('s', m * stride);
   if (stride === C) out.set(s);
   else for (let i = 0; i < m; i++) out.set(s.subarray(i * stride, i * stride + C), i * C);
@@ -298,6 +317,8 @@ export function buildModule(C: number): Uint8Array {
     { name: 'gradRange', params: [...KERNEL_PARAMS, I32, I32], body: gradRangeBody() },
     { name: 'softmax', params: [I32, I32, I32, I32, I32, I32], body: softmaxBody(C) },
     { name: 'demote', params: [I32, I32, I32], body: demoteBody() },
+    { name: 'sparsify', params: [I32, I32, I32, I32, I32], body: sparsifyBody(C) },
+    { name: 'sparseScores', params: [...KERNEL_PARAMS, I32, I32], body: sparseScoresBody(C) },
     ...[false, true].flatMap((sumsWide) =>
       [false, true].map((outWide) => ({
         name: `finish${sumsWide ? 64 : 32}to${outWide ? 64 : 32}`,
@@ -391,6 +412,82 @@ function gradRangeBody(): FunctionBody {
     for (const p of [0, 1, 2, 3, 4, i0, blockEnd, 7, g]) f.get(p);
     f.call(1); // grad
     f.get(g).get(acc).get(count).call(2); // flush
+  });
+  return f;
+}
+
+/**
+ * (w, rows, wptr, wcls, wval): W (rows × C float64 at w) by rows in compressed form: row j's
+ * nonzeros are entries wptr[j] … wptr[j+1] − 1 (i32), each with its class as a byte offset 8c in
+ * wcls (i32) and its value in wval (f64); wptr[rows] is the count. −0 counts as zero, NaN as nonzero.
+ */
+function sparsifyBody(C: number): FunctionBody {
+  const f = new FunctionBody(5);
+  const [w, rows, wptr, wcls, wval] = [0, 1, 2, 3, 4];
+  const [end, q, c] = [0, 0, 0].map(() => f.local(I32)) as [number, number, number];
+  const x = f.local(F64);
+  const classesEnd = f.local(I32);
+  f.get(rows).i32(4).op(Op.i32Mul).get(wptr).op(Op.i32Add).set(end);
+  f.i32(8 * C).set(classesEnd);
+  f.loop(wptr, end, 4, () => {
+    f.get(wptr).get(q).i32Store();
+    f.i32(0).set(c);
+    f.loop(c, classesEnd, 8, () => {
+      f.get(w).f64Load().set(x);
+      f.get(x).f64Const(0).op(Op.f64Ne).when(() => {
+        f.get(q).i32(4).op(Op.i32Mul).get(wcls).op(Op.i32Add).get(c).i32Store();
+        f.get(q).i32(8).op(Op.i32Mul).get(wval).op(Op.i32Add).get(x).f64Store();
+        f.increment(q, 1);
+      });
+      f.increment(w, 8);
+    });
+  });
+  f.get(end).get(q).i32Store();
+  return f;
+}
+
+/**
+ * (indptr, indices, values, rows, useRows, i0, i1, wptr, wcls, wval, s): the scores of batch rows
+ * [i0, i1) as the scores kernel computes them, over W's nonzeros only (sparsifyBody's form). Each
+ * S[i, c] is summed over row r's nonzeros in the same order, leaving out the products with W's zeros:
+ * those are ±0, and adding ±0 to a sum that starts at +0 never changes a bit, so the two kernels
+ * give identical scores.
+ */
+function sparseScoresBody(C: number): FunctionBody {
+  const f = new FunctionBody(11);
+  const [indptr, indices, values, rows, useRows, i, i1, wptr, wcls, wval, s] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [own, p, end, q, qEnd, col, target, v] = [0, 0, 0, 0, 0, 0, 0, 0].map(() => f.local(I32)) as number[] as [
+    number, number, number, number, number, number, number, number,
+  ];
+  const a = f.local(F64);
+  const stride = 16 * Math.ceil(C / 2);
+  f.loop(i, i1, 1, () => {
+    f.get(useRows).select(
+      I32,
+      () => f.get(i).i32(4).op(Op.i32Mul).get(rows).op(Op.i32Add).i32Load(),
+      () => f.get(i),
+    );
+    f.i32(4).op(Op.i32Mul).get(indptr).op(Op.i32Add).set(own);
+    f.get(own).i32Load(0).set(p);
+    f.get(own).i32Load(4).set(end);
+    // S row i = 0
+    f.get(i).i32(stride).op(Op.i32Mul).get(s).op(Op.i32Add).set(own);
+    f.get(own).set(v);
+    f.get(own).i32(stride).op(Op.i32Add).set(target);
+    f.loop(v, target, 16, () => f.get(v).v128Zero().v128Store());
+    f.loop(p, end, 1, () => {
+      f.get(p).i32(4).op(Op.i32Mul).set(v);
+      f.get(v).get(values).op(Op.i32Add).f32Load().op(Op.f64PromoteF32).set(a);
+      f.get(v).get(indices).op(Op.i32Add).i32Load().i32(4).op(Op.i32Mul).get(wptr).op(Op.i32Add).set(col);
+      f.get(col).i32Load(0).set(q);
+      f.get(col).i32Load(4).set(qEnd);
+      f.loop(q, qEnd, 1, () => {
+        f.get(q).i32(4).op(Op.i32Mul).get(wcls).op(Op.i32Add).i32Load().get(own).op(Op.i32Add).set(target);
+        f.get(target).get(target).f64Load().get(a);
+        f.get(q).i32(8).op(Op.i32Mul).get(wval).op(Op.i32Add).f64Load();
+        f.op(Op.f64Mul, Op.f64Add).f64Store();
+      });
+    });
   });
   return f;
 }

@@ -15,6 +15,7 @@ export const Op = {
   i32GeU: 0x4f,
   i32Add: 0x6a,
   i32Mul: 0x6c,
+  f64Ne: 0x62,
   f64Add: 0xa0,
   f64Sub: 0xa1,
   f64Mul: 0xa2,
