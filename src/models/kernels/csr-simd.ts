@@ -427,20 +427,31 @@ function sparsifyBody(C: number): FunctionBody {
   const [end, q, c] = [0, 0, 0].map(() => f.local(I32)) as [number, number, number];
   const x = f.local(F64);
   const classesEnd = f.local(I32);
+  /** appends W's value at w + offset, class byte offset c + offset, when it is nonzero */
+  const keep = (offset: number): void => {
+    f.get(w).f64Load(offset).set(x);
+    f.get(x).f64Const(0).op(Op.f64Ne).when(() => {
+      f.get(q).i32(4).op(Op.i32Mul).get(wcls).op(Op.i32Add).get(c).i32(offset).op(Op.i32Add).i32Store();
+      f.get(q).i32(8).op(Op.i32Mul).get(wval).op(Op.i32Add).get(x).f64Store();
+      f.increment(q, 1);
+    });
+  };
   f.get(rows).i32(4).op(Op.i32Mul).get(wptr).op(Op.i32Add).set(end);
   f.i32(8 * C).set(classesEnd);
   f.loop(wptr, end, 4, () => {
     f.get(wptr).get(q).i32Store();
     f.i32(0).set(c);
-    f.loop(c, classesEnd, 8, () => {
-      f.get(w).f64Load().set(x);
-      f.get(x).f64Const(0).op(Op.f64Ne).when(() => {
-        f.get(q).i32(4).op(Op.i32Mul).get(wcls).op(Op.i32Add).get(c).i32Store();
-        f.get(q).i32(8).op(Op.i32Mul).get(wval).op(Op.i32Add).get(x).f64Store();
-        f.increment(q, 1);
+    // two classes at a time, looked at lane by lane only when the pair is not all zeros (rare)
+    f.loop(c, classesEnd, 16, () => {
+      f.get(w).v128Load().v128Zero().simd(Simd.f64x2Ne).simd(Simd.v128AnyTrue).when(() => {
+        keep(0);
+        if (C % 2 === 1) f.get(c).i32(8).op(Op.i32Add).get(classesEnd).op(Op.i32LtU).when(() => keep(8));
+        else keep(8);
       });
-      f.increment(w, 8);
+      f.increment(w, 16);
     });
+    // an odd C's last pair read the next row's first value: step back to that row's start
+    if (C % 2 === 1) f.get(w).i32(-8).op(Op.i32Add).set(w);
   });
   f.get(end).get(q).i32Store();
   return f;

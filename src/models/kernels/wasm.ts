@@ -29,6 +29,8 @@ export const Op = {
 export const Simd = {
   f32x4Splat: 0x13,
   f64x2Splat: 0x14,
+  f64x2Ne: 0x48,
+  v128AnyTrue: 0x53,
   f32x4Add: 0xe4,
   f32x4Mul: 0xe6,
   f64x2Nearest: 0x94,
