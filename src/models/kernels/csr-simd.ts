@@ -22,6 +22,8 @@
  * another row: tasks on different threads write disjoint bytes.
  *
  * The products run as tasks (threads.ts) over fixed blocks of rows; see RANGE_ROWS for the gradient.
+ * A mostly-zero W takes a scalar scores kernel over W's nonzeros instead (SPARSE_W), with the same
+ * bits; the gradient's sums are added into the caller's `out` by a `finish` kernel.
  */
 import type { Vec } from '../matrix.js';
 import type { CsrMatrix } from '../types.js';
