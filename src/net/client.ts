@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { decode, encode } from '../core/encoding.js';
 import { makePruner, type Pruner } from '../core/prune.js';
 import { toDense, toSparse, type SparseVector } from '../core/sparse.js';
-import { createModel } from '../models/index.js';
+import { createModel, initNnBackend, isNeuralNet } from '../models/index.js';
 import type { Dataset, Model, ModelSpec, Task } from '../models/types.js';
 import { readLibsvm } from '../data/libsvm.js';
 import { updateControlVariate, uplinkVector, type StepConfig } from '../algorithms/client.js';
@@ -133,6 +133,7 @@ class Pool {
           shards.set(id, shard);
         }
       }
+      if (isNeuralNet(modelSpec)) await initNnBackend();
       const model = createModel(modelSpec);
       return { config, method: methodOf(config), modelSpec, model, pruner: makePruner(model.layout, config.sparsity, config.topkScope), shards };
     })();
@@ -176,7 +177,8 @@ class Pool {
   /** L_i of a client's loss (computed once: a client that rejoins reports it again) */
   async smoothness(id: number): Promise<number> {
     const s = await this.setup!;
-    if (!this.L.has(id)) this.L.set(id, s.model.smoothness(s.shards.get(id)!));
+    // networks have no smoothness constant (the server then uses the default step): report 0
+    if (!this.L.has(id)) this.L.set(id, isNeuralNet(s.modelSpec) ? 0 : s.model.smoothness(s.shards.get(id)!));
     return this.L.get(id)!;
   }
 

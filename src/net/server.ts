@@ -19,7 +19,7 @@ import { Ledger } from '../core/ledger.js';
 import { makePruner, type Pruner } from '../core/prune.js';
 import { toSparse, type SparseVector } from '../core/sparse.js';
 import { nnz } from '../core/vec.js';
-import { createModel } from '../models/index.js';
+import { createModel, isNeuralNet } from '../models/index.js';
 import type { Model } from '../models/types.js';
 import { updateControlVariate, type StepConfig } from '../algorithms/client.js';
 import { localStepsForRound } from '../algorithms/schedule.js';
@@ -410,14 +410,17 @@ export class FederationServer {
     if (ckpt && ckpt.header.config !== JSON.stringify(config)) {
       throw new NetError(`the checkpoint in ${ckptDir} belongs to a different configuration; remove it or use the original config`);
     }
+    // a network has no smoothness constant: 'auto' is then prepareRun's default step, as in the simulator
     const L = Math.max(...this.smoothness.map((x) => x!));
-    this.gamma = ckpt ? ckpt.header.gamma : config.gamma === 'auto' ? 1 / L : config.gamma;
+    const auto = isNeuralNet(this.prepared.modelSpec) ? this.prepared.gamma : 1 / L;
+    this.gamma = ckpt ? ckpt.header.gamma : config.gamma === 'auto' ? auto : config.gamma;
     const step: StepConfig = { gamma: this.gamma, p: config.p, lambda: config.lambda as number, steDecay: config.steDecay, batchSize: config.batchSize, seed: config.seed };
     const ledger = ckpt ? Ledger.fromJSON(ckpt.header.ledger) : new Ledger(n);
     const test = dataset.test;
     const testMetricName = test ? model.metric(new Float32Array(d), test).name : null;
 
-    let current: Float32Array = new Float32Array(d);
+    // x₀ as in the simulator: 0 for convex models, the seeded random init for networks
+    let current: Float32Array = model.init?.(config.seed) ?? new Float32Array(d);
     let average: Float32Array = current;
     let evalModel: Float32Array = current;
     let firstRound = 1;
