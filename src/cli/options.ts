@@ -23,7 +23,7 @@ const lambda = (v: string): number | 'auto' => (v === 'auto' ? 'auto' : num('--l
 /** Adds every simulation option (no defaults here: RunConfig's DEFAULTS apply, and --help shows them). */
 export function addRunOptions(cmd: Command): Command {
   return cmd
-    .option('--dataset <spec>', 'data: synthetic | synthetic:ALPHA,BETA | lsq | libsvm:PATH | blogfeedback[:OPTS] | femnist[:OPTS] | cifar10 (see docs/data.md; default: synthetic)')
+    .option('--dataset <spec>', 'data: synthetic | synthetic:ALPHA,BETA | lsq | libsvm:PATH | blogfeedback[:OPTS] | femnist[:OPTS] | cifar10[:test=N] (see docs/data.md; default: synthetic)')
     .option('--test <spec>', 'held-out data for the test metric: libsvm:PATH')
     .option('--data-dir <dir>', 'folder holding blogfeedback/, femnist/ and cifar10/ (default: ../shared/data if it exists, else ./data)')
     .option('--clients <n>', 'number of clients (default: 30; ignored by blogfeedback and femnist, which have natural clients)', int('--clients'))
