@@ -33,6 +33,8 @@ export interface ClientOptions {
   ids: number[];
   /** the dataset spec of `run --dataset`; each id keeps its own shard. Default: the server's config.dataset */
   data: string | null;
+  /** where this machine keeps the dataset files; default: the server's config.dataDir */
+  dataDir?: string | null;
   /**
    * a LIBSVM file that is all of this (single) client's data, in the model's coding: labels -1/+1
    * (binary), 0..C-1 (multiclass) or real (regression), feature indices up to the model's nFeatures
@@ -126,7 +128,7 @@ class Pool {
         if (own.nFeatures !== modelSpec.nFeatures) throw new UsageError(`${this.opts.ownData} has ${own.nFeatures} features, the model ${modelSpec.nFeatures}`);
         shards.set(this.opts.ids[0]!, own.data);
       } else {
-        const loaded = await loadRunData({ ...config, dataset: this.opts.data ?? config.dataset });
+        const loaded = await loadRunData({ ...config, dataset: this.opts.data ?? config.dataset, dataDir: this.opts.dataDir ?? config.dataDir });
         for (const id of this.opts.ids) {
           const shard = loaded.dataset.clients[id];
           if (!shard) throw new UsageError(`client id ${id} is out of range: the data has ${loaded.dataset.clients.length} clients`);

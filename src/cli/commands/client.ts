@@ -19,6 +19,7 @@ export function registerClient(program: Command): void {
     .option('--client-id <id>', 'this client\'s id (0 .. clients-1)')
     .option('--client-ids <list>', 'host a pool of ids in this process, e.g. 0-99 or 0-9,20')
     .option('--data <spec>', 'the dataset, as `run --dataset` (each id keeps its own shard; default: the server\'s dataset)')
+    .option('--data-dir <dir>', 'where this machine keeps blogfeedback/, femnist/, cifar10/ (default: the server\'s dataDir)')
     .option('--own-data <file>', 'a LIBSVM file holding all of this client\'s data (labels -1/+1, 0..C-1 or real, as the model)')
     .option('--state-dir <dir>', 'keep h_i and the update in flight here, so a restarted client resumes')
     .option('--ca <file>', 'use TLS, trusting the server certificate signed by this CA (PEM)')
@@ -50,6 +51,7 @@ export function registerClient(program: Command): void {
         server: String(o.server),
         ids,
         data: (o.data as string | undefined) ?? null,
+        dataDir: (o.dataDir as string | undefined) ?? null,
         ownData: (o.ownData as string | undefined) ?? null,
         stateDir: (o.stateDir as string | undefined) ?? null,
         tls: o.ca ? { ca: String(o.ca), cert: (o.cert as string | undefined) ?? null, key: (o.key as string | undefined) ?? null } : null,
