@@ -208,6 +208,20 @@ describe('topkIndices / topk', () => {
       for (const k of [999, 10_000, 45_000]) expectMatchesReference(ramp, k);
     });
 
+    it('matches the reference at mid sizes, where the sample is d/16 keys (a FEMNIST model: d = 48,670)', () => {
+      for (const d of [16_384, 48_670, 65_535]) {
+        const v = normalVector(d, d);
+        for (const k of [1, Math.ceil(0.01 * d), Math.ceil(0.1 * d), d >>> 1]) expectMatchesReference(v, k);
+        const t = tiedVector(d, 3, d + 1);
+        for (const k of [7, Math.ceil(0.01 * d), d >>> 2]) expectMatchesReference(t, k);
+        // large values exactly at the sampled positions: the bound is too high, the exact path takes over
+        const spiky = new Float32Array(d).fill(1);
+        const m = d >>> 4;
+        for (let j = 0; j < m; j++) spiky[Math.floor((j * d) / m)] = 2;
+        for (const k of [10, Math.ceil(0.01 * d), m + 5]) expectMatchesReference(spiky, k);
+      }
+    });
+
     it('finds a NaN that only the full pass sees', () => {
       const v = normalVector(100_000, 9);
       v[99_999] = Number.NaN;

@@ -19,7 +19,9 @@ const DIGITS: readonly (readonly [number, number])[] = [
   [8, 11],
   [0, 8],
 ];
+/** Sample size: d/16, between MIN_SAMPLE and SAMPLE (a sort of the sample must stay cheap next to a pass over d). */
 const SAMPLE = 1 << 14;
+const MIN_SAMPLE = 1 << 10;
 const BLOCK = 1 << 12; // collect() checks its capacity once per block (a multiple of 4)
 
 // Scratch reused across calls: selection runs every round on every client, so no allocation.
@@ -124,8 +126,9 @@ function selectExact(keys: Uint32Array, k: number, dst: Uint32Array): void {
  */
 function selectSampled(keys: Uint32Array, k: number, dst: Uint32Array): boolean {
   const d = keys.length;
-  if (d < 4 * SAMPLE) return false;
-  const [lo, estimate] = sampleBound(keys, k);
+  const m = Math.min(SAMPLE, d >>> 4);
+  if (m < MIN_SAMPLE) return false;
+  const [lo, estimate] = sampleBound(keys, k, m);
   const cap = Math.ceil(1.25 * estimate) + 1024;
   if (cap > d / 2) return false;
   if (candIdx.length < cap + BLOCK) {
@@ -141,18 +144,18 @@ function selectSampled(keys: Uint32Array, k: number, dst: Uint32Array): boolean 
 }
 
 /**
- * A lower bound on the k-th largest key from SAMPLE evenly spaced keys, with a margin of four
+ * A lower bound on the k-th largest key from m evenly spaced keys, with a margin of four
  * standard deviations of the sampled count, and the number of keys expected at or above it.
  */
-function sampleBound(keys: Uint32Array, k: number): [lo: number, estimate: number] {
+function sampleBound(keys: Uint32Array, k: number, m: number): [lo: number, estimate: number] {
   const d = keys.length;
-  const s = sample;
-  for (let j = 0; j < SAMPLE; j++) s[j] = keys[Math.floor((j * d) / SAMPLE)]! & ABS_MASK;
+  const s = sample.subarray(0, m);
+  for (let j = 0; j < m; j++) s[j] = keys[Math.floor((j * d) / m)]! & ABS_MASK;
   s.sort();
   const p = k / d;
-  const rank = Math.min(SAMPLE, Math.ceil(SAMPLE * p + 4 * Math.sqrt(SAMPLE * p * (1 - p)) + 1));
+  const rank = Math.min(m, Math.ceil(m * p + 4 * Math.sqrt(m * p * (1 - p)) + 1));
   // Capped at the smallest NaN key so that every NaN is collected and reported.
-  return [Math.min(s[SAMPLE - rank]!, INF_KEY + 1), (rank / SAMPLE) * d];
+  return [Math.min(s[m - rank]!, INF_KEY + 1), (rank / m) * d];
 }
 
 /**
