@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadServeConfig, type ServerOptions } from '../../net/config.js';
 import { FederationServer } from '../../net/server.js';
 import { formatNumber } from '../../report/table.js';
+import { stopOnSigint } from '../signals.js';
 
 const positive = (name: string) => (v: string): number => {
   const x = Number(v);
@@ -52,19 +53,13 @@ export function registerServe(program: Command): void {
         },
       });
       console.log(`listening on ${config.server.host}:${server.port}`);
-      let interrupted = false;
-      const onSigint = (): void => {
-        if (interrupted) process.exit(130);
-        interrupted = true;
-        server.stop('interrupted; `sparse-proxskip serve --resume` continues from the last checkpoint');
-      };
-      process.on('SIGINT', onSigint);
+      const stop = stopOnSigint(() => server.stop('interrupted; `sparse-proxskip serve --resume` continues from the last checkpoint'));
       try {
         const res = await server.done;
         const f = res.records.filter((r) => r.trainLoss !== null).at(-1);
         console.log(`${config.run.algorithm}: ${res.records.length - 1} rounds over the network, train loss ${formatNumber(f?.trainLoss ?? NaN)} -> ${res.out}`);
       } finally {
-        process.off('SIGINT', onSigint);
+        stop.dispose();
       }
     });
 }
