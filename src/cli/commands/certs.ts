@@ -12,9 +12,9 @@ export function registerCerts(program: Command): void {
     .command('certs')
     .description('make a CA, a server certificate, a client certificate and a tokens file, for trying out TLS')
     .requiredOption('--out <dir>', 'directory for ca.pem, server.pem/.key, client.pem/.key, tokens.json')
-    .option('--clients <n>', 'number of client tokens (default: 30)', count('--clients'), 30)
+    .option('--clients <n>', 'number of client tokens', count('--clients'), 30)
     .option('--host <name...>', 'host names or IP addresses of the server, beside localhost and 127.0.0.1')
-    .option('--days <n>', 'validity in days (default: 30)', count('--days'), 30)
+    .option('--days <n>', 'validity in days', count('--days'), 30)
     .action((o: { out: string; clients: number; host?: string[]; days: number }) => {
       const files = makeCerts({ out: o.out, clients: o.clients, hosts: o.host ?? [], days: o.days });
       for (const f of files) console.log(f);

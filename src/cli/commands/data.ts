@@ -15,7 +15,7 @@ import { registerDataFetch } from './data-fetch.js';
 
 /** Adds the `data` command and returns it, so further subcommands can be added to it. */
 export function registerData(program: Command): Command {
-  const data = program.command('data').description('inspect datasets (see docs/data.md)');
+  const data = program.command('data').description('describe a dataset or fetch one (see docs/data.md, docs/cifar10.md)');
   data
     .command('describe')
     .description('client counts and sizes of a dataset; writes OUT/describe.json and the client-size histogram OUT/client_sizes.{svg,png,vl.json}')
