@@ -98,6 +98,12 @@ describe('--lambda auto', () => {
       const again = await prepareRun(config, undefined, { lambdaCache, onLambdaProbe: () => probes++ });
       expect(again.lambda).toBe(search.lambda);
       expect(probes).toBe(0);
+      // another seed starts from this λ, with a bracket growing by factors of 2
+      const seed1 = await prepareRun({ ...config, seed: 1 }, undefined, { lambdaCache });
+      const first = seed1.lambdaSearch!.probes[0]!;
+      expect(first.lambda).toBe(search.lambda);
+      expect(seed1.lambdaSearch!.probes.slice(1).every((p) => p.lambda !== first.lambda)).toBe(true);
+      expect(Math.abs(seed1.lambdaSearch!.nnz - 4)).toBeLessThanOrEqual(search.tolerance);
       // λ is unused by the other methods
       const dense = await prepareRun(resolveConfig({ ...config, algorithm: 'proxskip' }));
       expect(dense.lambdaSearch).toBeNull();

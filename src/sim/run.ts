@@ -99,14 +99,30 @@ export async function prepareRun(config: RunConfig, loaded?: LoadedData, opts: P
  * config except λ itself and options that only change speed or what is recorded.
  */
 export function lambdaCacheKey(config: RunConfig): string {
-  const ignored = new Set(['lambda', 'workers', 'timing', 'evalEvery', 'dataDir', 'stateDir']);
-  return JSON.stringify(Object.entries(config).filter(([k]) => !ignored.has(k)).sort(([a], [b]) => a.localeCompare(b)));
+  return configKey(config, ['lambda', 'workers', 'timing', 'evalEvery', 'dataDir', 'stateDir']);
 }
 
 /**
+ * The cache entry a search starts from: the λ found last for the same configuration with another seed.
+ * Other seeds shuffle the data and coins, not the problem, so their λ is close and a search from it
+ * takes a few runs instead of a bracket grown from λ_max.
+ */
+function lambdaHintKey(config: RunConfig): string {
+  return `any seed: ${configKey(config, ['lambda', 'workers', 'timing', 'evalEvery', 'dataDir', 'stateDir', 'seed'])}`;
+}
+
+function configKey(config: RunConfig, ignored: string[]): string {
+  return JSON.stringify(Object.entries(config).filter(([k]) => !ignored.includes(k)).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** Bracket growth from another seed's λ (from λ_max/10 it is a decade a step). */
+const HINT_EXPAND = 2;
+
+/**
  * `--lambda auto`: the λ whose final plain average (the model before the evaluated TopK) has K
- * nonzeros, each probe a full run of this very configuration. The search starts a decade below
- * λ_max = ‖∇f(0)‖∞, the smallest λ for which 0 is the optimum of the centralised ℓ1 problem.
+ * nonzeros, each probe a full run of this very configuration. The search starts from the λ found for
+ * another seed where the cache has one, else a decade below λ_max = ‖∇f(0)‖∞, the smallest λ for
+ * which 0 is the optimum of the centralised ℓ1 problem.
  */
 async function searchLambda(prepared: PreparedRun, opts: PrepareOptions): Promise<LambdaSearchResult> {
   const key = lambdaCacheKey(prepared.config);
@@ -114,10 +130,13 @@ async function searchLambda(prepared: PreparedRun, opts: PrepareOptions): Promis
   if (cached) return cached;
   const model = createModel(prepared.modelSpec);
   const pruner = makePruner(model.layout, prepared.config.sparsity, prepared.config.topkScope);
-  const lambdaMax = gradientInfNorm(prepared, model, pruner);
   const stop = opts.shouldStop ? { shouldStop: opts.shouldStop } : {};
   // Only the final average matters here: evaluate no round but the last, record no time.
   const probeOptions = { evalEvery: Math.max(1, prepared.config.rounds), timing: false };
+  const hintKey = lambdaHintKey(prepared.config);
+  const hint = opts.lambdaCache?.get(hintKey);
+  const lambdaMax = hint ? 0 : gradientInfNorm(prepared, model, pruner);
+  const start = hint ? { start: hint.lambda, expand: HINT_EXPAND } : lambdaMax > 0 ? { start: lambdaMax / 10 } : {};
   const result = await findLambda(
     async (lambda) => {
       const sim = await simulate(prepared.dataset, { ...simOptions(prepared, lambda), ...probeOptions }, stop);
@@ -126,11 +145,12 @@ async function searchLambda(prepared: PreparedRun, opts: PrepareOptions): Promis
     },
     {
       target: pruner.k,
-      ...(lambdaMax > 0 ? { start: lambdaMax / 10 } : {}),
+      ...start,
       ...(opts.onLambdaProbe ? { onProbe: opts.onLambdaProbe } : {}),
     },
   );
   opts.lambdaCache?.set(key, result);
+  opts.lambdaCache?.set(hintKey, result);
   return result;
 }
 
