@@ -11,14 +11,14 @@ import * as tf from '@tensorflow/tfjs-core';
 // process-wide registry that tfjs-core shares.
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmConvGradients } from './kernels.js';
+import { registerWasmKernels } from './kernels.js';
 
 let ready: Promise<void> | null = null;
 
 /** Selects the wasm backend once per process (or worker thread). Safe to call repeatedly. */
 export function setupWasmBackend(): Promise<void> {
   ready ??= (async () => {
-    registerWasmConvGradients();
+    registerWasmKernels();
     // In Node the backend finds its .wasm files next to its own module; threads are never used in Node.
     if (!(await tf.setBackend('wasm'))) throw new Error('could not initialise the TensorFlow.js wasm backend');
     await tf.ready();

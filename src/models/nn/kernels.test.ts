@@ -40,7 +40,8 @@ function relErr(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(num / den);
 }
 
-// [batch, height, width, in, out, k, stride, pad]: odd sizes, strides 1 and 2, same/valid/explicit, 1×1 and 3×3, batch 1 and 3
+// [batch, height, width, in, out, k, stride, pad]: odd sizes, strides 1 and 2, same/valid/explicit, 1×1 and 3×3, batch 1 and 3;
+// up to 4 input channels the filter gradient is the im2col matMul, from 5 the convolution form
 const CASES: [number, number, number, number, number, number, number, Pad][] = [
   [1, 5, 7, 3, 4, 3, 1, 'same'],
   [3, 5, 7, 3, 4, 3, 2, 'same'],
@@ -52,6 +53,9 @@ const CASES: [number, number, number, number, number, number, number, Pad][] = [
   [3, 7, 6, 3, 4, 1, 2, 'valid'],
   [1, 9, 9, 2, 3, 1, 2, 0],
   [3, 11, 9, 3, 2, 5, 2, 'same'],
+  [2, 7, 6, 5, 3, 3, 2, 'same'],
+  [1, 6, 5, 6, 4, 3, 1, 'valid'],
+  [3, 9, 7, 5, 2, 3, 2, 1],
 ];
 
 describe.each(CASES)('conv gradients, wasm vs CPU: x [%i, %i, %i, %i], %i outputs, filter size %i, stride %i, pad %s', (n, h, w, cin, cout, k, stride, pad) => {
@@ -125,5 +129,43 @@ describe('gradients through the ops', () => {
       const [, ref] = await onBoth(inputs, (...t) => f(plain)(t[0]!, t[1]!, t[2]!, t[3]!));
       expect(relErr(ours, ref), ['value', 'dx', 'dγ', 'dβ'][i]).toBeLessThan(1e-5);
     }
+  });
+});
+
+describe('Sum, Mean and BatchMatMul paths, wasm vs CPU', () => {
+  // leading axes (our JS reduction), given unsorted or as a number, with and without keepDims; other axes fall back to the backend's kernel
+  it.each([
+    [[3, 5, 7, 6], [0, 1, 2], false],
+    [[3, 5, 7, 6], [2, 0, 1], true],
+    [[9, 5], 0, false],
+    [[1, 3, 13], [0, 1], true],
+    [[3, 5, 7, 6], [1, 2], false],
+    [[3, 5, 7, 6], [0, 2], true],
+    [[3, 5, 7, 6], [0, 1, 2, 3], false],
+  ] as [number[], number | number[], boolean][])('sum and mean of %j over axes %j (keepDims %s) within 1e-6', async (shape, axis, keepDims) => {
+    const x = { values: randn(shape, 12).map((v, i) => v + (i % 3)), shape };
+    for (const op of [tf.sum, tf.mean]) {
+      const [a, b] = await onBoth([x], (t) => op(t, axis, keepDims));
+      expect(relErr(a, b)).toBeLessThan(1e-6);
+    }
+    const wasmShape = tf.tidy(() => tf.sum(tf.zeros(shape), axis, keepDims).shape);
+    await tf.setBackend('cpu');
+    try {
+      expect(wasmShape).toEqual(tf.tidy(() => tf.sum(tf.zeros(shape), axis, keepDims).shape));
+    } finally {
+      await tf.setBackend('wasm');
+    }
+  });
+
+  it.each([
+    [[7, 5], [7, 3], true, false],
+    [[7, 5], [3, 5], false, true],
+    [[5, 7], [3, 5], true, true],
+    [[2, 7, 5], [2, 7, 3], true, false],
+    [[2, 5, 7], [1, 3, 7], false, true],
+    [[5, 7], [7, 3], false, false],
+  ] as [number[], number[], boolean, boolean][])('matMul of %j and %j, transposeA %s, transposeB %s, within 1e-5', async (sa, sb, ta, tb) => {
+    const [a, b] = await onBoth([{ values: randn(sa, 13), shape: sa }, { values: randn(sb, 14), shape: sb }], (x, y) => tf.matMul(x!, y!, ta, tb));
+    expect(relErr(a, b)).toBeLessThan(1e-5);
   });
 });
