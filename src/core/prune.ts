@@ -1,4 +1,4 @@
-import { keepCount, topk, topkIndices } from './topk.js';
+import { keepCount, topk, topkIndices, TopkHint } from './topk.js';
 import type { ParamLayout, Segment } from '../models/types.js';
 
 /**
@@ -7,7 +7,11 @@ import type { ParamLayout, Segment } from '../models/types.js';
  */
 export type TopkScope = 'global' | 'layer';
 
-/** TopK restricted to the prunable segments of a layout; other entries pass through unchanged. */
+/**
+ * TopK restricted to the prunable segments of a layout; other entries pass through unchanged. A
+ * pruner keeps the last threshold of each selection as a TopkHint: successive calls (every local
+ * step) prune vectors that changed little, and the hint never changes a result.
+ */
 export interface Pruner {
   /** kept prunable entries (sum over segments for 'layer') */
   readonly k: number;
@@ -30,6 +34,7 @@ export function makePruner(layout: ParamLayout, sparsity: number, scope: TopkSco
   }
   if (scope === 'layer') {
     const ks = prunableSegs.map((s) => keepCount(s.size, sparsity));
+    const hints = prunableSegs.map(() => new TopkHint());
     return {
       k: ks.reduce((a, b) => a + b, 0),
       prunable,
@@ -37,7 +42,7 @@ export function makePruner(layout: ParamLayout, sparsity: number, scope: TopkSco
         copyInto(v, out);
         prunableSegs.forEach((s, j) => {
           const seg = out.subarray(s.offset, s.offset + s.size);
-          topk(seg, ks[j]!, seg);
+          topk(seg, ks[j]!, seg, hints[j]);
         });
         return out;
       },
@@ -45,6 +50,7 @@ export function makePruner(layout: ParamLayout, sparsity: number, scope: TopkSco
     };
   }
   const k = keepCount(prunable, sparsity);
+  const hint = new TopkHint();
   if (prunableSegs.length === 1) {
     const s = prunableSegs[0]!;
     return {
@@ -53,7 +59,7 @@ export function makePruner(layout: ParamLayout, sparsity: number, scope: TopkSco
       apply(v, out = new Float32Array(v.length)) {
         copyInto(v, out);
         const seg = out.subarray(s.offset, s.offset + s.size);
-        topk(seg, k, seg);
+        topk(seg, k, seg, hint);
         return out;
       },
       mapPrunable,
@@ -66,7 +72,7 @@ export function makePruner(layout: ParamLayout, sparsity: number, scope: TopkSco
     prunable,
     apply(v, out = new Float32Array(v.length)) {
       gather(v, prunableSegs, scratch);
-      const keep = topkIndices(scratch, k);
+      const keep = topkIndices(scratch, k, hint);
       copyInto(v, out);
       for (const s of prunableSegs) out.fill(0, s.offset, s.offset + s.size);
       scatterKept(scratch, keep, prunableSegs, out);

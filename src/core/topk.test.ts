@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { keepCount, topk, topkIndices } from './topk.js';
+import { keepCount, topk, topkIndices, TopkHint } from './topk.js';
 import { rngFor } from './rng.js';
 
 /** Reference: sort indices by |v| descending, ties by index ascending; take k; sort ascending. */
@@ -235,6 +235,65 @@ describe('topkIndices / topk', () => {
       const a = topkIndices(v, 30_000);
       const b = topkIndices(v, 30_000);
       expect(Array.from(a)).toEqual(Array.from(b));
+    });
+  });
+
+  describe('with a TopkHint (warm threshold)', () => {
+    /** hinted results equal the unhinted ones, indices and dense (in place too); returns the hint's key after */
+    function expectHintedExact(v: Float32Array, k: number, hint: TopkHint): void {
+      const want = topkIndices(v, k);
+      const key = hint.key;
+      expect(Array.from(topkIndices(v, k, hint))).toEqual(Array.from(want));
+      hint.key = key;
+      const inPlace = Float32Array.from(v);
+      topk(inPlace, k, inPlace, hint);
+      const dense = new Float32Array(v.length);
+      for (const i of want) dense[i] = v[i]!;
+      expect(Array.from(inPlace)).toEqual(Array.from(dense));
+    }
+
+    it('follows a slowly changing vector exactly, keeping the k-th largest magnitude', () => {
+      const d = 48_670;
+      const k = keepCount(d, 0.99);
+      const v = normalVector(d, 11);
+      const step = normalVector(d, 12);
+      const hint = new TopkHint();
+      for (let t = 0; t < 6; t++) {
+        expectHintedExact(v, k, hint);
+        const kth = topk(v, k).reduce((m, x) => (x !== 0 ? Math.min(m, Math.abs(x)) : m), Infinity);
+        expect(new Float32Array(new Uint32Array([hint.key]).buffer)[0]).toBe(kth);
+        for (let j = 0; j < d; j++) v[j]! += 0.05 * step[j]!;
+      }
+    });
+
+    it('stays exact when the hint is wrong: too high, too low, zero, infinite, or a NaN pattern', () => {
+      const cases = [normalVector(20_000, 13), tiedVector(20_000, 3, 14), new Float32Array(20_000), normalVector(3_000, 15)];
+      const sparse = new Float32Array(20_000);
+      for (let j = 0; j < 20_000; j += 97) sparse[j] = j % 2 === 0 ? -1 : 1;
+      cases.push(sparse);
+      const keys = [1, 0x3f800000 /* 1.0 */, 0x40a00000 /* 5.0 */, 0x30000000, 0x7f800000, 0x7fc00000, 0x00000001];
+      for (const v of cases) {
+        for (const k of [1, 37, 200, Math.ceil(v.length / 3)]) {
+          for (const key of keys) expectHintedExact(v, k, Object.assign(new TopkHint(), { key }));
+        }
+      }
+    });
+
+    it('breaks ties toward the lower index and handles -0, +0 and Infinity like the cold path', () => {
+      const v = tiedVector(30_000, 5, 16);
+      for (let j = 0; j < 30_000; j += 7) v[j] = j % 2 === 0 ? -0 : 0;
+      v[123] = Infinity;
+      v[29_000] = -Infinity;
+      const hint = new TopkHint();
+      for (const k of [1, 2, 3, 300, 5_000, 12_000, 12_000, 300]) expectHintedExact(v, k, hint);
+    });
+
+    it('reports a NaN the hinted pass finds', () => {
+      const v = normalVector(20_000, 17);
+      const hint = new TopkHint();
+      topk(v, 200, undefined, hint);
+      v[19_999] = Number.NaN;
+      expect(() => topk(v, 200, undefined, hint)).toThrow(/v\[19999\] is NaN/);
     });
   });
 

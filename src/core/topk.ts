@@ -8,7 +8,8 @@
  * The k-th largest key is found one digit at a time (12, 11, then 8 bits of the 31-bit key) by
  * histograms; one pass then writes the indices above it plus the lowest-index ties. For large d, a
  * sampled lower bound first cuts the keys down to about 1.1 k candidates in a single pass, so the
- * histograms run on those only.
+ * histograms run on those only. Repeated calls on a slowly changing vector (TopK after every local
+ * step) can pass a TopkHint: the previous k-th largest magnitude then gives the bound without sampling.
  */
 
 const ABS_MASK = 0x7fffffff;
@@ -23,6 +24,12 @@ const DIGITS: readonly (readonly [number, number])[] = [
 const SAMPLE = 1 << 14;
 const MIN_SAMPLE = 1 << 10;
 const BLOCK = 1 << 12; // collect() checks its capacity once per block (a multiple of 4)
+/**
+ * A hinted bound is a fraction of the previous k-th largest magnitude: 3/4 first, then lower ones
+ * while fewer than k keys pass (a new client's first step starts from another client's threshold),
+ * down to 0, which collects every nonzero (a vector with fewer than k of them).
+ */
+const WARM_MARGINS = [0.75, 0.25, 0.0625, 0];
 
 // Scratch reused across calls: selection runs every round on every client, so no allocation.
 const hists = DIGITS.map(([, bits]) => new Uint32Array(1 << bits));
@@ -30,6 +37,17 @@ const sample = new Uint32Array(SAMPLE);
 let candKeys = new Uint32Array(0);
 let candIdx = new Uint32Array(0);
 let denseIdx = new Uint32Array(0);
+const scaleBits = new Uint32Array(1);
+const scaleFloat = new Float32Array(scaleBits.buffer);
+
+/**
+ * Warm-start state for TopK on a vector that changes little between calls: the k-th largest key of
+ * the last selection. The result never depends on it (a bound that misses falls back to the cold path).
+ */
+export class TopkHint {
+  /** the last k-th largest key (|v| as uint32 bits), -1 before the first call */
+  key = -1;
+}
 
 /**
  * K = ceil((1 - sparsity) * n), at least 1 when n >= 1. `1 - sparsity` carries the binary rounding
@@ -47,10 +65,10 @@ export function keepCount(n: number, sparsity: number): number {
 }
 
 /** Indices of the k largest |v_j| in ascending order; k is clamped to [0, d]. Throws on NaN. */
-export function topkIndices(v: Float32Array, k: number): Uint32Array {
+export function topkIndices(v: Float32Array, k: number, hint?: TopkHint): Uint32Array {
   const kk = clampK(k, v.length);
   const out = new Uint32Array(kk);
-  selectInto(v, kk, out);
+  selectInto(v, kk, out, hint);
   return out;
 }
 
@@ -58,22 +76,22 @@ export function topkIndices(v: Float32Array, k: number): Uint32Array {
  * Dense TopK: the k largest-magnitude entries of v copied, the rest 0. `out` may be `v` itself
  * (in place) or a non-overlapping array of the same length.
  */
-export function topk(v: Float32Array, k: number, out: Float32Array = new Float32Array(v.length)): Float32Array {
+export function topk(v: Float32Array, k: number, out: Float32Array = new Float32Array(v.length), hint?: TopkHint): Float32Array {
   const d = v.length;
   if (out.length !== d) throw new RangeError(`topk: out has length ${out.length}, v has ${d}`);
   const inPlace = out.buffer === v.buffer && out.byteOffset === v.byteOffset;
   if (!inPlace && overlaps(out, v)) throw new RangeError('topk: out overlaps v without being v');
   const kk = clampK(k, d);
   if (denseIdx.length < kk) denseIdx = new Uint32Array(kk);
-  selectInto(v, kk, denseIdx);
+  selectInto(v, kk, denseIdx, hint);
   if (inPlace) {
     let next = 0;
     for (let j = 0; j < kk; j++) {
       const i = denseIdx[j]!;
-      while (next < i) out[next++] = 0;
+      if (i > next) out.fill(0, next, i);
       next = i + 1;
     }
-    while (next < d) out[next++] = 0;
+    out.fill(0, next, d);
   } else {
     out.fill(0);
     for (let j = 0; j < kk; j++) {
@@ -98,49 +116,116 @@ function overlaps(a: Float32Array, b: Float32Array): boolean {
 }
 
 /** Writes the sorted indices of the k (already clamped) largest |v_j| into dst[0..k). */
-function selectInto(v: Float32Array, k: number, dst: Uint32Array): void {
+function selectInto(v: Float32Array, k: number, dst: Uint32Array, hint: TopkHint | undefined): void {
   const keys = new Uint32Array(v.buffer, v.byteOffset, v.length);
   if (k === 0 || k === keys.length) {
     throwOnNaN(keys, keys.length, null);
     for (let i = 0; i < k; i++) dst[i] = i;
     return;
   }
-  if (!selectSampled(keys, k, dst)) selectExact(keys, k, dst);
+  let threshold = hint !== undefined && hint.key >= 0 ? selectWarm(keys, k, dst, hint.key) : -1;
+  if (threshold < 0) threshold = selectSampled(keys, k, dst);
+  if (threshold < 0) threshold = selectExact(keys, k, dst);
+  if (hint !== undefined) hint.key = threshold;
 }
 
 /**
  * Exact selection without scratch: three histogram passes over all keys fix the k-th largest key
- * digit by digit, and one more pass writes the output.
+ * digit by digit, and one more pass writes the output. Returns the k-th largest key.
  */
-function selectExact(keys: Uint32Array, k: number, dst: Uint32Array): void {
+function selectExact(keys: Uint32Array, k: number, dst: Uint32Array): number {
   const [threshold, equalTake] = kthKey(keys, keys.length, k);
   if (sawInfOrNaN()) throwOnNaN(keys, keys.length, null);
   compactInto(keys, null, keys.length, threshold, equalTake, dst);
+  return threshold;
+}
+
+/**
+ * The hinted path: a bound of WARM_MARGINS times the last k-th largest magnitude, and one pass
+ * collecting the keys at or above it (another pass per lower bound while fewer than k pass).
+ * Returns the k-th largest key, or -1, having written nothing, when a bound collects more keys
+ * than the scratch allows.
+ */
+function selectWarm(keys: Uint32Array, k: number, dst: Uint32Array, lastKey: number): number {
+  const cap = Math.min(keys.length, 4 * k + 1024);
+  ensureCandidates(cap);
+  let c = 0;
+  let lo = -1;
+  for (const margin of WARM_MARGINS) {
+    scaleBits[0] = lastKey;
+    scaleFloat[0] *= margin;
+    // 1 for margin 0 (an infinite last key times 0 is NaN); at least 1 (zeros are never
+    // collected) and at most the smallest NaN key (every NaN is collected)
+    const next = margin === 0 ? 1 : Math.max(1, Math.min(scaleBits[0]!, INF_KEY + 1));
+    if (next === lo) continue;
+    lo = next;
+    c = collectSparse(keys, lo, cap, candKeys, candIdx);
+    if (c >= k) return selectCandidates(c, k, dst);
+    if (c < 0) return -1; // a lower bound would collect even more
+  }
+  // Fewer than k nonzeros: all of them, and the lowest-index zeros (the keys not collected).
+  throwOnNaN(candKeys, c, candIdx);
+  let zeros = k - c;
+  for (let j = 0, q = 0, m = 0; m < k; j++) {
+    if (q < c && candIdx[q] === j) {
+      dst[m++] = j;
+      q++;
+    } else if (zeros > 0) {
+      dst[m++] = j;
+      zeros--;
+    }
+  }
+  return 0;
+}
+
+function ensureCandidates(cap: number): void {
+  if (candIdx.length < cap + BLOCK) {
+    candKeys = new Uint32Array(cap + BLOCK);
+    candIdx = new Uint32Array(cap + BLOCK);
+  }
+}
+
+/**
+ * Like collect(), for a bound that few keys pass (a hinted one): a branch is then cheaper than
+ * storing every index, and it collects the masked keys at once. -1 if more than cap.
+ */
+function collectSparse(keys: Uint32Array, lo: number, cap: number, ck: Uint32Array, ci: Uint32Array): number {
+  let c = 0;
+  for (let j = 0; j < keys.length; j++) {
+    const key = keys[j]! & ABS_MASK;
+    if (key >= lo) {
+      if (c === cap) return -1;
+      ck[c] = key;
+      ci[c++] = j;
+    }
+  }
+  return c;
+}
+
+/** The selection among the c >= k collected candidates (candKeys, candIdx); returns the k-th largest key. */
+function selectCandidates(c: number, k: number, dst: Uint32Array): number {
+  const [threshold, equalTake] = kthKey(candKeys, c, k);
+  if (sawInfOrNaN()) throwOnNaN(candKeys, c, candIdx); // the bound is <= every NaN key, so all were collected
+  compactInto(candKeys, candIdx, c, threshold, equalTake, dst);
+  return threshold;
 }
 
 /**
  * The fast path for large d: a strided sample bounds the k-th largest key from below, one pass
  * collects the keys at or above that bound (about 1.1 k of them), and the exact selection then runs
- * on those only. Returns false, having written nothing, when the sample bound is unusable (too
- * many keys collected, or fewer than k), so the caller falls back to the exact path.
+ * on those only. Returns the k-th largest key, or -1, having written nothing, when the sample bound
+ * is unusable (too many keys collected, or fewer than k), so the caller falls back to the exact path.
  */
-function selectSampled(keys: Uint32Array, k: number, dst: Uint32Array): boolean {
+function selectSampled(keys: Uint32Array, k: number, dst: Uint32Array): number {
   const d = keys.length;
   const m = Math.min(SAMPLE, d >>> 4);
-  if (m < MIN_SAMPLE) return false;
+  if (m < MIN_SAMPLE) return -1;
   const [lo, estimate] = sampleBound(keys, k, m);
   const cap = Math.ceil(1.25 * estimate) + 1024;
-  if (cap > d / 2) return false;
-  if (candIdx.length < cap + BLOCK) {
-    candKeys = new Uint32Array(cap);
-    candIdx = new Uint32Array(cap + BLOCK);
-  }
+  if (cap > d / 2) return -1;
+  ensureCandidates(cap);
   const c = collect(keys, lo, cap, candKeys, candIdx);
-  if (c < k) return false; // also the overflow signal (-1)
-  const [threshold, equalTake] = kthKey(candKeys, c, k);
-  if (sawInfOrNaN()) throwOnNaN(candKeys, c, candIdx); // lo <= every NaN key, so all were collected
-  compactInto(candKeys, candIdx, c, threshold, equalTake, dst);
-  return true;
+  return c < k ? -1 : selectCandidates(c, k, dst); // c = -1 on overflow
 }
 
 /**
