@@ -157,6 +157,19 @@ describe('Sum, Mean and BatchMatMul paths, wasm vs CPU', () => {
     }
   });
 
+  it('a clone shares the data and outlives its source', () => {
+    const buffers = (): number => tf.memory().numDataBuffers;
+    const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+    const before = buffers();
+    const y = tf.clone(x);
+    expect(buffers()).toBe(before);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3, 4]);
+    expect(buffers()).toBe(before);
+    y.dispose();
+    expect(buffers()).toBe(before - 1);
+  });
+
   it.each([
     [[7, 5], [7, 3], true, false],
     [[7, 5], [3, 5], false, true],

@@ -285,8 +285,8 @@ function wrapWasmKernel(name: string, kernelFunc: (args: Parameters<tf.KernelFun
 
 /**
  * Registers our kernels for the wasm backend: the two convolution gradients (replacing its slow
- * Conv2DBackpropInput), and faster paths of Sum, Mean (leading axes) and BatchMatMul (transposed
- * operands). Idempotent.
+ * Conv2DBackpropInput), faster paths of Sum, Mean (leading axes) and BatchMatMul (transposed
+ * operands), and an Identity that shares its input's data instead of copying it. Idempotent.
  */
 export function registerWasmKernels(): void {
   if (registered) return;
@@ -318,6 +318,14 @@ export function registerWasmKernels(): void {
       return leadingAxesReduce(args.backend as BackendWasm, x, axis, keepDims, mean) ?? builtin(args);
     });
   }
+  // The tape saves a clone of every tensor a gradient needs; the wasm Identity copies it, while the data
+  // is immutable and reference-counted, so sharing it (as the CPU and WebGL backends do) is enough.
+  wrapWasmKernel(tf.Identity, (args, builtin) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype === 'string') return builtin(args);
+    (args.backend as BackendWasm).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  });
   // The wasm BatchMatMul with transposeA/B is 3–15× slower than transposing first (dense-layer gradients).
   wrapWasmKernel(tf.BatchMatMul, (args, builtin) => {
     const { a, b } = args.inputs as { a: tf.Tensor; b: tf.Tensor };
