@@ -5,7 +5,6 @@
 import type { Dataset, Model } from '../models/types.js';
 import type { Pruner } from '../core/prune.js';
 import type { SparseVector } from '../core/sparse.js';
-import { softThreshold } from '../core/vec.js';
 import { rngFor } from '../core/rng.js';
 import { augmentedBatches } from '../data/augment.js';
 import type { MethodSpec } from './methods.js';
@@ -56,6 +55,7 @@ export function localTrain(
   const batches = batchSampler(data, cfg, ctx.client, round);
   const augmented = cfg.augment ? augmentedBatches(data, cfg.seed, ctx.client, round) : null;
   const tau = cfg.gamma * cfg.lambda;
+  const gamma = cfg.gamma;
   for (let s = 0; s < steps; s++) {
     if (method.pruneMode === 'ste') pruner.apply(x, w);
     if (augmented) model.lossGrad(w, augmented(batches()), g);
@@ -64,13 +64,42 @@ export function localTrain(
       // SR-STE: decay the pruned coordinates, λ_W (1 − mask) ⊙ z = λ_W (z − TopK(z))
       for (let j = 0; j < d; j++) g[j]! += cfg.steDecay * (x[j]! - w[j]!);
     }
-    const gamma = cfg.gamma;
-    if (h) for (let j = 0; j < d; j++) x[j]! -= gamma * (g[j]! - h[j]!);
-    else for (let j = 0; j < d; j++) x[j]! -= gamma * g[j]!;
-    if (method.pruneMode === 'prox') pruner.apply(x, x);
-    else if (method.pruneMode === 'l1') pruner.mapPrunable(x, (b) => softThreshold(b, tau));
+    if (method.pruneMode === 'l1') {
+      // the step and the soft-thresholding of the prunable segments in one pass over each
+      let done = 0;
+      pruner.mapPrunable(x, (block, offset) => {
+        descend(x, g, h, gamma, done, offset, null);
+        descend(x, g, h, gamma, offset, offset + block.length, tau);
+        done = offset + block.length;
+      });
+      descend(x, g, h, gamma, done, d, null);
+    } else {
+      descend(x, g, h, gamma, 0, d, null);
+      if (method.pruneMode === 'prox') pruner.apply(x, x);
+    }
   }
   return method.pruneMode === 'ste' ? pruner.apply(x, x) : x;
+}
+
+/**
+ * x_j ← x_j − γ(g_j − h_j) (h null: x_j − γg_j) for j in [from, to), rounded to float32 and then,
+ * unless tau is null, soft-thresholded as core/vec.ts softThreshold does it (sign(x)·max(|x| − tau, 0)).
+ */
+function descend(x: Float32Array, g: Float32Array, h: Float32Array | null, gamma: number, from: number, to: number, tau: number | null): void {
+  if (tau === null) {
+    if (h) for (let j = from; j < to; j++) x[j]! -= gamma * (g[j]! - h[j]!);
+    else for (let j = from; j < to; j++) x[j]! -= gamma * g[j]!;
+  } else if (h) {
+    for (let j = from; j < to; j++) {
+      const v = Math.fround(x[j]! - gamma * (g[j]! - h[j]!));
+      x[j] = v > tau ? v - tau : v < -tau ? v + tau : 0;
+    }
+  } else {
+    for (let j = from; j < to; j++) {
+      const v = Math.fround(x[j]! - gamma * g[j]!);
+      x[j] = v > tau ? v - tau : v < -tau ? v + tau : 0;
+    }
+  }
 }
 
 /**

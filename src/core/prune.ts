@@ -19,15 +19,18 @@ export interface Pruner {
   readonly prunable: number;
   /** out = TopK(v) on the prunable part, v elsewhere. `out` may be `v`. */
   apply(v: Float32Array, out?: Float32Array): Float32Array;
-  /** Applies `f` to the prunable entries only (used for soft-thresholding). */
-  mapPrunable(v: Float32Array, f: (block: Float32Array) => void): void;
+  /**
+   * Applies `f` to the prunable entries only (used for soft-thresholding): one call per prunable
+   * segment, in ascending offset order, with the segment's view of v and its offset in v.
+   */
+  mapPrunable(v: Float32Array, f: (block: Float32Array, offset: number) => void): void;
 }
 
 export function makePruner(layout: ParamLayout, sparsity: number, scope: TopkScope = 'global'): Pruner {
   const prunableSegs = layout.segments.filter((s) => s.prunable);
   const prunable = prunableSegs.reduce((n, s) => n + s.size, 0);
-  const mapPrunable = (v: Float32Array, f: (block: Float32Array) => void): void => {
-    for (const s of prunableSegs) f(v.subarray(s.offset, s.offset + s.size));
+  const mapPrunable = (v: Float32Array, f: (block: Float32Array, offset: number) => void): void => {
+    for (const s of prunableSegs) f(v.subarray(s.offset, s.offset + s.size), s.offset);
   };
   if (prunable === 0) {
     return { k: 0, prunable, apply: (v, out = new Float32Array(v.length)) => copyInto(v, out), mapPrunable };

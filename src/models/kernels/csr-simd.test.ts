@@ -154,6 +154,21 @@ describe('csr-simd on pixel-like data (FEMNIST shape, fewer rows)', () => {
   });
 });
 
+describe('csrMatMat on float32 and float64 W', () => {
+  it('gives the same bits for every length mod 4 (W is promoted four entries at a time, then one)', () => {
+    for (const n of [1, 2, 3, 4, 5, 6, 7, 10, 33]) {
+      const A = denseToCsr(randomDense(5, 6, n, 0.7));
+      const W = randomVec('W-promote', n * 2);
+      const from32 = new Float64Array(12);
+      const from64 = new Float64Array(12);
+      csrMatMat(A, W, 2, from32);
+      csrMatMat(A, Float64Array.from(W), 2, from64);
+      expectSameBits(from32, referenceScores(A, W, 2, allRows(6)));
+      expectSameBits(from64, from32);
+    }
+  });
+});
+
 describe('buildModule', () => {
   it('emits a valid module for every class count up to 70', () => {
     const wasm = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;

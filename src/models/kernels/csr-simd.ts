@@ -90,6 +90,7 @@ type FinishKernel = (sums: number, out: number, cols: number, alpha: number, ran
 /** The task entry points plus the gradient kernel for one block, called directly. */
 interface Kernels extends TaskKernels {
   demote(src: number, dst: number, count: number): void;
+  promote(src: number, dst: number, count: number): void;
   sparsify(w: number, rows: number, wptr: number, wcls: number, wval: number): void;
   sparseScores(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, wptr: number, wcls: number, wval: number, s: number): void;
   finish32to32: FinishKernel;
@@ -121,9 +122,16 @@ export function csrMatMat(A: CsrMatrix, W: Vec, C: number, out: Vec, rows?: Uint
     ['wptr', (A.cols + 1) * 4],
     ['wcls', n * 4],
     ['wval', n * 8],
+    ['w32', W instanceof Float32Array ? n * 4 : 0],
   ]);
-  mem.f64('w', n).set(W);
   const k = kernels(C);
+  if (W instanceof Float32Array) {
+    // a plain copy, then float32 → float64 in WebAssembly: a converting set() takes several times as long
+    mem.f32('w32', n).set(W);
+    k.promote(mem.at('w32'), mem.at('w'), n);
+  } else {
+    mem.f64('w', n).set(W);
+  }
   k.sparsify(mem.at('w'), A.cols, mem.at('wptr'), mem.at('wcls'), mem.at('wval'));
   const nnzW = new Uint32Array(kernelMemory().buffer, mem.at('wptr') + A.cols * 4, 1)[0]!;
   if (SPARSE_W * nnzW <= n) {
@@ -319,6 +327,7 @@ export function buildModule(C: number): Uint8Array {
     { name: 'gradRange', params: [...KERNEL_PARAMS, I32, I32], body: gradRangeBody() },
     { name: 'softmax', params: [I32, I32, I32, I32, I32, I32], body: softmaxBody(C) },
     { name: 'demote', params: [I32, I32, I32], body: demoteBody() },
+    { name: 'promote', params: [I32, I32, I32], body: promoteBody() },
     { name: 'sparsify', params: [I32, I32, I32, I32, I32], body: sparsifyBody(C) },
     { name: 'sparseScores', params: [...KERNEL_PARAMS, I32, I32], body: sparseScoresBody(C) },
     ...[false, true].flatMap((sumsWide) =>
@@ -517,6 +526,32 @@ function demoteBody(): FunctionBody {
   f.loop(src, end, 8, () => {
     f.get(dst).get(src).f64Load().op(Op.f32DemoteF64).f32Store();
     f.increment(dst, 4);
+  });
+  return f;
+}
+
+/** f64x2.promote_low_f32x4 and i32.and (wasm.ts's tables do not list them) */
+const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
+const I32_AND = 0x71;
+
+/**
+ * (src, dst, count): dst[k] = float64(src[k]) for k < count, float32 to float64 (exact); four at a
+ * time as two f64x2 promotions, then one at a time, so no store passes dst[count - 1].
+ */
+function promoteBody(): FunctionBody {
+  const f = new FunctionBody(3);
+  const [src, dst, count] = [0, 1, 2];
+  const [end, end4] = [f.local(I32), f.local(I32)];
+  f.get(count).i32(4).op(Op.i32Mul).get(src).op(Op.i32Add).set(end);
+  f.get(count).i32(-4).op(I32_AND).i32(4).op(Op.i32Mul).get(src).op(Op.i32Add).set(end4);
+  f.loop(src, end4, 16, () => {
+    f.get(dst).get(src).v128Load().simd(F64X2_PROMOTE_LOW_F32X4).v128Store();
+    f.get(dst).get(src).v128Load(8).simd(F64X2_PROMOTE_LOW_F32X4).v128Store(16);
+    f.increment(dst, 32);
+  });
+  f.loop(src, end, 4, () => {
+    f.get(dst).get(src).f32Load().op(Op.f64PromoteF32).f64Store();
+    f.increment(dst, 8);
   });
   return f;
 }
