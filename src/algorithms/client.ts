@@ -7,6 +7,7 @@ import type { Pruner } from '../core/prune.js';
 import type { SparseVector } from '../core/sparse.js';
 import { rngFor } from '../core/rng.js';
 import { augmentedBatches } from '../data/augment.js';
+import { descendStep } from '../models/kernels/csr-simd.js';
 import type { MethodSpec } from './methods.js';
 
 /** Step-level hyper-parameters shared by all clients. */
@@ -74,7 +75,7 @@ export function localTrain(
       });
       descend(x, g, h, gamma, done, d, null);
     } else {
-      descend(x, g, h, gamma, 0, d, null);
+      descendStep(x, g, h, gamma);
       if (method.pruneMode === 'prox') pruner.apply(x, x);
     }
   }

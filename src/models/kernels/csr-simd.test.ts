@@ -3,7 +3,7 @@ import { rngFor } from '../../core/rng.js';
 import { denseToCsr, matMat, matTMatAdd } from '../matrix.js';
 import { randomDense } from '../testing.js';
 import type { CsrMatrix, DenseMatrix } from '../types.js';
-import { buildModule, csrMatMat, csrMatTMatAdd, softmaxLossSum } from './csr-simd.js';
+import { buildModule, csrMatMat, csrMatTMatAdd, descendStep, softmaxLossSum } from './csr-simd.js';
 import { kernelThreads, setKernelThreads } from './threads.js';
 
 function randomVec(label: string, n: number, scale = 1): Float32Array {
@@ -165,6 +165,30 @@ describe('csrMatMat on float32 and float64 W', () => {
       csrMatMat(A, Float64Array.from(W), 2, from64);
       expectSameBits(from32, referenceScores(A, W, 2, allRows(6)));
       expectSameBits(from64, from32);
+    }
+  });
+});
+
+describe('descendStep', () => {
+  it('gives the bits of the JavaScript loop x[j] -= γ(g[j] - h[j]), with and without h, at every length mod 4', () => {
+    const special = [0, -0, 1e-45, -1e-45, 3.4e38, -3.4e38, Infinity, 1 / 3, -7.25];
+    for (const n of [1, 2, 3, 4, 5, 7, 8, 13, 1001]) {
+      const x = randomVec('x-descend', n, 3);
+      const g = randomVec('g-descend', n);
+      const h = randomVec('h-descend', n, 0.5);
+      special.forEach((v, i) => {
+        if (i < n) [x[i], g[(i + 1) % n], h[(i + 2) % n]] = [v, -v, v];
+      });
+      for (const gamma of [0.37, 1e-3, 123.5]) {
+        for (const hh of [h, null]) {
+          const want = Float32Array.from(x);
+          if (hh) for (let j = 0; j < n; j++) want[j]! -= gamma * (g[j]! - hh[j]!);
+          else for (let j = 0; j < n; j++) want[j]! -= gamma * g[j]!;
+          const got = Float32Array.from(x);
+          descendStep(got, g, hh, gamma);
+          expectSameBits(Float64Array.from(got), Float64Array.from(want)); // Object.is: -0 too
+        }
+      }
     }
   });
 });

@@ -29,7 +29,7 @@ import type { Vec } from '../matrix.js';
 import type { CsrMatrix } from '../types.js';
 import { softmaxBody } from './softmax.js';
 import { GRAD, type Job, runJob, SCORES, shareModule, SOFTMAX, type TaskKernels } from './threads.js';
-import { encodeModule, F64, FunctionBody, I32, Op, Simd, V128 } from './wasm.js';
+import { encodeModule, F64, FunctionBody, I32, Op, Simd, uleb, V128 } from './wasm.js';
 
 /** Vectors per register-resident chunk of classes: x64 has 16 vector registers (measured 6, 8, 12). */
 const CHUNK = 8;
@@ -91,6 +91,9 @@ type FinishKernel = (sums: number, out: number, cols: number, alpha: number, ran
 interface Kernels extends TaskKernels {
   demote(src: number, dst: number, count: number): void;
   promote(src: number, dst: number, count: number): void;
+  /** (x, g, h, count, gamma): see descendBody */
+  descend(x: number, g: number, h: number, count: number, gamma: number): void;
+  descendShifted(x: number, g: number, h: number, count: number, gamma: number): void;
   sparsify(w: number, rows: number, wptr: number, wcls: number, wval: number): void;
   sparseScores(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, wptr: number, wcls: number, wval: number, s: number): void;
   finish32to32: FinishKernel;
@@ -223,6 +226,30 @@ export function softmaxLossSum(S: Float64Array, labels: Int32Array, C: number, d
   return sum;
 }
 
+/**
+ * x ← x − γ(g − h) (h null: x − γg), each entry in float64 and rounded once to float32, the same
+ * bits as the JavaScript loop x[j] -= γ * (g[j] - h[j]): a local step's update, through kernel
+ * memory (a plain copy each way) because the SIMD kernel takes a fraction of the loop's time.
+ */
+export function descendStep(x: Float32Array, g: Float32Array, h: Float32Array | null, gamma: number): void {
+  const d = x.length;
+  const mem = new Layout(null, undefined, [
+    ['x', d * 4],
+    ['g', d * 4],
+    ['h', h === null ? 0 : d * 4],
+  ]);
+  mem.f32('x', d).set(x);
+  mem.f32('g', d).set(g);
+  const k = kernels(1);
+  if (h === null) {
+    k.descend(mem.at('x'), mem.at('g'), 0, d, gamma);
+  } else {
+    mem.f32('h', d).set(h);
+    k.descendShifted(mem.at('x'), mem.at('g'), mem.at('h'), d, gamma);
+  }
+  x.set(mem.f32('x', d));
+}
+
 /** G (m × C) into the float32 region 'd' of mem, through the float64 region 'd64' when G is float64. */
 function loadRows(mem: Layout, G: Vec, count: number, C: number): void {
   if (G instanceof Float32Array) {
@@ -328,6 +355,8 @@ export function buildModule(C: number): Uint8Array {
     { name: 'softmax', params: [I32, I32, I32, I32, I32, I32], body: softmaxBody(C) },
     { name: 'demote', params: [I32, I32, I32], body: demoteBody() },
     { name: 'promote', params: [I32, I32, I32], body: promoteBody() },
+    { name: 'descend', params: [I32, I32, I32, I32, F64], body: descendBody(false) },
+    { name: 'descendShifted', params: [I32, I32, I32, I32, F64], body: descendBody(true) },
     { name: 'sparsify', params: [I32, I32, I32, I32, I32], body: sparsifyBody(C) },
     { name: 'sparseScores', params: [...KERNEL_PARAMS, I32, I32], body: sparseScoresBody(C) },
     ...[false, true].flatMap((sumsWide) =>
@@ -530,9 +559,52 @@ function demoteBody(): FunctionBody {
   return f;
 }
 
-/** f64x2.promote_low_f32x4 and i32.and (wasm.ts's tables do not list them) */
+/** SIMD and i32 opcodes that wasm.ts's tables do not list */
 const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
+const F32X4_DEMOTE_F64X2_ZERO = 0x5e;
+const V128_STORE64_LANE = 0x5b;
 const I32_AND = 0x71;
+
+/**
+ * (x, g, h, count, gamma): x[k] = float32(x[k] − gamma · (g[k] − h[k])) for k < count, or without
+ * h (not shifted) x[k] − gamma · g[k], in float64 from the float32 inputs; four entries at a time
+ * as two f64x2 halves (each stored as its 8 bytes, so no store passes x[count - 1]), then one at a time.
+ */
+function descendBody(shifted: boolean): FunctionBody {
+  const f = new FunctionBody(5);
+  const [x, g, h, count, gamma] = [0, 1, 2, 3, 4];
+  const [end, end4] = [f.local(I32), f.local(I32)];
+  const gv = f.local(V128);
+  f.get(gamma).simd(Simd.f64x2Splat).set(gv);
+  f.get(count).i32(4).op(Op.i32Mul).get(x).op(Op.i32Add).set(end);
+  f.get(count).i32(-4).op(I32_AND).i32(4).op(Op.i32Mul).get(x).op(Op.i32Add).set(end4);
+  const half = (offset: number): void => {
+    f.get(x);
+    f.get(x).v128Load(offset).simd(F64X2_PROMOTE_LOW_F32X4);
+    f.get(gv);
+    f.get(g).v128Load(offset).simd(F64X2_PROMOTE_LOW_F32X4);
+    if (shifted) f.get(h).v128Load(offset).simd(F64X2_PROMOTE_LOW_F32X4).simd(Simd.f64x2Sub);
+    f.simd(Simd.f64x2Mul).simd(Simd.f64x2Sub).simd(F32X4_DEMOTE_F64X2_ZERO);
+    f.simd(V128_STORE64_LANE).op(3, ...uleb(offset), 0); // align 8, offset, lane 0
+  };
+  f.loop(x, end4, 16, () => {
+    half(0);
+    half(8);
+    f.increment(g, 16);
+    if (shifted) f.increment(h, 16);
+  });
+  f.loop(x, end, 4, () => {
+    f.get(x);
+    f.get(x).f32Load().op(Op.f64PromoteF32);
+    f.get(gamma);
+    f.get(g).f32Load().op(Op.f64PromoteF32);
+    if (shifted) f.get(h).f32Load().op(Op.f64PromoteF32, Op.f64Sub);
+    f.op(Op.f64Mul, Op.f64Sub, Op.f32DemoteF64).f32Store();
+    f.increment(g, 4);
+    if (shifted) f.increment(h, 4);
+  });
+  return f;
+}
 
 /**
  * (src, dst, count): dst[k] = float64(src[k]) for k < count, float32 to float64 (exact); four at a
