@@ -66,41 +66,21 @@ export function localTrain(
       for (let j = 0; j < d; j++) g[j]! += cfg.steDecay * (x[j]! - w[j]!);
     }
     if (method.pruneMode === 'l1') {
-      // the step and the soft-thresholding of the prunable segments in one pass over each
+      // the step, soft-thresholded on the prunable segments (in one pass over each)
       let done = 0;
       pruner.mapPrunable(x, (block, offset) => {
-        descend(x, g, h, gamma, done, offset, null);
-        descend(x, g, h, gamma, offset, offset + block.length, tau);
-        done = offset + block.length;
+        if (done < offset) descendStep(x.subarray(done, offset), g.subarray(done, offset), h?.subarray(done, offset) ?? null, gamma);
+        const end = offset + block.length;
+        descendStep(block, g.subarray(offset, end), h?.subarray(offset, end) ?? null, gamma, tau);
+        done = end;
       });
-      descend(x, g, h, gamma, done, d, null);
+      if (done < d) descendStep(x.subarray(done), g.subarray(done), h?.subarray(done) ?? null, gamma);
     } else {
       descendStep(x, g, h, gamma);
       if (method.pruneMode === 'prox') pruner.apply(x, x);
     }
   }
   return method.pruneMode === 'ste' ? pruner.apply(x, x) : x;
-}
-
-/**
- * x_j ← x_j − γ(g_j − h_j) (h null: x_j − γg_j) for j in [from, to), rounded to float32 and then,
- * unless tau is null, soft-thresholded as core/vec.ts softThreshold does it (sign(x)·max(|x| − tau, 0)).
- */
-function descend(x: Float32Array, g: Float32Array, h: Float32Array | null, gamma: number, from: number, to: number, tau: number | null): void {
-  if (tau === null) {
-    if (h) for (let j = from; j < to; j++) x[j]! -= gamma * (g[j]! - h[j]!);
-    else for (let j = from; j < to; j++) x[j]! -= gamma * g[j]!;
-  } else if (h) {
-    for (let j = from; j < to; j++) {
-      const v = Math.fround(x[j]! - gamma * (g[j]! - h[j]!));
-      x[j] = v > tau ? v - tau : v < -tau ? v + tau : 0;
-    }
-  } else {
-    for (let j = from; j < to; j++) {
-      const v = Math.fround(x[j]! - gamma * g[j]!);
-      x[j] = v > tau ? v - tau : v < -tau ? v + tau : 0;
-    }
-  }
 }
 
 /**

@@ -170,8 +170,11 @@ describe('csrMatMat on float32 and float64 W', () => {
 });
 
 describe('descendStep', () => {
-  it('gives the bits of the JavaScript loop x[j] -= γ(g[j] - h[j]), with and without h, at every length mod 4', () => {
-    const special = [0, -0, 1e-45, -1e-45, 3.4e38, -3.4e38, Infinity, 1 / 3, -7.25];
+  /** softThreshold's expression, applied to the float32 value */
+  const shrink = (v: number, tau: number): number => (v > tau ? v - tau : v < -tau ? v + tau : 0);
+
+  it('gives the bits of the JavaScript loops (step, then soft-thresholding), with and without h, at every length mod 4', () => {
+    const special = [0, -0, 1e-45, -1e-45, 3.4e38, -3.4e38, Infinity, Number.NaN, 1 / 3, -7.25, 0.05, -0.05];
     for (const n of [1, 2, 3, 4, 5, 7, 8, 13, 1001]) {
       const x = randomVec('x-descend', n, 3);
       const g = randomVec('g-descend', n);
@@ -181,12 +184,15 @@ describe('descendStep', () => {
       });
       for (const gamma of [0.37, 1e-3, 123.5]) {
         for (const hh of [h, null]) {
-          const want = Float32Array.from(x);
-          if (hh) for (let j = 0; j < n; j++) want[j]! -= gamma * (g[j]! - hh[j]!);
-          else for (let j = 0; j < n; j++) want[j]! -= gamma * g[j]!;
-          const got = Float32Array.from(x);
-          descendStep(got, g, hh, gamma);
-          expectSameBits(Float64Array.from(got), Float64Array.from(want)); // Object.is: -0 too
+          for (const tau of [null, 0, 0.05, 1.5, -0.3]) {
+            const want = Float32Array.from(x);
+            if (hh) for (let j = 0; j < n; j++) want[j]! -= gamma * (g[j]! - hh[j]!);
+            else for (let j = 0; j < n; j++) want[j]! -= gamma * g[j]!;
+            if (tau !== null) for (let j = 0; j < n; j++) want[j] = shrink(want[j]!, tau);
+            const got = Float32Array.from(x);
+            descendStep(got, g, hh, gamma, tau);
+            expectSameBits(Float64Array.from(got), Float64Array.from(want)); // Object.is: -0 too
+          }
         }
       }
     }

@@ -87,13 +87,16 @@ function kernelMemory(): WasmMemory {
 }
 /** (sums, out, cols, alpha, ranges, rangeStride): see finishBody. */
 type FinishKernel = (sums: number, out: number, cols: number, alpha: number, ranges: number, rangeStride: number) => void;
+/** (x, g, h, count, gamma, tau): see descendBody */
+type DescendKernel = (x: number, g: number, h: number, count: number, gamma: number, tau: number) => void;
 /** The task entry points plus the gradient kernel for one block, called directly. */
 interface Kernels extends TaskKernels {
   demote(src: number, dst: number, count: number): void;
   promote(src: number, dst: number, count: number): void;
-  /** (x, g, h, count, gamma): see descendBody */
-  descend(x: number, g: number, h: number, count: number, gamma: number): void;
-  descendShifted(x: number, g: number, h: number, count: number, gamma: number): void;
+  descend: DescendKernel;
+  descendShifted: DescendKernel;
+  descendShrink: DescendKernel;
+  descendShiftedShrink: DescendKernel;
   sparsify(w: number, rows: number, wptr: number, wcls: number, wval: number): void;
   sparseScores(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, wptr: number, wcls: number, wval: number, s: number): void;
   finish32to32: FinishKernel;
@@ -228,10 +231,11 @@ export function softmaxLossSum(S: Float64Array, labels: Int32Array, C: number, d
 
 /**
  * x ← x − γ(g − h) (h null: x − γg), each entry in float64 and rounded once to float32, the same
- * bits as the JavaScript loop x[j] -= γ * (g[j] - h[j]): a local step's update, through kernel
+ * bits as the JavaScript loop x[j] -= γ * (g[j] - h[j]); with a `tau`, each new entry is then
+ * soft-thresholded as core/vec.ts softThreshold does it. A local step's update, through kernel
  * memory (a plain copy each way) because the SIMD kernel takes a fraction of the loop's time.
  */
-export function descendStep(x: Float32Array, g: Float32Array, h: Float32Array | null, gamma: number): void {
+export function descendStep(x: Float32Array, g: Float32Array, h: Float32Array | null, gamma: number, tau: number | null = null): void {
   const d = x.length;
   const mem = new Layout(null, undefined, [
     ['x', d * 4],
@@ -240,13 +244,9 @@ export function descendStep(x: Float32Array, g: Float32Array, h: Float32Array | 
   ]);
   mem.f32('x', d).set(x);
   mem.f32('g', d).set(g);
-  const k = kernels(1);
-  if (h === null) {
-    k.descend(mem.at('x'), mem.at('g'), 0, d, gamma);
-  } else {
-    mem.f32('h', d).set(h);
-    k.descendShifted(mem.at('x'), mem.at('g'), mem.at('h'), d, gamma);
-  }
+  if (h !== null) mem.f32('h', d).set(h);
+  const name = `descend${h === null ? '' : 'Shifted'}${tau === null ? '' : 'Shrink'}` as const;
+  kernels(1)[name](mem.at('x'), mem.at('g'), mem.at('h'), d, gamma, tau ?? 0);
   x.set(mem.f32('x', d));
 }
 
@@ -355,8 +355,13 @@ export function buildModule(C: number): Uint8Array {
     { name: 'softmax', params: [I32, I32, I32, I32, I32, I32], body: softmaxBody(C) },
     { name: 'demote', params: [I32, I32, I32], body: demoteBody() },
     { name: 'promote', params: [I32, I32, I32], body: promoteBody() },
-    { name: 'descend', params: [I32, I32, I32, I32, F64], body: descendBody(false) },
-    { name: 'descendShifted', params: [I32, I32, I32, I32, F64], body: descendBody(true) },
+    ...[false, true].flatMap((shifted) =>
+      [false, true].map((shrink) => ({
+        name: `descend${shifted ? 'Shifted' : ''}${shrink ? 'Shrink' : ''}`,
+        params: [I32, I32, I32, I32, F64, F64],
+        body: descendBody(shifted, shrink),
+      })),
+    ),
     { name: 'sparsify', params: [I32, I32, I32, I32, I32], body: sparsifyBody(C) },
     { name: 'sparseScores', params: [...KERNEL_PARAMS, I32, I32], body: sparseScoresBody(C) },
     ...[false, true].flatMap((sumsWide) =>
@@ -559,23 +564,31 @@ function demoteBody(): FunctionBody {
   return f;
 }
 
-/** SIMD and i32 opcodes that wasm.ts's tables do not list */
+/** SIMD and scalar opcodes that wasm.ts's tables do not list */
 const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
 const F32X4_DEMOTE_F64X2_ZERO = 0x5e;
 const V128_STORE64_LANE = 0x5b;
+const [F64X2_LT, F64X2_GT, V128_AND, V128_BITSELECT] = [0x49, 0x4a, 0x4e, 0x52];
+const [F64_LT, F64_GT, F64_NEG] = [0x63, 0x64, 0x9a];
 const I32_AND = 0x71;
 
 /**
- * (x, g, h, count, gamma): x[k] = float32(x[k] − gamma · (g[k] − h[k])) for k < count, or without
- * h (not shifted) x[k] − gamma · g[k], in float64 from the float32 inputs; four entries at a time
- * as two f64x2 halves (each stored as its 8 bytes, so no store passes x[count - 1]), then one at a time.
+ * (x, g, h, count, gamma, tau): x[k] = float32(x[k] − gamma · (g[k] − h[k])) for k < count, or
+ * without h (not shifted) x[k] − gamma · g[k], in float64 from the float32 inputs. With `shrink`,
+ * that float32 value v then becomes v > tau ? v − tau : v < −tau ? v + tau : +0 (rounded to
+ * float32 again): the soft-thresholding of core/vec.ts for any tau, NaN to +0 included, here as
+ * comparison masks (a false comparison's all-zero lanes are +0). Four entries at a time as two f64x2 halves (each
+ * stored as its 8 bytes, so no store passes x[count - 1]), then one at a time.
  */
-function descendBody(shifted: boolean): FunctionBody {
-  const f = new FunctionBody(5);
-  const [x, g, h, count, gamma] = [0, 1, 2, 3, 4];
+function descendBody(shifted: boolean, shrink: boolean): FunctionBody {
+  const f = new FunctionBody(6);
+  const [x, g, h, count, gamma, tau] = [0, 1, 2, 3, 4, 5];
   const [end, end4] = [f.local(I32), f.local(I32)];
-  const gv = f.local(V128);
+  const [gv, tv, nv, v] = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const s = f.local(F64);
   f.get(gamma).simd(Simd.f64x2Splat).set(gv);
+  f.get(tau).simd(Simd.f64x2Splat).set(tv);
+  f.get(tau).op(F64_NEG).simd(Simd.f64x2Splat).set(nv);
   f.get(count).i32(4).op(Op.i32Mul).get(x).op(Op.i32Add).set(end);
   f.get(count).i32(-4).op(I32_AND).i32(4).op(Op.i32Mul).get(x).op(Op.i32Add).set(end4);
   const half = (offset: number): void => {
@@ -585,6 +598,13 @@ function descendBody(shifted: boolean): FunctionBody {
     f.get(g).v128Load(offset).simd(F64X2_PROMOTE_LOW_F32X4);
     if (shifted) f.get(h).v128Load(offset).simd(F64X2_PROMOTE_LOW_F32X4).simd(Simd.f64x2Sub);
     f.simd(Simd.f64x2Mul).simd(Simd.f64x2Sub).simd(F32X4_DEMOTE_F64X2_ZERO);
+    if (shrink) {
+      f.simd(F64X2_PROMOTE_LOW_F32X4).set(v);
+      // bitselect(v − tau, (v < −tau) & (v + tau), v > tau)
+      f.get(v).get(tv).simd(Simd.f64x2Sub);
+      f.get(v).get(nv).simd(F64X2_LT).get(v).get(tv).simd(Simd.f64x2Add).simd(V128_AND);
+      f.get(v).get(tv).simd(F64X2_GT).simd(V128_BITSELECT).simd(F32X4_DEMOTE_F64X2_ZERO);
+    }
     f.simd(V128_STORE64_LANE).op(3, ...uleb(offset), 0); // align 8, offset, lane 0
   };
   f.loop(x, end4, 16, () => {
@@ -599,7 +619,15 @@ function descendBody(shifted: boolean): FunctionBody {
     f.get(gamma);
     f.get(g).f32Load().op(Op.f64PromoteF32);
     if (shifted) f.get(h).f32Load().op(Op.f64PromoteF32, Op.f64Sub);
-    f.op(Op.f64Mul, Op.f64Sub, Op.f32DemoteF64).f32Store();
+    f.op(Op.f64Mul, Op.f64Sub, Op.f32DemoteF64);
+    if (shrink) {
+      // select(v − tau, select(v + tau, +0, v < −tau), v > tau)
+      f.op(Op.f64PromoteF32).set(s);
+      f.get(s).get(tau).op(Op.f64Sub);
+      f.get(s).get(tau).op(Op.f64Add).f64Const(0).get(s).get(tau).op(F64_NEG, F64_LT, Op.select);
+      f.get(s).get(tau).op(F64_GT, Op.select, Op.f32DemoteF64);
+    }
+    f.f32Store();
     f.increment(g, 4);
     if (shifted) f.increment(h, 4);
   });
