@@ -187,11 +187,33 @@ function ensureCandidates(cap: number): void {
 
 /**
  * Like collect(), for a bound that few keys pass (a hinted one): a branch is then cheaper than
- * storing every index, and it collects the masked keys at once. -1 if more than cap.
+ * storing every index, and it collects the masked keys at once. -1 if more than cap. Four keys
+ * share one test, (below - key) < 0 iff key >= lo (lo >= 1, keys below 2^31), or-ed over the four.
  */
 function collectSparse(keys: Uint32Array, lo: number, cap: number, ck: Uint32Array, ci: Uint32Array): number {
+  const n = keys.length;
+  const below = lo - 1;
   let c = 0;
-  for (let j = 0; j < keys.length; j++) {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const a = keys[j]! & ABS_MASK;
+    const b = keys[j + 1]! & ABS_MASK;
+    const e = keys[j + 2]! & ABS_MASK;
+    const f = keys[j + 3]! & ABS_MASK;
+    if (((below - a) | (below - b) | (below - e) | (below - f)) < 0) {
+      if (c + 4 > cap) return collectTail(keys, lo, cap, ck, ci, j, c);
+      if (a >= lo) (ck[c] = a), (ci[c++] = j);
+      if (b >= lo) (ck[c] = b), (ci[c++] = j + 1);
+      if (e >= lo) (ck[c] = e), (ci[c++] = j + 2);
+      if (f >= lo) (ck[c] = f), (ci[c++] = j + 3);
+    }
+  }
+  return collectTail(keys, lo, cap, ck, ci, j, c);
+}
+
+/** collectSparse one key at a time from index j on, with c keys collected so far. */
+function collectTail(keys: Uint32Array, lo: number, cap: number, ck: Uint32Array, ci: Uint32Array, j: number, c: number): number {
+  for (; j < keys.length; j++) {
     const key = keys[j]! & ABS_MASK;
     if (key >= lo) {
       if (c === cap) return -1;
