@@ -11,8 +11,9 @@
  * - input gradient: dx is the correlation of dy, dilated by s (s − 1 zeros between rows and columns),
  *   with the filter rotated by 180° and its channel axes swapped, padded by KH − 1 − top (and so on).
  *
- * Also here: a 2×2 max-pooling op with a faster gradient than the backend's MaxPoolGrad kernel, and a
- * training-mode BatchNorm op with a closed-form gradient.
+ * Also here: a 2×2 max-pooling op with a faster gradient than the backend's MaxPoolGrad kernel, a
+ * training-mode BatchNorm op with a closed-form gradient, and faster replacements of the backend's Sum,
+ * Mean, BatchMatMul and Identity kernels for the cases a training step hits (docs/performance-nn.md).
  *
  * Inside a kernel, tf ops are not taped (the engine's kernel depth is > 0), so composing them is safe.
  */
