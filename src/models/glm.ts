@@ -4,7 +4,7 @@
  * ℓ differs (a `Link`), so one class does the linear algebra, layout, shape checks and smoothness.
  */
 import { dot } from '../core/vec.js';
-import { batchSize, gramLambdaMax, matMat, matTMatAdd } from './matrix.js';
+import { batchSize, gramLambdaMax, matMat, matTMat, matTMatAdd } from './matrix.js';
 import type { Dataset, Metric, Model, ModelSpec, ParamLayout } from './types.js';
 
 /** The per-sample loss of a model, applied to a block of scores. */
@@ -135,9 +135,12 @@ export class GlmModel implements Model {
     const { nClasses: C, l2, intercept } = this.spec;
     const m = D.length / C;
     const g = grad.subarray(0, this.nWeights);
-    if (l2 === 0) g.fill(0);
-    else for (let j = 0; j < this.nWeights; j++) g[j] = l2 * w[j]!;
-    matTMatAdd(data.x, D, C, g, 1 / m, rows);
+    if (l2 === 0) {
+      matTMat(data.x, D, C, g, 1 / m, rows); // the bits of a zero fill and matTMatAdd, in one pass less
+    } else {
+      for (let j = 0; j < this.nWeights; j++) g[j] = l2 * w[j]!;
+      matTMatAdd(data.x, D, C, g, 1 / m, rows);
+    }
     if (!intercept) return;
     const bias = new Float64Array(C);
     for (let i = 0; i < D.length; i += C) for (let c = 0; c < C; c++) bias[c]! += D[i + c]!;

@@ -71,6 +71,16 @@ export function matTMatAdd(A: Matrix, G: Vec, C: number, out: Vec, alpha: number
   return out;
 }
 
+/** out (A.cols × C) = alpha · Aᵀ G: matTMatAdd into a zero out, without reading or clearing out first. */
+export function matTMat(A: Matrix, G: Vec, C: number, out: Vec, alpha: number, rows?: Uint32Array): Vec {
+  checkOperands('matTMat', A, rows, [
+    ['G', G.length, batchSize(A, rows) * C],
+    ['out', out.length, A.cols * C],
+  ]);
+  csrMatTMatAdd(asCsr(A), G, C, out, alpha, rows, false);
+  return out;
+}
+
 /**
  * The nonzero entries of row r: writes their columns into `idx` and values into `val` (both at
  * least A.cols long) and returns how many there are.

@@ -101,6 +101,17 @@ describe.each(shapes)('csr-simd kernels, $m × $n, C = $C', ({ m, n, C }) => {
         expect(Math.abs(out[k]! - (0.5 - 2 * expected[k]!))).toBeLessThanOrEqual(2 * 1e-6 * abs[k]! + 1e-12);
       }
     });
+
+    it(`gradient without accumulate equals the one added into zeros, bit for bit, float32 and float64 out (${label})`, () => {
+      const G = randomVec('G', rs.length * C);
+      for (const make of [(len: number) => new Float32Array(len), (len: number) => new Float64Array(len)]) {
+        const added = make(n * C);
+        csrMatTMatAdd(A, G, C, added, -0.75, rows);
+        const set = make(n * C).fill(Number.NaN);
+        csrMatTMatAdd(A, G, C, set, -0.75, rows, false);
+        expectSameBits(Float64Array.from(set), Float64Array.from(added));
+      }
+    });
   }
 
   it('gives the same bits for dense and CSR input, on 1 to 3 threads, and across repeated and interleaved calls', () => {

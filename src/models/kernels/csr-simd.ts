@@ -152,8 +152,11 @@ export function csrMatMat(A: CsrMatrix, W: Vec, C: number, out: Vec, rows?: Uint
   else for (let i = 0; i < m; i++) out.set(s.subarray(i * stride, i * stride + C), i * C);
 }
 
-/** out (A.cols × C) += alpha · AᵀG, G (m × C) rounded to float32, summed as the file header says. */
-export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: number, rows?: Uint32Array): void {
+/**
+ * out (A.cols × C) += alpha · AᵀG, G (m × C) rounded to float32, summed as the file header says.
+ * With `accumulate` false, out's contents are ignored: the result is that of a zero-filled out.
+ */
+export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: number, rows?: Uint32Array, accumulate = true): void {
   const Cp = padded(C);
   const n = A.cols * Cp;
   const m = rows === undefined ? A.rows : rows.length;
@@ -171,7 +174,7 @@ export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: 
     mem.f32('g', n).fill(0);
     const k = kernels(C);
     k.grad(mem.indptr, mem.indices, mem.values, mem.rows, mem.useRows, 0, m, mem.at('d'), mem.at('g'));
-    finish(mem, outWide ? k.finish32to64 : k.finish32to32, 'g', out, alpha, A.cols, C, 1);
+    finish(mem, outWide ? k.finish32to64 : k.finish32to32, 'g', out, alpha, A.cols, C, 1, accumulate);
     return;
   }
   const ranges = Math.min(MAX_RANGES, Math.ceil(m / RANGE_ROWS));
@@ -192,17 +195,19 @@ export function csrMatTMatAdd(A: CsrMatrix, G: Vec, C: number, out: Vec, alpha: 
     kernels,
   );
   const k = kernels(C);
-  finish(mem, outWide ? k.finish64to64 : k.finish64to32, 'acc', out, alpha, A.cols, C, ranges);
+  finish(mem, outWide ? k.finish64to64 : k.finish64to32, 'acc', out, alpha, A.cols, C, ranges, accumulate);
 }
 
 /**
  * out += alpha · (the ranges' partial sums added in range order), through the region 'out' of mem:
- * one plain copy each way, the arithmetic in WebAssembly (a JavaScript loop over a Float32Array or
- * Float64Array `out` took several times as long, most of a small client's gradient).
+ * one plain copy each way (a fill with +0 in, without `accumulate`), the arithmetic in WebAssembly
+ * (a JavaScript loop over a Float32Array or Float64Array `out` took several times as long, most of
+ * a small client's gradient).
  */
-function finish(mem: Layout, f: FinishKernel, sums: 'g' | 'acc', out: Vec, alpha: number, cols: number, C: number, ranges: number): void {
+function finish(mem: Layout, f: FinishKernel, sums: 'g' | 'acc', out: Vec, alpha: number, cols: number, C: number, ranges: number, accumulate: boolean): void {
   const region = out instanceof Float64Array ? mem.f64('out', cols * C) : mem.f32('out', cols * C);
-  region.set(out);
+  if (accumulate) region.set(out);
+  else region.fill(0);
   f(mem.at(sums), mem.at('out'), cols, alpha, ranges, cols * padded(C) * 8);
   out.set(region);
 }
