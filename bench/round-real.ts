@@ -31,7 +31,7 @@ interface Case {
 const CASES: Case[] = [
   { label: 'FEMNIST (306 clients, multinomial, d = 48,670, 99% sparsity)', dataset: 'femnist', sparsity: 0.99,
     // the target is the whole grid, timed end to end instead: 48 min (docs/reproduction.md)
-    note: '; experiments/femnist.json (random coin: 7.2 local steps a round on average in sparse-proxskip's seed-0 run) took 48 min in all' },
+    note: '; experiments/femnist.json (random coin: 7.2 local steps a round on average in the sparse-proxskip run of seed 0) took 48 min in all' },
   { label: 'BlogFeedback (421 clients, linear, d = 282, min-max scaled, 90% sparsity)', dataset: 'blogfeedback:scale=minmax', sparsity: 0.9 },
 ];
 
