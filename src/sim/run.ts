@@ -99,8 +99,11 @@ export async function prepareRun(config: RunConfig, loaded?: LoadedData, opts: P
  * config except λ itself and options that only change speed or what is recorded.
  */
 export function lambdaCacheKey(config: RunConfig): string {
-  return configKey(config, ['lambda', 'workers', 'timing', 'evalEvery', 'dataDir', 'stateDir']);
+  return configKey(config, NOT_SHAPING_LAMBDA);
 }
+
+/** Options that do not change a run's final average (or are λ itself). */
+const NOT_SHAPING_LAMBDA = ['lambda', 'workers', 'timing', 'evalEvery', 'dataDir', 'stateDir'];
 
 /**
  * The cache entry a search starts from: the λ found last for the same configuration with another seed.
@@ -108,7 +111,7 @@ export function lambdaCacheKey(config: RunConfig): string {
  * takes a few runs instead of a bracket grown from λ_max.
  */
 function lambdaHintKey(config: RunConfig): string {
-  return `any seed: ${configKey(config, ['lambda', 'workers', 'timing', 'evalEvery', 'dataDir', 'stateDir', 'seed'])}`;
+  return `any seed: ${configKey(config, [...NOT_SHAPING_LAMBDA, 'seed'])}`;
 }
 
 function configKey(config: RunConfig, ignored: string[]): string {
@@ -135,8 +138,11 @@ async function searchLambda(prepared: PreparedRun, opts: PrepareOptions): Promis
   const probeOptions = { evalEvery: Math.max(1, prepared.config.rounds), timing: false };
   const hintKey = lambdaHintKey(prepared.config);
   const hint = opts.lambdaCache?.get(hintKey);
-  const lambdaMax = hint ? 0 : gradientInfNorm(prepared, model, pruner);
-  const start = hint ? { start: hint.lambda, expand: HINT_EXPAND } : lambdaMax > 0 ? { start: lambdaMax / 10 } : {};
+  const fromLambdaMax = (): { start?: number } => {
+    const lambdaMax = gradientInfNorm(prepared, model, pruner);
+    return lambdaMax > 0 ? { start: lambdaMax / 10 } : {};
+  };
+  const start = hint ? { start: hint.lambda, expand: HINT_EXPAND } : fromLambdaMax();
   const result = await findLambda(
     async (lambda) => {
       const sim = await simulate(prepared.dataset, { ...simOptions(prepared, lambda), ...probeOptions }, stop);
