@@ -38,6 +38,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--local-steps <k>', 'local steps per round with --schedule fixed (default: 1/p)', int('--local-steps'))
     .addOption(new Option('--schedule <s>', 'fixed: every k steps; random: a shared coin each step (default: fixed)').choices(['fixed', 'random']))
     .option('--rounds <r>', 'communication rounds (default: 100)', int('--rounds'))
+    .option('--stop-tol <t>', 'stop once the train loss changed by at most this fraction over the last 10% of rounds; --rounds is then a cap (default: 0, off)', num('--stop-tol'))
     .option('--seed <n>', 'random seed (default: 0)', int('--seed'))
     .option('--lambda <l>', "l1 weight of randprox-l1, or 'auto': the λ whose model has the target sparsity (default: 0.001)", lambda)
     .option('--ste-decay <d>', 'SR-STE decay on pruned weights (default: 0)', num('--ste-decay'))
@@ -59,7 +60,7 @@ export function addRunOptions(cmd: Command): Command {
 export function configFromOptions(o: Record<string, unknown>): Partial<Omit<RunConfig, 'algorithm'>> {
   const keys: (keyof RunConfig)[] = [
     'dataset', 'test', 'dataDir', 'clients', 'partition', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p',
-    'localSteps', 'schedule', 'rounds', 'seed', 'lambda', 'steDecay', 'batchSize', 'participation', 'workers',
+    'localSteps', 'schedule', 'rounds', 'stopTol', 'seed', 'lambda', 'steDecay', 'batchSize', 'participation', 'workers',
     'evalEvery', 'postHocTopk', 'timing', 'maxSamples', 'augment', 'stateDir', 'pruneMode', 'pruneAfterAverage', 'hReference',
   ];
   const out: Record<string, unknown> = {};

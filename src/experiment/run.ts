@@ -108,7 +108,7 @@ export function cellFilter(pattern: string): (id: string) => boolean {
  * Listing these (rather than the data fields) errs on the safe side when a data option is added.
  */
 const TRAINING_ONLY = new Set<string>([
-  'algorithm', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p', 'localSteps', 'schedule', 'rounds', 'lambda',
+  'algorithm', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p', 'localSteps', 'schedule', 'rounds', 'stopTol', 'lambda',
   'steDecay', 'batchSize', 'participation', 'workers', 'evalEvery', 'postHocTopk', 'timing', 'pruneMode', 'pruneAfterAverage', 'hReference',
 ]);
 

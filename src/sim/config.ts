@@ -24,7 +24,13 @@ export interface RunConfig {
   p: number;
   localSteps: number;
   schedule: Schedule;
+  /** at most this many rounds (with stopTol > 0, a cap) */
   rounds: number;
+  /**
+   * stop once the train loss changed by at most this fraction over the last 10% of rounds (the run
+   * has converged); 0: run every round
+   */
+  stopTol: number;
   seed: number;
   /** l1 weight of randprox-l1; 'auto': found by bisection so the model has K nonzeros (src/sim/lambda.ts) */
   lambda: number | 'auto';
@@ -65,6 +71,7 @@ export const DEFAULTS: Omit<RunConfig, 'algorithm'> = {
   localSteps: 10,
   schedule: 'fixed',
   rounds: 100,
+  stopTol: 0,
   seed: 0,
   lambda: 1e-3,
   steDecay: 0,
@@ -96,6 +103,7 @@ export function resolveConfig(input: Partial<Omit<RunConfig, 'algorithm'>> & { a
   check(Number.isFinite(c.p) && c.p > 0 && c.p <= 1, `--p must be in (0, 1], got ${c.p}`);
   check(isInt(c.localSteps, 1), `--local-steps must be an integer >= 1, got ${c.localSteps}`);
   check(isInt(c.rounds, 0), `--rounds must be an integer >= 0, got ${c.rounds}`);
+  check(Number.isFinite(c.stopTol) && c.stopTol >= 0 && c.stopTol < 1, `--stop-tol must be in [0, 1), got ${c.stopTol}`);
   check(isInt(c.clients, 1), `--clients must be an integer >= 1, got ${c.clients}`);
   check(Number.isSafeInteger(c.seed) && c.seed >= 0, `--seed must be a non-negative integer, got ${c.seed}`);
   check(Number.isFinite(c.l2) && c.l2 >= 0, `--l2 must be >= 0, got ${c.l2}`);

@@ -123,7 +123,7 @@ const HINT_EXPAND = 2;
 
 /**
  * `--lambda auto`: the λ whose final plain average (the model before the evaluated TopK) has K
- * nonzeros, each probe a full run of this very configuration. The search starts from the λ found for
+ * nonzero prunable weights, each probe a full run of this very configuration. The search starts from the λ found for
  * another seed where the cache has one, else a decade below λ_max = ‖∇f(0)‖∞, the smallest λ for
  * which 0 is the optimum of the centralised ℓ1 problem.
  */
@@ -147,7 +147,7 @@ async function searchLambda(prepared: PreparedRun, opts: PrepareOptions): Promis
     async (lambda) => {
       const sim = await simulate(prepared.dataset, { ...simOptions(prepared, lambda), ...probeOptions }, stop);
       if (sim.interrupted) throw new SearchInterrupted('λ search interrupted');
-      return nnz(sim.average);
+      return prunableNnz(sim.average, pruner);
     },
     {
       target: pruner.k,
@@ -158,6 +158,15 @@ async function searchLambda(prepared: PreparedRun, opts: PrepareOptions): Promis
   opts.lambdaCache?.set(key, result);
   opts.lambdaCache?.set(hintKey, result);
   return result;
+}
+
+/** Nonzeros among the prunable coordinates: K counts only those (an intercept is dense and never pruned). */
+function prunableNnz(x: Float32Array, pruner: Pruner): number {
+  let count = 0;
+  pruner.mapPrunable(x, (block) => {
+    count += nnz(block);
+  });
+  return count;
 }
 
 /** ‖∇f(0)‖∞ over the prunable coordinates, f the mean of the clients' losses. */
@@ -220,6 +229,8 @@ export interface RunSummary {
   lambdaSearch: LambdaSearchResult | null;
   roundsDone: number;
   interrupted: boolean;
+  /** stopped by the stop rule (config.stopTol) before config.rounds */
+  converged: boolean;
   /** the last evaluated round */
   final: RoundRecord | null;
   /** dense methods: the final model after post-hoc TopK */
@@ -305,6 +316,7 @@ export function simOptions(prepared: PreparedRun, lambda: number): SimOptions {
     localSteps: config.localSteps,
     schedule: config.schedule,
     rounds: config.rounds,
+    stopTol: config.stopTol,
     participation: config.participation,
     workers: config.workers,
     evalEvery: config.evalEvery,
@@ -340,6 +352,7 @@ function summarize(prepared: PreparedRun, result: SimResult): RunSummary {
     lambdaSearch: prepared.lambdaSearch,
     roundsDone: result.records.length - 1,
     interrupted: result.interrupted,
+    converged: result.converged,
     final: evaluated.at(-1) ?? null,
     postHocTopk: result.postHocTopk,
     testMetricName: result.testMetricName,

@@ -17,6 +17,7 @@ import { localStepsForRound, type Schedule } from '../algorithms/schedule.js';
 import { averageUplinks, broadcast, evaluatedModel, type Broadcast } from '../algorithms/server.js';
 import { createExecutor, type Executor } from './executor.js';
 import type { TrainResult } from './runner.js';
+import { hasConverged } from './convergence.js';
 import { createStateStore, type ClientStateStore } from './state.js';
 
 export interface SimOptions {
@@ -28,6 +29,8 @@ export interface SimOptions {
   localSteps: number;
   schedule: Schedule;
   rounds: number;
+  /** stop once the train loss changed by at most this fraction over the last 10% of rounds (0: off; src/sim/convergence.ts) */
+  stopTol?: number;
   /** fraction of clients taking part in each round (1 = full participation, which the theory assumes) */
   participation: number;
   workers: number;
@@ -80,6 +83,8 @@ export interface SimResult {
   h: (Float32Array | null)[];
   ledger: Ledger;
   interrupted: boolean;
+  /** the run stopped before `rounds` because the stop rule found it converged */
+  converged: boolean;
   /** dense methods at sparsity > 0: the final model pruned to K after training (SPEC §3's post-hoc baseline) */
   postHocTopk: { trainLoss: number; testMetric: number | null; nnz: number } | null;
   testMetricName: 'r2' | 'accuracy' | null;
@@ -125,6 +130,7 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   let average = current;
   let evalModel = current;
   let interrupted = false;
+  let converged = false;
   let postHocTopk: SimResult['postHocTopk'] = null;
   let h: SimResult['h'] = [];
   const testMetricName = data.test ? model.metric(current, data.test).name : null;
@@ -188,6 +194,10 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
       current = b.model;
       evalModel = evaluatedModel(method, average, b, pruner, opts.postHocTopk);
       await record(r, steps, r % opts.evalEvery === 0 || r === opts.rounds, hNorms);
+      if (hasConverged(records, opts.stopTol ?? 0)) {
+        converged = true;
+        break;
+      }
     }
     if (!method.sparse && !opts.postHocTopk && opts.sparsity > 0) {
       const pruned = pruner.apply(average);
@@ -203,7 +213,7 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
     await exec.close();
     state.close();
   }
-  return { records, model: evalModel, average, h, ledger, interrupted, postHocTopk, testMetricName, k: pruner.k, d };
+  return { records, model: evalModel, average, h, ledger, interrupted, converged, postHocTopk, testMetricName, k: pruner.k, d };
 }
 
 /** What the server has after round r: the average, what it broadcasts, and the downlink message. */
