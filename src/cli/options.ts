@@ -47,6 +47,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--workers <n>', 'worker threads for the clients (default: 1)', int('--workers'))
     .option('--eval-every <n>', 'evaluate every n rounds (default: 1)', int('--eval-every'))
     .option('--post-hoc-topk', 'dense methods: evaluate TopK of the model')
+    .option('--topk-at <list>', 'also evaluate TopK of the final average at these sparsities, e.g. 0.5,0.9 (summary.json topkAt)', (v: string) => v.split(',').map((x) => num('--topk-at')(x)))
     .option('--no-timing', 'write seconds as null, so equal seeds give byte-identical rounds.jsonl')
     .option('--max-samples <n>', 'keep at most n samples per client, for quick runs (default: all)', int('--max-samples'))
     .option('--augment', 'random crop (pad 4) and horizontal flip of each training minibatch (cifar10)')
@@ -61,7 +62,7 @@ export function configFromOptions(o: Record<string, unknown>): Partial<Omit<RunC
   const keys: (keyof RunConfig)[] = [
     'dataset', 'test', 'dataDir', 'clients', 'partition', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p',
     'localSteps', 'schedule', 'rounds', 'stopTol', 'seed', 'lambda', 'steDecay', 'batchSize', 'participation', 'workers',
-    'evalEvery', 'postHocTopk', 'timing', 'maxSamples', 'augment', 'stateDir', 'pruneMode', 'pruneAfterAverage', 'hReference',
+    'evalEvery', 'postHocTopk', 'topkAt', 'timing', 'maxSamples', 'augment', 'stateDir', 'pruneMode', 'pruneAfterAverage', 'hReference',
   ];
   const out: Record<string, unknown> = {};
   for (const k of keys) if (o[k] !== undefined) out[k] = o[k];

@@ -51,6 +51,10 @@ describe('runExperiment', () => {
       const dir = cellDir(out, cell);
       const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunSummary;
       expect(sameRun(summary.config, cell.config)).toBe(true);
+      // a summary written before a RunConfig field existed matches when the cell has that field's default
+      const { topkAt: _unused, ...older } = summary.config;
+      expect(sameRun(older as RunSummary['config'], cell.config)).toBe(true);
+      expect(sameRun(older as RunSummary['config'], { ...cell.config, topkAt: [0.5] })).toBe(false);
       expect(readJsonl<RoundRecord>(join(dir, 'rounds.jsonl')).records).toHaveLength(5);
     }
     ({ results } = await writeReport(spec, out));

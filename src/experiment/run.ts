@@ -13,7 +13,7 @@ import { writeJsonAtomic } from '../report/io.js';
 import type { LambdaCache, LambdaProbe, LambdaSearchResult } from '../sim/lambda.js';
 import { loadRunData, prepareRun, runToDir, SearchInterrupted, type LoadedData, type RunFailure, type RunSummary } from '../sim/run.js';
 import { SimulationError, type RoundRecord } from '../sim/simulate.js';
-import type { RunConfig } from '../sim/config.js';
+import { DEFAULTS, type RunConfig } from '../sim/config.js';
 import { expandCells, type Cell, type ConfigOverrides, type ExperimentSpec } from './spec.js';
 
 export interface ExperimentOptions {
@@ -64,9 +64,10 @@ export function sameRun(a: RunConfig, b: RunConfig): boolean {
   return canonical(a) === canonical(b);
 }
 
+/** Fields a config was written without (added to RunConfig later) count as their defaults. */
 function canonical(c: RunConfig): string {
   return JSON.stringify(
-    Object.entries(c)
+    Object.entries({ ...DEFAULTS, ...c })
       .filter(([k]) => !IGNORED_FOR_RESUME.has(k))
       .sort(([x], [y]) => x.localeCompare(y)),
   );
@@ -109,7 +110,7 @@ export function cellFilter(pattern: string): (id: string) => boolean {
  */
 const TRAINING_ONLY = new Set<string>([
   'algorithm', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p', 'localSteps', 'schedule', 'rounds', 'stopTol', 'lambda',
-  'steDecay', 'batchSize', 'participation', 'workers', 'evalEvery', 'postHocTopk', 'timing', 'pruneMode', 'pruneAfterAverage', 'hReference',
+  'steDecay', 'batchSize', 'participation', 'workers', 'evalEvery', 'postHocTopk', 'topkAt', 'timing', 'pruneMode', 'pruneAfterAverage', 'hReference',
 ]);
 
 function dataKey(c: RunConfig): string {

@@ -22,7 +22,7 @@ describe('parseExperiment', () => {
     expect(s.name).toBe('experiment');
     expect(s.seeds).toEqual([0, 1, 2]);
     expect(s.settings).toEqual([{ name: 'default', label: 'default', config: {} }]);
-    expect(s.methods).toEqual([{ name: 'proxskip', label: 'proxskip', algorithm: 'proxskip', config: {} }]);
+    expect(s.methods).toEqual([{ name: 'proxskip', label: 'proxskip', algorithm: 'proxskip', config: {}, settings: null }]);
     expect(s.report).toEqual({ uplink: 'floats', uplinkScale: 'linear', plots: ['loss-vs-uplink', 'metric-vs-uplink', 'sum-h-vs-rounds'] });
     expect(s.sweepField).toBeNull();
   });
@@ -100,5 +100,22 @@ describe('experiments/*.json', () => {
 
   it('reports an unreadable file in one line', () => {
     expect(() => loadExperiment(join(dir, 'no-such.json'))).toThrow(/^cannot read experiment file .*no-such\.json: ENOENT$/);
+  });
+});
+
+describe('method settings', () => {
+  const base = { base: { dataset: 'lsq' }, seeds: [0], sweep: { field: 'sparsity', values: [0.5, 0.9] } };
+  it('runs a method only in the settings it names', () => {
+    const s = parseExperiment({ ...base, methods: ['sparse-proxskip', { algorithm: 'randprox-l1', settings: ['sparsity-0.9'] }] });
+    expect(expandCells(s).map((c) => c.id)).toEqual([
+      'sparsity-0.5/sparse-proxskip/seed-0',
+      'sparsity-0.9/sparse-proxskip/seed-0',
+      'sparsity-0.9/randprox-l1/seed-0',
+    ]);
+  });
+  it('refuses a setting name that does not exist', () => {
+    expect(() => parseExperiment({ ...base, methods: [{ algorithm: 'randprox-l1', settings: ['sparsity-0.7'] }] })).toThrow(
+      /methods\[0\]\.settings\[0\]: no setting is named 'sparsity-0.7'/,
+    );
   });
 });

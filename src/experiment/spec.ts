@@ -19,6 +19,8 @@ export interface MethodEntry {
   label: string;
   algorithm: AlgorithmName;
   config: ConfigOverrides;
+  /** the settings this method runs in (null: all), e.g. a λ path whose training does not depend on the sparsity swept */
+  settings: string[] | null;
 }
 
 export interface SettingEntry {
@@ -106,6 +108,11 @@ export function parseExperiment(json: unknown, source = 'experiment'): Experimen
     settings = [{ name: 'default', label: 'default', config: {} }];
   }
   unique(settings.map((s) => s.name), 'settings', fail);
+  methods.forEach((m, i) =>
+    m.settings?.forEach((s, j) => {
+      if (!settings.some((x) => x.name === s)) fail(`methods[${i}].settings[${j}]`, `no setting is named '${s}' (settings: ${settings.map((x) => x.name).join(', ')})`);
+    }),
+  );
 
   const report = reportOptions(top.report ?? {}, sweepField !== null, fail);
   const spec: ExperimentSpec = { name, description, base, methods, seeds, settings, sweepField, report };
@@ -123,6 +130,7 @@ export function expandCells(spec: ExperimentSpec, extra: ConfigOverrides = {}, s
   for (const setting of spec.settings) {
     for (const seed of spec.seeds) {
       for (const method of spec.methods) {
+        if (method.settings && !method.settings.includes(setting.name)) continue;
         const id = `${setting.name}/${method.name}/seed-${seed}`;
         let config: RunConfig;
         try {
@@ -173,12 +181,17 @@ function entryName(v: unknown, field: string, fail: Fail): string {
 function method(v: unknown, field: string, fail: Fail): MethodEntry {
   if (typeof v === 'string') v = { algorithm: v };
   const o = object(v, field, fail);
-  unknownKeys(o, ['algorithm', 'name', 'label', 'config'], `${field}.`, fail);
+  unknownKeys(o, ['algorithm', 'name', 'label', 'config', 'settings'], `${field}.`, fail);
   const algorithm = string(o.algorithm, `${field}.algorithm`, fail);
   if (!isAlgorithm(algorithm)) fail(`${field}.algorithm`, `unknown algorithm '${algorithm}' (choose from: ${ALGORITHMS.join(', ')})`);
   const name = o.name === undefined ? algorithm : entryName(o.name, `${field}.name`, fail);
   const label = o.label === undefined ? name : string(o.label, `${field}.label`, fail);
-  return { name, label, algorithm: algorithm as AlgorithmName, config: overrides(o.config ?? {}, `${field}.config`, fail) };
+  let settings: string[] | null = null;
+  if (o.settings !== undefined) {
+    if (!Array.isArray(o.settings) || o.settings.length === 0) fail(`${field}.settings`, 'must be a non-empty list of setting names');
+    settings = (o.settings as unknown[]).map((s, i) => string(s, `${field}.settings[${i}]`, fail));
+  }
+  return { name, label, algorithm: algorithm as AlgorithmName, config: overrides(o.config ?? {}, `${field}.config`, fail), settings };
 }
 
 function setting(v: unknown, field: string, fail: Fail): SettingEntry {

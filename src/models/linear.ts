@@ -39,13 +39,19 @@ export const squaredLoss: Link = {
   },
 };
 
-/**
- * The exact minimiser (weights, then the intercept when spec.intercept) of (1/n) Σ_i f_i over the n
- * clients, f_i the linear model's loss on client i. Setting the gradient to zero gives the normal
- * equations [Σ_i ÃᵢᵀÃᵢ/(n·mᵢ) + (l2/2)·D] θ = Σ_i Ãᵢᵀyᵢ/(n·mᵢ), D the identity on the weights and 0 on
- * the intercept; they are solved in float64 by Cholesky. Throws a RangeError if they are singular.
- */
-export function exactLeastSquares(clients: Dataset[], spec: ModelSpec): Float64Array {
+/** The normal equations of (1/n) Σ_i f_i: f(θ) = θᵀHθ − 2bᵀθ + yy, θ = (weights, intercept). */
+export interface NormalEquations {
+  dim: number;
+  /** Σ_i ÃᵢᵀÃᵢ/(n·mᵢ) + (l2/2)·D, D the identity on the weights and 0 on the intercept (dim × dim, row-major) */
+  H: Float64Array;
+  /** Σ_i Ãᵢᵀyᵢ/(n·mᵢ) */
+  b: Float64Array;
+  /** Σ_i ‖yᵢ‖²/(n·mᵢ) */
+  yy: number;
+}
+
+/** Builds the normal equations in float64 from the clients' rows (Ã is A with a column of ones for the intercept). */
+export function normalEquations(clients: Dataset[], spec: ModelSpec): NormalEquations {
   checkSpec(spec);
   if (spec.kind !== 'linear') throw new RangeError(`exactLeastSquares needs a linear model, got ${spec.kind}`);
   if (clients.length === 0) throw new RangeError('exactLeastSquares: no clients');
@@ -55,6 +61,7 @@ export function exactLeastSquares(clients: Dataset[], spec: ModelSpec): Float64A
   const rhs = new Float64Array(dim);
   const idx = new Uint32Array(dim);
   const val = new Float64Array(dim);
+  let yy = 0;
   for (const client of clients) {
     checkDataset(client, n);
     const weight = 1 / (clients.length * client.x.rows);
@@ -64,6 +71,7 @@ export function exactLeastSquares(clients: Dataset[], spec: ModelSpec): Float64A
         idx[k] = n;
         val[k++] = 1;
       }
+      yy += weight * client.y[r]! * client.y[r]!;
       for (let p = 0; p < k; p++) {
         const wp = weight * val[p]!;
         rhs[idx[p]!]! += wp * client.y[r]!;
@@ -73,7 +81,31 @@ export function exactLeastSquares(clients: Dataset[], spec: ModelSpec): Float64A
     }
   }
   for (let j = 0; j < n; j++) H[j * dim + j]! += spec.l2 / 2;
-  return choleskySolve(H, rhs, dim);
+  return { dim, H, b: rhs, yy };
+}
+
+/** f(θ) = θᵀHθ − 2bᵀθ + yy in float64. */
+export function normalObjective(eq: NormalEquations, theta: ArrayLike<number>): number {
+  const { dim, H, b, yy } = eq;
+  let f = yy;
+  for (let i = 0; i < dim; i++) {
+    let hi = 0;
+    for (let j = 0; j < dim; j++) hi += H[i * dim + j]! * theta[j]!;
+    f += theta[i]! * (hi - 2 * b[i]!);
+  }
+  return f;
+}
+
+/**
+ * The exact minimiser (weights, then the intercept when spec.intercept) of (1/n) Σ_i f_i over the n
+ * clients, f_i the linear model's loss on client i. Setting the gradient to zero gives the normal
+ * equations [Σ_i ÃᵢᵀÃᵢ/(n·mᵢ) + (l2/2)·D] θ = Σ_i Ãᵢᵀyᵢ/(n·mᵢ), D the identity on the weights and 0 on
+ * the intercept; they are solved in float64 by Cholesky. Throws a RangeError if they are singular
+ * (src/core/linalg.ts's minNormSolve gives the minimum-norm minimiser then).
+ */
+export function exactLeastSquares(clients: Dataset[], spec: ModelSpec): Float64Array {
+  const { H, b, dim } = normalEquations(clients, spec);
+  return choleskySolve(H, b, dim);
 }
 
 /**

@@ -40,6 +40,11 @@ export interface RunConfig {
   workers: number;
   evalEvery: number;
   postHocTopk: boolean;
+  /**
+   * also evaluate TopK of the final plain average at these sparsities (summary.topkAt): the post-hoc
+   * pruned models of a dense method, or of randprox-l1, whose training does not depend on K
+   */
+  topkAt: number[];
   timing: boolean;
   /** keep at most this many samples per client, for quick runs (null: all) */
   maxSamples: number | null;
@@ -80,6 +85,7 @@ export const DEFAULTS: Omit<RunConfig, 'algorithm'> = {
   workers: 1,
   evalEvery: 1,
   postHocTopk: false,
+  topkAt: [],
   timing: true,
   maxSamples: null,
   augment: false,
@@ -104,6 +110,10 @@ export function resolveConfig(input: Partial<Omit<RunConfig, 'algorithm'>> & { a
   check(isInt(c.localSteps, 1), `--local-steps must be an integer >= 1, got ${c.localSteps}`);
   check(isInt(c.rounds, 0), `--rounds must be an integer >= 0, got ${c.rounds}`);
   check(Number.isFinite(c.stopTol) && c.stopTol >= 0 && c.stopTol < 1, `--stop-tol must be in [0, 1), got ${c.stopTol}`);
+  check(
+    Array.isArray(c.topkAt) && c.topkAt.every((s) => typeof s === 'number' && s >= 0 && s < 1),
+    `--topk-at must be a list of sparsities in [0, 1), got ${JSON.stringify(c.topkAt)}`,
+  );
   check(isInt(c.clients, 1), `--clients must be an integer >= 1, got ${c.clients}`);
   check(Number.isSafeInteger(c.seed) && c.seed >= 0, `--seed must be a non-negative integer, got ${c.seed}`);
   check(Number.isFinite(c.l2) && c.l2 >= 0, `--l2 must be >= 0, got ${c.l2}`);

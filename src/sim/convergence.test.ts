@@ -64,3 +64,32 @@ describe('simulate with stopTol', () => {
     expect(hasConverged(full.records.slice(0, r), 1e-6)).toBe(false); // it stopped at the first round the rule holds
   });
 });
+
+describe('simulate with topkAt', () => {
+  it("evaluates TopK of the final average at each sparsity; at the run's own it is the post-hoc TopK", async () => {
+    const data = heterogeneousLeastSquares({ clients: 2, seed: 0, nFeatures: 4, samplesPerClient: 6 });
+    const r = await simulate(data, {
+      method: methodSpec('proxskip'),
+      modelSpec: defaultModelSpec('regression', 4, 1, {}),
+      sparsity: 0.5,
+      topkScope: 'global',
+      step: { gamma: 0.05, p: 0.5, lambda: 0, steDecay: 0, batchSize: 0, seed: 0 },
+      localSteps: 2,
+      schedule: 'fixed',
+      rounds: 5,
+      participation: 1,
+      workers: 1,
+      evalEvery: 1,
+      postHocTopk: false,
+      topkAt: [0.5, 0.75, 0],
+      timing: false,
+    });
+    expect(r.topkAt.map((t) => [t.sparsity, t.k, t.nnz])).toEqual([
+      [0.5, 2, 2],
+      [0.75, 1, 1],
+      [0, 4, 4],
+    ]);
+    expect(r.topkAt[0]!.trainLoss).toBe(r.postHocTopk!.trainLoss);
+    expect(r.topkAt[2]!.trainLoss).toBe(r.records.at(-1)!.trainLoss); // nothing pruned: the model itself
+  });
+});

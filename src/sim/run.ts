@@ -235,6 +235,8 @@ export interface RunSummary {
   final: RoundRecord | null;
   /** dense methods: the final model after post-hoc TopK */
   postHocTopk: SimResult['postHocTopk'];
+  /** TopK of the final plain average at config.topkAt's sparsities */
+  topkAt: SimResult['topkAt'];
   testMetricName: 'r2' | 'accuracy' | null;
   communication: {
     uplinkFloatsPerRoundDense: number;
@@ -321,6 +323,7 @@ export function simOptions(prepared: PreparedRun, lambda: number): SimOptions {
     workers: config.workers,
     evalEvery: config.evalEvery,
     postHocTopk: config.postHocTopk,
+    topkAt: config.topkAt,
     timing: config.timing,
     stateDir: config.stateDir,
   };
@@ -355,6 +358,7 @@ function summarize(prepared: PreparedRun, result: SimResult): RunSummary {
     converged: result.converged,
     final: evaluated.at(-1) ?? null,
     postHocTopk: result.postHocTopk,
+    topkAt: result.topkAt,
     testMetricName: result.testMetricName,
     communication: {
       uplinkFloatsPerRoundDense: result.d * dataset.clients.length,

@@ -38,6 +38,8 @@ export interface SimOptions {
   evalEvery: number;
   /** for dense methods, evaluate TopK of the model (post-hoc pruning) */
   postHocTopk: boolean;
+  /** after the last round, also evaluate TopK of the plain average at these sparsities */
+  topkAt?: number[];
   /** record wall-clock seconds (off: `seconds` is null, so equal seeds give byte-identical records) */
   timing: boolean;
   /** keep per-client vectors in files under this directory instead of memory (same results, less memory) */
@@ -87,6 +89,8 @@ export interface SimResult {
   converged: boolean;
   /** dense methods at sparsity > 0: the final model pruned to K after training (SPEC §3's post-hoc baseline) */
   postHocTopk: { trainLoss: number; testMetric: number | null; nnz: number } | null;
+  /** TopK of the final plain average at each of opts.topkAt (K for that sparsity) */
+  topkAt: { sparsity: number; k: number; trainLoss: number; testMetric: number | null; nnz: number }[];
   testMetricName: 'r2' | 'accuracy' | null;
   /** kept prunable entries per evaluated model */
   k: number;
@@ -132,6 +136,7 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   let interrupted = false;
   let converged = false;
   let postHocTopk: SimResult['postHocTopk'] = null;
+  const topkAt: SimResult['topkAt'] = [];
   let h: SimResult['h'] = [];
   const testMetricName = data.test ? model.metric(current, data.test).name : null;
 
@@ -207,13 +212,18 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
         nnz: nnz(pruned),
       };
     }
+    for (const s of opts.topkAt ?? []) {
+      const p = makePruner(model.layout, s, opts.topkScope);
+      const pruned = p.apply(average);
+      topkAt.push({ sparsity: s, k: p.k, trainLoss: mean(await exec.losses(pruned)), testMetric: data.test ? model.metric(pruned, data.test).value : null, nnz: nnz(pruned) });
+    }
     // the final h_i, unless they are on disk (reading them all back would defeat the state directory)
     h = stateDir !== null ? [] : Array.from({ length: n }, (_, i) => (method.controlVariates ? state.get(i) : null));
   } finally {
     await exec.close();
     state.close();
   }
-  return { records, model: evalModel, average, h, ledger, interrupted, converged, postHocTopk, testMetricName, k: pruner.k, d };
+  return { records, model: evalModel, average, h, ledger, interrupted, converged, postHocTopk, topkAt, testMetricName, k: pruner.k, d };
 }
 
 /** What the server has after round r: the average, what it broadcasts, and the downlink message. */
