@@ -11,6 +11,7 @@ import { formatNumber, markdownTable } from '../report/table.js';
 import type { RoundRecord } from '../sim/simulate.js';
 import type { RunSummary } from '../sim/run.js';
 import { formatStat, meanCurve, meanSeOf, type CurvePoint, type Stat } from './aggregate.js';
+import { analyse, analysisMarkdown, type SettingAnalysis } from './analysis.js';
 import { cellDir, cellState, sameRun } from './run.js';
 import type { RunConfig } from '../sim/config.js';
 import { expandCells, type Cell, type ExperimentSpec, type MethodEntry } from './spec.js';
@@ -88,7 +89,7 @@ export function collectResults(spec: ExperimentSpec, out: string): ExperimentRes
   const failed: string[] = [];
   const settings = spec.settings.map((setting): SettingResult => {
     let anySummary: RunSummary | null = null;
-    const methods = spec.methods.map((method) => {
+    const methods = spec.methods.filter((m) => !m.settings || m.settings.includes(setting.name)).map((method) => {
       const mine = cells.filter((c) => c.setting === setting && c.method === method);
       const done: Loaded[] = [];
       const failures: MethodResult['failed'] = [];
@@ -184,8 +185,10 @@ export async function writeReport(spec: ExperimentSpec, out: string): Promise<{ 
   writeJsonAtomic(join(out, 'results.json'), results);
   writeFileAtomic(join(out, 'final.csv'), toCsv(finalRows(results)));
   writeFileAtomic(join(out, 'curves.csv'), toCsv(curveRows(results)));
+  const analysis = analyse(spec, out);
+  writeJsonAtomic(join(out, 'analysis.json'), analysis);
   const reportPath = join(out, 'report.md');
-  writeFileAtomic(reportPath, markdown(spec, results, plots));
+  writeFileAtomic(reportPath, markdown(spec, results, plots, analysis));
   return { results, reportPath };
 }
 
@@ -373,7 +376,7 @@ function curveRows(results: ExperimentResults): Record<string, unknown>[] {
 const fmt = (x: number) => formatNumber(x);
 const fmtInt = (x: number) => (Number.isInteger(x) && Math.abs(x) < 1e9 ? String(x) : formatNumber(x));
 
-function markdown(spec: ExperimentSpec, results: ExperimentResults, plots: PlotIndex): string {
+function markdown(spec: ExperimentSpec, results: ExperimentResults, plots: PlotIndex, analysis: SettingAnalysis[]): string {
   const lines: string[] = [`# Experiment: ${spec.name}`, ''];
   if (spec.description) lines.push(spec.description, '');
   lines.push(
@@ -395,8 +398,12 @@ function markdown(spec: ExperimentSpec, results: ExperimentResults, plots: PlotI
     lines.push(`**Diverged:** ${idList(results.failed)} (see failed.json in each cell; left out of the statistics).`, '');
   }
   if (results.sweepField) lines.push(...sweepSection(results, plots.get('') ?? []));
-  for (const s of results.settings) lines.push(...settingSection(spec, s, plots.get(s.name) ?? []));
-  lines.push('Files: `results.json` (everything above, with the mean curves), `final.csv` (the tables), `curves.csv` (the curves), `plots/` (SVG, PNG and Vega-Lite specs), `cells/SETTING/METHOD/seed-N/` (each run).', '');
+  for (const s of results.settings) {
+    lines.push(...settingSection(spec, s, plots.get(s.name) ?? []));
+    const a = analysis.find((x) => x.setting === s.name);
+    if (a) lines.push(...analysisMarkdown(a));
+  }
+  lines.push('Files: `analysis.json` (convergence, reference optima and λ paths of every run), `results.json` (everything above, with the mean curves), `final.csv` (the tables), `curves.csv` (the curves), `plots/` (SVG, PNG and Vega-Lite specs), `cells/SETTING/METHOD/seed-N/` (each run).', '');
   return lines.join('\n');
 }
 

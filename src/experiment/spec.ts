@@ -43,6 +43,8 @@ export interface ExperimentSpec {
   sweepField: keyof ConfigOverrides | null;
   /** uplinkScale 'log' spreads out methods whose uplink differs a hundredfold (the x = 0 start is then not drawn) */
   report: { uplink: 'floats' | 'MB'; uplinkScale: 'linear' | 'log'; plots: PlotKind[] };
+  /** compute each setting's dense optimum f* and K-sparse reference (convex models; DIR/references.json) */
+  reference: boolean;
 }
 
 /** One run of the grid. */
@@ -55,7 +57,7 @@ export interface Cell {
   config: RunConfig;
 }
 
-const TOP_KEYS = ['name', 'description', 'base', 'methods', 'seeds', 'settings', 'sweep', 'report'];
+const TOP_KEYS = ['name', 'description', 'base', 'methods', 'seeds', 'settings', 'sweep', 'report', 'reference'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 /** Reads and checks an experiment file. */
@@ -115,7 +117,9 @@ export function parseExperiment(json: unknown, source = 'experiment'): Experimen
   );
 
   const report = reportOptions(top.report ?? {}, sweepField !== null, fail);
-  const spec: ExperimentSpec = { name, description, base, methods, seeds, settings, sweepField, report };
+  if (top.reference !== undefined && typeof top.reference !== 'boolean') fail('reference', `must be true or false, got ${describe(top.reference)}`);
+  const reference = top.reference === true;
+  const spec: ExperimentSpec = { name, description, base, methods, seeds, settings, sweepField, report, reference };
   // Every cell must be a valid run: resolve them all now, so a typo fails before anything runs.
   expandCells(spec, {}, source);
   return spec;

@@ -5,6 +5,7 @@ import { createProgress, type Progress } from '../../report/progress.js';
 import { formatNumber } from '../../report/table.js';
 import { writeReport } from '../../experiment/report.js';
 import { runExperiment } from '../../experiment/run.js';
+import { ensureReferences } from '../../experiment/references.js';
 import { loadExperiment, type ConfigOverrides, type ExperimentSpec } from '../../experiment/spec.js';
 import { stopOnSigint } from '../signals.js';
 
@@ -32,6 +33,7 @@ export function registerExperiment(program: Command): void {
         const finished = await run(spec, out, extra, o.only);
         if (!finished) return;
       }
+      if (spec.reference) await ensureReferences(spec, out, extra, (line) => console.error(line));
       const { results, reportPath } = await writeReport(spec, out);
       const missing = results.missing.length > 0 ? ` (${results.missing.length} cell(s) missing)` : '';
       console.log(`report: ${reportPath}${missing}; tables: ${join(out, 'final.csv')}; plots: ${join(out, 'plots')}/`);

@@ -1,0 +1,180 @@
+/**
+ * The convergence section of an experiment report: for every finished run, whether it converged by the
+ * stop rule, and its distance to the setting's reference optima (f − f*, f − f_K-ref); the λ path of
+ * randprox-l1 (TopK_K of each λ's final average, the best λ by train loss); the dense methods' post-hoc
+ * TopK. Written to report.md and, in full, to DIR/analysis.json.
+ */
+import { join } from 'node:path';
+import { readJsonl } from '../report/io.js';
+import { formatNumber, markdownTable } from '../report/table.js';
+import { hasConverged } from '../sim/convergence.js';
+import type { RunSummary } from '../sim/run.js';
+import type { RoundRecord } from '../sim/simulate.js';
+import { readReferences, type SettingReference } from './references.js';
+import { cellDir, cellState } from './run.js';
+import { expandCells, type Cell, type ExperimentSpec } from './spec.js';
+
+/** The tolerance a report judges convergence by when the runs themselves had no stop rule. */
+export const REPORT_TOL = 1e-4;
+
+export interface RunRow {
+  cell: string;
+  method: string;
+  algorithm: string;
+  seed: number;
+  rounds: number;
+  /** the stop rule holds at the last round (at the run's stopTol, else REPORT_TOL) */
+  converged: boolean;
+  trainLoss: number | null;
+  gapToDense: number | null;
+  gapToSparseRef: number | null;
+  testMetric: number | null;
+  nnz: number | null;
+  uplinkFloats: number | null;
+  uplinkBytes: number | null;
+  sumHNorm: number | null;
+  postHocTopk: RunSummary['postHocTopk'];
+}
+
+export interface PathRow {
+  cell: string;
+  lambda: number;
+  /** TopK_K of the final average at this setting's sparsity */
+  trainLoss: number;
+  gapToDense: number | null;
+  testMetric: number | null;
+  nnz: number;
+  rounds: number;
+  converged: boolean;
+  uplinkFloatsPerRound: number;
+  best: boolean;
+}
+
+export interface SettingAnalysis {
+  setting: string;
+  sparsity: number;
+  tol: number;
+  reference: SettingReference | null;
+  runs: RunRow[];
+  path: PathRow[];
+}
+
+interface Finished {
+  cell: Cell;
+  summary: RunSummary;
+  records: RoundRecord[];
+}
+
+export function analyse(spec: ExperimentSpec, out: string): SettingAnalysis[] {
+  const refs = readReferences(out);
+  const cells = expandCells(spec);
+  const finished: Finished[] = [];
+  for (const cell of cells) {
+    const st = cellState(out, cell);
+    if (st.kind === 'done') finished.push({ cell, summary: st.summary, records: readJsonl<RoundRecord>(join(cellDir(out, cell), 'rounds.jsonl')).records });
+  }
+  return spec.settings.map((setting) => {
+    const sparsity = (setting.config.sparsity ?? spec.base.sparsity ?? cells.find((c) => c.setting === setting)?.config.sparsity) as number;
+    const reference = refs[setting.name] ?? null;
+    const mine = finished.filter((f) => f.cell.setting === setting);
+    const tol = mine[0]?.cell.config.stopTol || REPORT_TOL;
+    const gap = (f: number | null, to: number | undefined): number | null => (f === null || to === undefined ? null : f - to);
+    const runs = mine.map(({ cell, summary, records }): RunRow => {
+      const last = summary.final;
+      return {
+        cell: cell.id,
+        method: cell.method.name,
+        algorithm: cell.method.algorithm,
+        seed: cell.seed,
+        rounds: summary.roundsDone,
+        converged: hasConverged(records, tol),
+        trainLoss: last?.trainLoss ?? null,
+        gapToDense: gap(last?.trainLoss ?? null, reference?.fStar),
+        gapToSparseRef: gap(last?.trainLoss ?? null, reference?.fSparseRef),
+        testMetric: last?.testMetric ?? null,
+        nnz: last?.nnz ?? null,
+        uplinkFloats: last?.uplinkFloats ?? null,
+        uplinkBytes: last?.uplinkBytes ?? null,
+        sumHNorm: last?.sumHNorm ?? null,
+        postHocTopk: summary.postHocTopk,
+      };
+    });
+    // the λ path: randprox-l1 cells with a fixed λ, from any setting (their training does not depend on K)
+    const path: PathRow[] = [];
+    for (const { cell, summary, records } of finished) {
+      if (cell.method.algorithm !== 'randprox-l1' || typeof cell.config.lambda !== 'number') continue;
+      const at = summary.topkAt?.find((t) => t.sparsity === sparsity) ?? (cell.setting === setting && summary.final ? { ...summary.final, trainLoss: summary.final.trainLoss! } : null);
+      if (!at || at.trainLoss === null) continue;
+      path.push({
+        cell: cell.id,
+        lambda: cell.config.lambda,
+        trainLoss: at.trainLoss,
+        gapToDense: gap(at.trainLoss, reference?.fStar),
+        testMetric: at.testMetric,
+        nnz: at.nnz,
+        rounds: summary.roundsDone,
+        converged: hasConverged(records, tol),
+        uplinkFloatsPerRound: summary.roundsDone > 0 ? (summary.final?.uplinkFloats ?? 0) / summary.roundsDone : 0,
+        best: false,
+      });
+    }
+    path.sort((a, b) => a.lambda - b.lambda);
+    const best = path.reduce<PathRow | null>((b, r) => (b === null || r.trainLoss < b.trainLoss ? r : b), null);
+    if (best) best.best = true;
+    return { setting: setting.name, sparsity, tol, reference, runs, path };
+  });
+}
+
+const num = (x: number | null | undefined, digits = 4): string => (x === null || x === undefined ? '—' : formatNumber(x, digits));
+
+/** The report.md section of one setting. */
+export function analysisMarkdown(a: SettingAnalysis): string[] {
+  const lines: string[] = [`### Convergence and reference optima (${a.setting})`, ''];
+  const ref = a.reference;
+  if (ref) {
+    lines.push(
+      `Dense optimum f* = ${num(ref.fStar, 7)} (${ref.dense.method}; ‖∇f‖∞ = ${num(ref.dense.gradInf, 2)}${ref.dense.rank !== null ? `; the normal equations have rank ${ref.dense.rank}` : ''}). ` +
+        `K-sparse reference f_K-ref = ${num(ref.fSparseRef, 7)} at K = ${ref.sparse.k} (${ref.sparse.method}; best of ${ref.sparse.starts.length}: ` +
+        `${ref.sparse.starts.map((s) => `${s.name} ${num(s.f, 6)}`).join(', ')}). Computed in ${num(ref.seconds, 2)} s.`,
+      '',
+    );
+  } else {
+    lines.push('No reference optima for this setting (DIR/references.json has none; set `"reference": true`).', '');
+  }
+  lines.push(
+    `A run has converged when its train loss changed by less than ${a.tol} (relative) over its last 10% of rounds (src/sim/convergence.ts).`,
+    '',
+  );
+  const rows = a.runs.map((r) => [
+    r.method,
+    String(r.seed),
+    String(r.rounds),
+    r.converged ? 'yes' : 'no',
+    num(r.trainLoss, 7),
+    num(r.gapToDense, 4),
+    num(r.gapToSparseRef, 4),
+    num(r.testMetric, 4),
+    num(r.nnz, 6),
+    num(r.uplinkFloats, 4),
+    num(r.uplinkBytes, 4),
+    num(r.sumHNorm, 3),
+  ]);
+  for (const r of a.runs) {
+    if (r.postHocTopk) {
+      rows.push([`${r.method} + post-hoc TopK`, String(r.seed), String(r.rounds), r.converged ? 'yes' : 'no', num(r.postHocTopk.trainLoss, 7), num(ref ? r.postHocTopk.trainLoss - ref.fStar : null), num(ref ? r.postHocTopk.trainLoss - ref.fSparseRef : null), num(r.postHocTopk.testMetric), num(r.postHocTopk.nnz, 6), num(r.uplinkFloats), num(r.uplinkBytes), '']);
+    }
+  }
+  lines.push(markdownTable(['method', 'seed', 'rounds', 'converged', 'train loss f', 'f − f*', 'f − f_K-ref', 'test metric', 'nnz', 'uplink floats', 'uplink bytes', '‖Σh‖'], rows), '');
+  if (a.path.length > 0) {
+    lines.push(
+      `RandProx-ℓ1 λ path at sparsity ${a.sparsity}: TopK_K of each λ's final average (from the run's topkAt, or its own evaluation in this setting); **bold** is the best λ by train loss.`,
+      '',
+      markdownTable(
+        ['λ', 'train loss of TopK_K', 'f − f*', 'test metric', 'nnz', 'rounds', 'converged', 'uplink floats / round', 'cell'],
+        a.path.map((p) => [p.best ? `**${num(p.lambda)}**` : num(p.lambda), num(p.trainLoss, 7), num(p.gapToDense), num(p.testMetric), num(p.nnz, 6), String(p.rounds), p.converged ? 'yes' : 'no', num(p.uplinkFloatsPerRound), `\`${p.cell}\``]),
+      ),
+      '',
+    );
+  }
+  return lines;
+}

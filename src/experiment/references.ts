@@ -1,0 +1,63 @@
+/**
+ * DIR/references.json: the reference optima of each setting of an experiment (src/sim/reference.ts),
+ * computed once and kept, keyed by setting name. An entry is reused while the setting's problem (data,
+ * model, sparsity, TopK scope) is the same.
+ */
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { createModel } from '../models/index.js';
+import { writeJsonAtomic } from '../report/io.js';
+import type { RunConfig } from '../sim/config.js';
+import { prepareRun } from '../sim/run.js';
+import { referenceOptima, type Reference } from '../sim/reference.js';
+import { expandCells, type ExperimentSpec } from './spec.js';
+
+export const REFERENCES_FILE = 'references.json';
+
+export interface SettingReference extends Reference {
+  /** the problem it was computed for */
+  key: string;
+}
+
+export type References = Record<string, SettingReference>;
+
+/** The fields of a run's config that define its optimisation problem. */
+function problemKey(c: RunConfig): string {
+  const { dataset, test, clients, partition, model, intercept, l2, sparsity, topkScope, maxSamples, seed } = c;
+  return JSON.stringify({ dataset, test, clients, partition, model, intercept, l2, sparsity, topkScope, maxSamples, seed });
+}
+
+export function readReferences(out: string): References {
+  try {
+    return JSON.parse(readFileSync(join(out, REFERENCES_FILE), 'utf8')) as References;
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Computes the missing references of every setting (the problem of its first cell; seeds change
+ * nothing for the deterministic convex settings this is meant for) and writes them as they finish.
+ */
+export async function ensureReferences(spec: ExperimentSpec, out: string, extra: Partial<RunConfig> = {}, log: (line: string) => void = () => {}): Promise<References> {
+  const refs = readReferences(out);
+  const cells = expandCells(spec, extra);
+  for (const setting of spec.settings) {
+    const cell = cells.find((c) => c.setting === setting);
+    if (!cell) continue;
+    const key = problemKey(cell.config);
+    if (refs[setting.name]?.key === key) continue;
+    const prepared = await prepareRun({ ...cell.config, lambda: 0 });
+    const model = createModel(prepared.modelSpec);
+    log(`reference optima for ${setting.name}:`);
+    const r = referenceOptima(model, prepared.dataset.clients, {
+      sparsity: cell.config.sparsity,
+      topkScope: cell.config.topkScope,
+      L: prepared.L,
+      log: (l) => log(`  ${l}`),
+    });
+    refs[setting.name] = { key, ...r };
+    writeJsonAtomic(join(out, REFERENCES_FILE), refs);
+  }
+  return refs;
+}
