@@ -77,7 +77,7 @@ function canonical(c: RunConfig): string {
 export function cellState(out: string, cell: Cell): { kind: 'done'; summary: RunSummary } | { kind: 'failed'; failure: CellFailure } | { kind: 'pending' } {
   const dir = cellDir(out, cell);
   const summary = readJson<RunSummary>(join(dir, 'summary.json'));
-  if (summary && !summary.interrupted && summary.config && sameRun(summary.config, cell.config) && existsSync(join(dir, 'rounds.jsonl'))) {
+  if (summary && !summary.interrupted && summary.config && sameRun(summary.config, cell.config) && (existsSync(join(dir, 'rounds.jsonl')) || existsSync(join(dir, 'rounds.jsonl.gz')))) {
     return { kind: 'done', summary };
   }
   const failure = readJson<CellFailure>(join(dir, 'failed.json'));

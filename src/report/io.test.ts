@@ -1,6 +1,7 @@
 import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JsonlWriter, readJsonl, toCsv, truncateJsonl, writeFileAtomic, writeJsonAtomic } from './io.js';
 
@@ -105,6 +106,14 @@ describe('JsonlWriter and readJsonl', () => {
     const path = join(dir, 'log.jsonl');
     writeFileSync(path, '');
     expect(readJsonl(path)).toEqual({ records: [], truncatedTail: false });
+  });
+});
+
+describe('readJsonl of committed results', () => {
+  it('reads PATH.gz when PATH is absent (rounds kept gzipped under docs/results)', () => {
+    const path = join(dir, 'rounds.jsonl');
+    writeFileSync(`${path}.gz`, gzipSync('{"round":0}\n{"round":1}\n'));
+    expect(readJsonl(path).records).toEqual([{ round: 0 }, { round: 1 }]);
   });
 });
 

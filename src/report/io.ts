@@ -9,6 +9,7 @@
 
 import {
   closeSync,
+  existsSync,
   fstatSync,
   fsyncSync,
   mkdirSync,
@@ -21,6 +22,7 @@ import {
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 
 /** Writes `data` to `path` atomically: temp file beside it, fsync, rename over the target. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
@@ -117,7 +119,9 @@ export interface JsonlContent<T> {
  * else means real corruption and throws, naming the file and line.
  */
 export function readJsonl<T>(path: string): JsonlContent<T> {
-  const lines = readFileSync(path, 'utf8').split('\n');
+  // committed results keep their rounds gzipped (docs/results/*/cells): PATH.gz stands in for a missing PATH
+  const text = !existsSync(path) && existsSync(`${path}.gz`) ? gunzipSync(readFileSync(`${path}.gz`)).toString('utf8') : readFileSync(path, 'utf8');
+  const lines = text.split('\n');
   const last = lastNonBlank(lines);
   const records: T[] = [];
   for (let i = 0; i <= last; i++) {
