@@ -109,7 +109,7 @@ export function cellFilter(pattern: string): (id: string) => boolean {
  */
 const TRAINING_ONLY = new Set<string>([
   'algorithm', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p', 'localSteps', 'schedule', 'rounds', 'lambda',
-  'steDecay', 'batchSize', 'participation', 'workers', 'evalEvery', 'postHocTopk', 'timing', 'pruneMode', 'pruneAfterAverage', 'hReference',
+  'steDecay', 'batchSize', 'participation', 'workers', 'evalEvery', 'postHocTopk', 'timing', 'init', 'pruneMode', 'pruneAfterAverage', 'hReference',
 ]);
 
 function dataKey(c: RunConfig): string {
