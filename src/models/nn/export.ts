@@ -50,7 +50,7 @@ function hasBatchNorm(l: Layer): boolean {
   return l.op === 'bn' || l.op === 'block';
 }
 
-/** The network's layers as Keras layers on a symbolic input, weights set from x. */
+/** The network's layers as Keras layers on a symbolic input, weights set from x (zero-initialised first: no random draws to throw away). */
 function build(spec: ModelSpec, x: Float32Array, momentum: number): tf.LayersModel {
   const net = networkOf(spec);
   const { segments } = net.layout;
@@ -74,7 +74,7 @@ function build(spec: ModelSpec, x: Float32Array, momentum: number): tf.LayersMod
           // the forward pass fuses a biased conv with the ReLU after it; so does a Conv2D with activation 'relu'
           const fused = l.bias && ls[i + 1]?.op === 'relu';
           if (fused) i++;
-          const layer = tf.layers.conv2d({ filters: l.out, kernelSize: l.k, strides: l.stride, padding: same ? 'same' : 'valid', useBias: l.bias, activation: fused ? 'relu' : 'linear', name: l.name });
+          const layer = tf.layers.conv2d({ filters: l.out, kernelSize: l.k, strides: l.stride, padding: same ? 'same' : 'valid', useBias: l.bias, activation: fused ? 'relu' : 'linear', kernelInitializer: 'zeros', name: l.name });
           t = apply(layer, t);
           weighted.push([layer, l.bias ? [take(), take()] : [take()]]);
           break;
@@ -99,7 +99,7 @@ function build(spec: ModelSpec, x: Float32Array, momentum: number): tf.LayersMod
           t = apply(tf.layers.flatten(), t);
           break;
         case 'dense': {
-          const layer = tf.layers.dense({ units: l.out, name: l.name });
+          const layer = tf.layers.dense({ units: l.out, kernelInitializer: 'zeros', name: l.name });
           t = apply(layer, t);
           weighted.push([layer, [take(), take()]]);
           break;
