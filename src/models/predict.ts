@@ -83,9 +83,10 @@ function readImages(path: string, spec: ModelSpec, transform: InputTransform | n
   }
   const rows = bytes.length / record;
   const plane = n / channels;
-  // byte value -> normalised float per channel, computed as the loaders do: (b/255 − mean) / std, once in float64
+  // byte value -> normalised float per channel, computed as the loaders do: (b/255 − mean) / std, once in
+  // float64; + 0 turns the −0 of a negative std into the +0 that FEMNIST's 1 − b/255 gives
   const lut = new Float32Array(channels * 256);
-  for (let c = 0; c < channels; c++) for (let b = 0; b < 256; b++) lut[c * 256 + b] = (b / 255 - transform.mean[c]!) / transform.std[c]!;
+  for (let c = 0; c < channels; c++) for (let b = 0; b < 256; b++) lut[c * 256 + b] = (b / 255 - transform.mean[c]!) / transform.std[c]! + 0;
   const data = new Float32Array(rows * n);
   for (let r = 0; r < rows; r++) {
     const off = r * record + 1;
