@@ -13,7 +13,7 @@ import { writeJsonAtomic } from '../report/io.js';
 import type { LambdaCache, LambdaProbe, LambdaSearchResult } from '../sim/lambda.js';
 import { loadRunData, prepareRun, runToDir, SearchInterrupted, type LoadedData, type RunFailure, type RunSummary } from '../sim/run.js';
 import { SimulationError, type RoundRecord } from '../sim/simulate.js';
-import type { RunConfig } from '../sim/config.js';
+import { DEFAULTS, type RunConfig } from '../sim/config.js';
 import { expandCells, type Cell, type ConfigOverrides, type ExperimentSpec } from './spec.js';
 
 export interface ExperimentOptions {
@@ -65,8 +65,9 @@ export function sameRun(a: RunConfig, b: RunConfig): boolean {
 }
 
 function canonical(c: RunConfig): string {
+  // a summary written before an option existed ran with that option's default
   return JSON.stringify(
-    Object.entries(c)
+    Object.entries({ ...DEFAULTS, ...c })
       .filter(([k]) => !IGNORED_FOR_RESUME.has(k))
       .sort(([x], [y]) => x.localeCompare(y)),
   );

@@ -118,8 +118,12 @@ function lambdaHintKey(config: RunConfig): string {
   return `any seed: ${configKey(config, [...NOT_SHAPING_LAMBDA, 'seed'])}`;
 }
 
+/** Options newer than λ caches on disk: left out of the key while unset, so those caches still match. */
+const NEWER_OPTIONS = ['init'];
+
 function configKey(config: RunConfig, ignored: string[]): string {
-  return JSON.stringify(Object.entries(config).filter(([k]) => !ignored.includes(k)).sort(([a], [b]) => a.localeCompare(b)));
+  const kept = Object.entries(config).filter(([k, v]) => !ignored.includes(k) && !(NEWER_OPTIONS.includes(k) && v === null));
+  return JSON.stringify(kept.sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /** Bracket growth from another seed's λ (from λ_max/10 it is a decade a step). */

@@ -195,3 +195,16 @@ describe('networks: the TF.js export beside the model, and predict on CIFAR-styl
     expect(preds.filter((p, i) => p.prediction === labels[i]).length / 6).toBe(summary.final!.testMetric);
   });
 });
+
+describe('results from before --init existed', () => {
+  it('an experiment cell whose summary has no init still counts as finished; λ caches keep their keys', async () => {
+    const { sameRun } = await import('../../experiment/run.js');
+    const { lambdaCacheKey } = await import('../../sim/run.js');
+    const now = resolveConfig({ algorithm: 'randprox-l1', dataset: 'lsq', lambda: 'auto' });
+    const { init: _init, ...before } = now;
+    expect(sameRun(before as typeof now, now)).toBe(true);
+    expect(sameRun(now, { ...now, init: 'm.safetensors' })).toBe(false);
+    expect(lambdaCacheKey(now)).not.toContain('init');
+    expect(lambdaCacheKey({ ...now, init: 'm.safetensors' })).toContain('"init","m.safetensors"');
+  });
+});

@@ -42,7 +42,7 @@ function images(spec: ModelSpec, rows: number, key: number): Dataset {
 }
 
 /** Our logits and TF.js's on the same batch agree to float32 rounding (`tol`, relative to the largest). */
-function expectSameLogits(ours: Float64Array, theirs: Float32Array | Float64Array, tol = 1e-5): void {
+function expectSameLogits(ours: Float64Array, theirs: ArrayLike<number>, tol = 1e-5): void {
   expect(theirs.length).toBe(ours.length);
   const scale = Math.max(...Array.from(ours, Math.abs));
   for (let i = 0; i < ours.length; i++) expect(Math.abs(theirs[i]! - ours[i]!), `logit ${i}`).toBeLessThan(tol * scale + 1e-6);
