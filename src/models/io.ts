@@ -15,7 +15,7 @@ import { VERSION } from '../version.js';
 import { checkSpec, paramLayout } from './glm.js';
 import { NN_KINDS, networkOf } from './nn/arch.js';
 import { initNnBackend, isNeuralNet } from './nn/registry.js';
-import { encodeSafetensors, headerLength, parseHeader, type SafetensorsHeader, type Tensor } from './safetensors.js';
+import { encodeSafetensors, headerLength, parseHeader, quoted, shown, type SafetensorsHeader, type Tensor } from './safetensors.js';
 import type { Dataset, ModelSpec } from './types.js';
 
 /** A model as a file holds it: the spec that rebuilds it, its flat parameters, and string metadata. */
@@ -152,16 +152,16 @@ export function specFromMetadata(metadata: Record<string, string>): ModelSpec {
   };
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return bad('not a JSON object');
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!SPEC_KEYS.includes(k)) bad(`unknown field '${k}'`);
-  if (typeof o.kind !== 'string' || !MODEL_KINDS.includes(o.kind)) bad(`kind must be one of ${MODEL_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}`);
-  for (const k of ['nFeatures', 'nClasses'] as const) if (!(Number.isSafeInteger(o[k]) && (o[k] as number) >= 1)) bad(`${k} must be a positive integer, got ${JSON.stringify(o[k])}`);
-  if (typeof o.intercept !== 'boolean') bad(`intercept must be true or false, got ${JSON.stringify(o.intercept)}`);
-  if (!(typeof o.l2 === 'number' && Number.isFinite(o.l2) && o.l2 >= 0)) bad(`l2 must be a number >= 0, got ${JSON.stringify(o.l2)}`);
+  for (const k of Object.keys(o)) if (!SPEC_KEYS.includes(k)) bad(`unknown field ${quoted(k)}`);
+  if (typeof o.kind !== 'string' || !MODEL_KINDS.includes(o.kind)) bad(`kind must be one of ${MODEL_KINDS.join(', ')}, got ${shown(o.kind)}`);
+  for (const k of ['nFeatures', 'nClasses'] as const) if (!(Number.isSafeInteger(o[k]) && (o[k] as number) >= 1)) bad(`${k} must be a positive integer, got ${shown(o[k])}`);
+  if (typeof o.intercept !== 'boolean') bad(`intercept must be true or false, got ${shown(o.intercept)}`);
+  if (!(typeof o.l2 === 'number' && Number.isFinite(o.l2) && o.l2 >= 0)) bad(`l2 must be a number >= 0, got ${shown(o.l2)}`);
   const shape = o.inputShape;
   if (shape !== undefined && !(Array.isArray(shape) && shape.length === 3 && shape.every((s) => Number.isSafeInteger(s) && s >= 1))) {
-    bad(`inputShape must be [height, width, channels] of positive integers, got ${JSON.stringify(shape)}`);
+    bad(`inputShape must be [height, width, channels] of positive integers, got ${shown(shape)}`);
   }
-  if (o.pruneAll !== undefined && typeof o.pruneAll !== 'boolean') bad(`pruneAll must be true or false, got ${JSON.stringify(o.pruneAll)}`);
+  if (o.pruneAll !== undefined && typeof o.pruneAll !== 'boolean') bad(`pruneAll must be true or false, got ${shown(o.pruneAll)}`);
   const spec = o as unknown as ModelSpec;
   try {
     tensorLayout(spec);
@@ -182,7 +182,7 @@ function checkTensors(header: SafetensorsHeader, spec: ModelSpec): TensorDef[] {
   }
   if (header.tensors.length !== defs.length) {
     const extra = header.tensors.find((t) => !defs.some((d) => d.name === t.name))!;
-    throw new DataError(`tensor '${extra.name}' is not a parameter of the ${spec.kind} model in its metadata`);
+    throw new DataError(`tensor ${quoted(extra.name)} is not a parameter of the ${spec.kind} model in its metadata`);
   }
   return defs;
 }

@@ -91,7 +91,9 @@ describe('reading hostile files', () => {
       [{ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, Array(12).fill(0), /the tensors cover 8 data bytes, the file has 12/],
       [{ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, Array(8).fill(0), /tensor 'b' starts at data byte 4, expected 8/],
       [{ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8], extra: 1 } }, Array(8).fill(0), /unknown field 'extra'/],
-      [{ __metadata__: { n: 1 }, ...ok }, Array(8).fill(0), /__metadata__.n must be a string/],
+      [{ __metadata__: { n: 1 }, ...ok }, Array(8).fill(0), /__metadata__ 'n' must be a string/],
+      // names from the file are escaped and cut: a message stays one line
+      [{ ['a\nb'.repeat(40)]: { dtype: 'I8', shape: [0], data_offsets: [0, 0] } }, [], /^tensor 'a\\nba\\nb.*…': dtype "I8"/],
       [{ w: 5 }, [], /tensor 'w': expected \{dtype, shape, data_offsets\}/],
     ];
     for (const [header, data, message] of cases) {

@@ -112,7 +112,7 @@ export function parseHeader(headerBytes: Uint8Array, fileBytes: number): Safeten
     if (name === METADATA_KEY) {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DataError('safetensors __metadata__ must be an object of strings');
       for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
-        if (typeof s !== 'string') throw new DataError(`safetensors __metadata__.${k} must be a string, got ${typeof s}`);
+        if (typeof s !== 'string') throw new DataError(`safetensors __metadata__ ${quoted(k)} must be a string, got ${typeof s}`);
       }
       metadata = Object.fromEntries(Object.entries(v as Record<string, string>)); // own keys only, even '__proto__'
       continue;
@@ -122,7 +122,7 @@ export function parseHeader(headerBytes: Uint8Array, fileBytes: number): Safeten
   tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let at = 0;
   for (const t of tensors) {
-    if (t.begin !== at) throw new DataError(`tensor '${t.name}' starts at data byte ${t.begin}, expected ${at} (tensors must tile the data with no gap or overlap)`);
+    if (t.begin !== at) throw new DataError(`tensor ${quoted(t.name)} starts at data byte ${t.begin}, expected ${at} (tensors must tile the data with no gap or overlap)`);
     at = t.end;
   }
   if (at !== dataBytes) throw new DataError(`the tensors cover ${at} data bytes, the file has ${dataBytes} after the header`);
@@ -130,18 +130,18 @@ export function parseHeader(headerBytes: Uint8Array, fileBytes: number): Safeten
 }
 
 function tensorEntry(name: string, v: unknown, dataBytes: number): TensorEntry {
-  const where = `tensor '${name}'`;
+  const where = `tensor ${quoted(name)}`;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DataError(`${where}: expected {dtype, shape, data_offsets}`);
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!ENTRY_KEYS.includes(k)) throw new DataError(`${where}: unknown field '${k}'`);
-  if (o.dtype !== 'F32') throw new DataError(`${where}: dtype ${JSON.stringify(o.dtype)}, only F32 is supported`);
+  for (const k of Object.keys(o)) if (!ENTRY_KEYS.includes(k)) throw new DataError(`${where}: unknown field ${quoted(k)}`);
+  if (o.dtype !== 'F32') throw new DataError(`${where}: dtype ${shown(o.dtype)}, only F32 is supported`);
   const shape = o.shape;
   if (!Array.isArray(shape) || shape.length > 8 || !shape.every((s) => Number.isSafeInteger(s) && s >= 0)) {
-    throw new DataError(`${where}: shape must be a list of at most 8 non-negative integers, got ${JSON.stringify(shape)}`);
+    throw new DataError(`${where}: shape must be a list of at most 8 non-negative integers, got ${shown(shape)}`);
   }
   const off = o.data_offsets;
   if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => Number.isSafeInteger(x) && x >= 0)) {
-    throw new DataError(`${where}: data_offsets must be [begin, end] of non-negative integers, got ${JSON.stringify(off)}`);
+    throw new DataError(`${where}: data_offsets must be [begin, end] of non-negative integers, got ${shown(off)}`);
   }
   const [begin, end] = off as [number, number];
   if (end < begin || end > dataBytes) throw new DataError(`${where}: data_offsets [${begin}, ${end}] are outside the ${dataBytes} data bytes`);
@@ -181,6 +181,20 @@ function swapped(v: Float32Array): Float32Array {
   const out = new Uint8Array(src.length);
   for (let i = 0; i < src.length; i += 4) for (let b = 0; b < 4; b++) out[i + b] = src[i + 3 - b]!;
   return new Float32Array(out.buffer);
+}
+
+/** A value from a file, for a one-line message: as JSON (control characters escaped), cut at 60 characters. */
+export function shown(v: unknown): string {
+  return cut(JSON.stringify(v) ?? String(v));
+}
+
+/** A name from a file in quotes, escaped and cut like `shown`. */
+export function quoted(name: string): string {
+  return `'${cut(JSON.stringify(name).slice(1, -1))}'`;
+}
+
+function cut(s: string): string {
+  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
 }
 
 function product(shape: number[]): number {
