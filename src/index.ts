@@ -21,6 +21,8 @@ export { Ledger, type Direction } from './core/ledger.js';
 export type { Dataset, Matrix, DenseMatrix, CsrMatrix, Model, ModelSpec, ParamLayout, Segment, Task } from './models/types.js';
 export { createModel, defaultModelSpec, initNnBackend, isNeuralNet } from './models/index.js';
 export { setKernelThreads } from './models/kernels/threads.js';
+export { saveModel, loadModel, tensorLayout, writeModelFiles, type SavedModel, type TensorDef, type ModelFiles } from './models/io.js';
+export { encodeSafetensors, decodeSafetensors } from './models/safetensors.js';
 export { exactLeastSquares } from './models/linear.js';
 
 export type { FederatedDataset } from './data/types.js';
@@ -44,6 +46,7 @@ export { simulate, smoothnessOf, SimulationError, type SimOptions, type SimResul
 export { resolveConfig, DEFAULTS, type RunConfig } from './sim/config.js';
 export { prepareRun, runToDir, loadRunData, type RunSummary, type PreparedRun } from './sim/run.js';
 export { createStateStore, type ClientStateStore } from './sim/state.js';
+export { evaluateModel, type Evaluation } from './sim/evaluate.js';
 export { findLambda, type LambdaSearchResult } from './sim/lambda.js';
 export { loadExperiment, parseExperiment, type ExperimentSpec } from './experiment/spec.js';
 export { runExperiment } from './experiment/run.js';

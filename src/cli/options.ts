@@ -7,7 +7,7 @@ const num = (name: string) => (v: string): number => {
   if (v.trim() === '' || !Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a number, got '${v}'`);
   return x;
 };
-const int = (name: string) => (v: string): number => {
+export const int = (name: string) => (v: string): number => {
   const x = num(name)(v);
   if (!Number.isInteger(x)) throw new InvalidArgumentError(`${name} must be an integer, got '${v}'`);
   return x;
@@ -52,6 +52,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--max-samples <n>', 'keep at most n samples per client, for quick runs (default: all)', int('--max-samples'))
     .option('--augment', 'random crop (pad 4) and horizontal flip of each training minibatch (cifar10)')
     .option('--state-dir <dir>', 'keep per-client state in files under DIR instead of memory (same results; for large models)')
+    .option('--init <model>', 'start from a saved model (a run\'s model.safetensors) instead of x₀ = 0 or the seeded init')
     .addOption(new Option('--prune-mode <m>', 'override the preset: prox | ste').choices(['prox', 'ste']))
     .option('--prune-after-average <bool>', 'override the preset: continue from TopK(average)', bool('--prune-after-average'))
     .addOption(new Option('--h-reference <r>', 'override the preset').choices(['sent', 'unprunedAverage', 'recentre']));
@@ -62,7 +63,7 @@ export function configFromOptions(o: Record<string, unknown>): Partial<Omit<RunC
   const keys: (keyof RunConfig)[] = [
     'dataset', 'test', 'dataDir', 'clients', 'partition', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p',
     'localSteps', 'schedule', 'rounds', 'stopTol', 'seed', 'lambda', 'steDecay', 'batchSize', 'participation', 'workers',
-    'evalEvery', 'postHocTopk', 'topkAt', 'timing', 'maxSamples', 'augment', 'stateDir', 'pruneMode', 'pruneAfterAverage', 'hReference',
+    'evalEvery', 'postHocTopk', 'topkAt', 'timing', 'maxSamples', 'augment', 'stateDir', 'init', 'pruneMode', 'pruneAfterAverage', 'hReference',
   ];
   const out: Record<string, unknown> = {};
   for (const k of keys) if (o[k] !== undefined) out[k] = o[k];

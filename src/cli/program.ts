@@ -12,6 +12,8 @@ import { registerData } from './commands/data.js';
 import { registerServe } from './commands/serve.js';
 import { registerClient } from './commands/client.js';
 import { registerCerts } from './commands/certs.js';
+import { registerEvaluate } from './commands/evaluate.js';
+import { registerPredict } from './commands/predict.js';
 
 const USER_ERRORS = new Set(['UsageError', 'SearchInterrupted', 'DataError', 'EncodingError', 'SimulationError', 'RangeError', 'NetError']);
 
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   registerServe(program);
   registerClient(program);
   registerCerts(program);
+  registerEvaluate(program);
+  registerPredict(program);
   program
     .command('algorithms')
     .description('list the algorithms and the switches of their presets')

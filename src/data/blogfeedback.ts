@@ -142,6 +142,7 @@ export async function loadBlogFeedback(root: string, opts: BlogOptions = BLOG_DE
       target: opts.log1p ? 'log(1 + comments in the next 24 h)' : 'comments in the next 24 h',
       samplesPerClient: sizeSummary(clients),
     },
+    input: { kind: 'features', shift: Array.from(scaler.shift), factor: Array.from(scaler.factor) },
   };
   return { dataset, warnings };
 }

@@ -178,6 +178,7 @@ export function loadCifar10(dir: string, opts: Cifar10Options): { dataset: Feder
         samplesPerClient: sizeSummary(clients),
         ...(opts.maxSamples !== undefined ? { maxSamples: opts.maxSamples } : {}),
       },
+      input: { kind: 'image-bytes', mean: [...stats.mean], std: stats.std.map((s) => (s > 0 ? s : 1)) },
     },
     warnings: split.warnings,
   };

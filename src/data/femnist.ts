@@ -237,6 +237,7 @@ function femnistDataset(clients: Dataset[], testParts: Dataset[], meta: Record<s
       labels: '0-9 digits, 10-35 A-Z, 36-61 a-z',
       samplesPerClient: sizeSummary(clients),
     },
+    input: { kind: 'image-bytes', mean: [1], std: [-1] }, // (b/255 − 1)/(−1) = 1 − b/255, the same float
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import { dot } from '../core/vec.js';
 import { batchSize, gramLambdaMax, matMat, matTMat, matTMatAdd } from './matrix.js';
-import type { Dataset, Metric, Model, ModelSpec, ParamLayout } from './types.js';
+import type { Dataset, Matrix, Metric, Model, ModelSpec, ParamLayout } from './types.js';
 
 /** The per-sample loss of a model, applied to a block of scores. */
 export interface Link {
@@ -95,6 +95,12 @@ export class GlmModel implements Model {
   metric(x: Float32Array, data: Dataset): Metric {
     this.checkShapes(x, data);
     return this.link.metric(this.scores(x, data), data.y, this.spec.nClasses);
+  }
+
+  outputs(x: Float32Array, rows: Matrix): Float64Array {
+    const data = { x: rows, y: new Float32Array(rows.rows) };
+    this.checkShapes(x, data);
+    return this.scores(x, data).slice(); // the score buffer is reused by the next call
   }
 
   smoothness(data: Dataset): number {

@@ -81,6 +81,11 @@ export interface Model {
   lossGrad(x: Float32Array, data: Dataset, grad: Float32Array | null, rows?: Uint32Array): number;
   /** R^2 for regression, accuracy for classification. */
   metric(x: Float32Array, data: Dataset): Metric;
+  /**
+   * The model's outputs for every row, rows × nClasses row-major: the prediction for regression, the
+   * log-odds for binary logistic, the logits (before softmax) for multiclass and networks.
+   */
+  outputs(x: Float32Array, rows: Matrix): Float64Array;
   /** Smoothness constant L of this loss on `data` (power iteration; an upper bound where exact is costly). */
   smoothness(data: Dataset): number;
   /** The initial parameters x₀ for a seed, the same on every client; absent: x₀ = 0. */

@@ -81,6 +81,7 @@ export function parseServeConfig(raw: unknown, baseDir: string, overrides: Parti
   }
   if (typeof runPart.algorithm !== 'string') throw new UsageError(`${what}: 'algorithm' is required`);
   const run = resolveConfig(runPart as Parameters<typeof resolveConfig>[0]);
+  if (run.init !== null) run.init = resolve(baseDir, run.init); // like the server's paths: relative to the file
   if (run.lambda === 'auto') throw new UsageError(`${what}: lambda 'auto' searches by simulation; give the number \`run --lambda auto\` found`);
   if (run.hReference === 'recentre') throw new UsageError(`${what}: hReference 'recentre' needs every h_i in one place (simulator only)`);
   const path = (v: unknown, key: string): string => {

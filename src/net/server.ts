@@ -25,8 +25,9 @@ import { updateControlVariate, type StepConfig } from '../algorithms/client.js';
 import { localStepsForRound } from '../algorithms/schedule.js';
 import { evaluatedModel } from '../algorithms/server.js';
 import { JsonlWriter, readJsonl, truncateJsonl, writeFileAtomic, writeJsonAtomic } from '../report/io.js';
-import { prepareRun, type PreparedRun } from '../sim/run.js';
-import { chooseParticipants, controlVariateNorms, mean, roundRecord, serverStep, type RoundRecord } from '../sim/simulate.js';
+import { writeModelFiles, type ModelFiles } from '../models/io.js';
+import { prepareRun, runModelInfo, type PreparedRun } from '../sim/run.js';
+import { chooseParticipants, controlVariateNorms, initialModel, mean, roundRecord, serverStep, type RoundRecord } from '../sim/simulate.js';
 import { VERSION } from '../version.js';
 import type { ServeConfig } from './config.js';
 import { federation, messageLimitOptions, wireBytes, type ClientMessage, type JoinServerCall, type ServerMessage } from './proto.js';
@@ -419,8 +420,8 @@ export class FederationServer {
     const test = dataset.test;
     const testMetricName = test ? model.metric(new Float32Array(d), test).name : null;
 
-    // x₀ as in the simulator: 0 for convex models, the seeded random init for networks
-    let current: Float32Array = model.init?.(config.seed) ?? new Float32Array(d);
+    // x₀ as in the simulator: --init's model, else 0 for convex models, the seeded random init for networks
+    let current = initialModel(model, config.seed, this.prepared.init);
     let average: Float32Array = current;
     let evalModel: Float32Array = current;
     let firstRound = 1;
@@ -550,7 +551,8 @@ export class FederationServer {
       }
     }
     writeFileAtomic(join(out, 'model.f32'), f32bytes(evalModel));
-    writeJsonAtomic(join(out, 'summary.json'), this.summary(records, netRecords, ledger, L, pruner, testMetricName, postHocTopk));
+    const files = await writeModelFiles(out, evalModel, runModelInfo(this.prepared, records.at(-1)!.round, pruner.k));
+    writeJsonAtomic(join(out, 'summary.json'), this.summary(records, netRecords, ledger, L, pruner, testMetricName, postHocTopk, files));
     this.log(`finished ${config.rounds} rounds -> ${out}`);
     return { records, net: netRecords, model: evalModel, out };
   }
@@ -574,6 +576,7 @@ export class FederationServer {
     pruner: Pruner,
     testMetricName: ReturnType<Model['metric']>['name'] | null,
     postHocTopk: { trainLoss: number; testMetric: number | null; nnz: number } | null,
+    files: ModelFiles,
   ): object {
     const { config, method, dataset, modelSpec } = this.prepared;
     const evaluated = records.filter((r) => r.trainLoss !== null);
@@ -584,7 +587,7 @@ export class FederationServer {
       config,
       method,
       dataset: { name: dataset.name, task: dataset.task, clients: dataset.clients.length, nFeatures: dataset.nFeatures, nClasses: dataset.nClasses },
-      model: { spec: modelSpec, d: this.dim, k: pruner.k },
+      model: { spec: modelSpec, d: this.dim, k: pruner.k, ...files },
       gamma: this.gamma,
       L,
       roundsDone: records.length - 1,

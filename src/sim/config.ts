@@ -52,6 +52,8 @@ export interface RunConfig {
   augment: boolean;
   /** keep per-client state (control variates) in files under this directory instead of memory */
   stateDir: string | null;
+  /** start from this saved model (model.safetensors) instead of x₀ = 0 or the network's seeded init */
+  init: string | null;
   /** switches overriding the algorithm's preset (SPEC §3) */
   pruneMode: Exclude<PruneMode, 'none'> | null;
   pruneAfterAverage: boolean | null;
@@ -90,6 +92,7 @@ export const DEFAULTS: Omit<RunConfig, 'algorithm'> = {
   maxSamples: null,
   augment: false,
   stateDir: null,
+  init: null,
   pruneMode: null,
   pruneAfterAverage: null,
   hReference: null,
@@ -125,6 +128,7 @@ export function resolveConfig(input: Partial<Omit<RunConfig, 'algorithm'>> & { a
   check(isInt(c.evalEvery, 1), `--eval-every must be an integer >= 1, got ${c.evalEvery}`);
   check(c.maxSamples === null || isInt(c.maxSamples, 1), `--max-samples must be an integer >= 1, got ${c.maxSamples}`);
   check(c.stateDir === null || c.stateDir !== '', '--state-dir must not be empty');
+  check(c.init === null || c.init !== '', '--init must not be empty');
   check(['fixed', 'random'].includes(c.schedule), `--schedule must be 'fixed' or 'random', got '${c.schedule}'`);
   check(['global', 'layer'].includes(c.topkScope), `--topk-scope must be 'global' or 'layer', got '${c.topkScope}'`);
   check(MODELS.includes(c.model), `--model must be one of ${MODELS.join(', ')}, got '${c.model}'`);

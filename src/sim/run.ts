@@ -10,10 +10,11 @@ import { parsePartition } from '../data/partition.js';
 import type { FederatedDataset } from '../data/types.js';
 import { createModel, defaultModelSpec, initNnBackend, isNeuralNet } from '../models/index.js';
 import type { Model, ModelSpec } from '../models/types.js';
+import { initialParams, loadModel, MODEL_OUTPUTS, writeModelFiles, type ModelFiles, type RunModelInfo } from '../models/io.js';
 import { JsonlWriter, writeJsonAtomic } from '../report/io.js';
 import { UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { methodOf, type RunConfig } from './config.js';
+import { DEFAULTS, methodOf, type RunConfig } from './config.js';
 import { simulate, smoothnessOf, SimulationError, type RoundRecord, type SimOptions, type SimResult } from './simulate.js';
 import type { MethodSpec } from '../algorithms/methods.js';
 import { makePruner, type Pruner } from '../core/prune.js';
@@ -31,6 +32,8 @@ export interface PreparedRun {
   /** the l1 weight used (config.lambda, or the one `--lambda auto` found) */
   lambda: number;
   lambdaSearch: LambdaSearchResult | null;
+  /** x₀ from `--init` (null: the default start) */
+  init: Float32Array | null;
   warnings: string[];
 }
 
@@ -83,7 +86,8 @@ export async function prepareRun(config: RunConfig, loaded?: LoadedData, opts: P
     );
   }
   const method = methodOf(config);
-  const prepared: PreparedRun = { config, method, dataset, modelSpec, L, gamma, lambda: 0, lambdaSearch: null, warnings };
+  const init = config.init === null ? null : initialParams(loadModel(config.init), modelSpec, config.init);
+  const prepared: PreparedRun = { config, method, dataset, modelSpec, L, gamma, lambda: 0, lambdaSearch: null, init, warnings };
   if (config.lambda !== 'auto') prepared.lambda = config.lambda;
   else if (method.pruneMode === 'l1') {
     const search = await searchLambda(prepared, opts);
@@ -103,7 +107,7 @@ export function lambdaCacheKey(config: RunConfig): string {
 }
 
 /** Options that do not change a run's final average (or are λ itself). */
-const NOT_SHAPING_LAMBDA = ['lambda', 'workers', 'timing', 'evalEvery', 'dataDir', 'stateDir'];
+const NOT_SHAPING_LAMBDA = ['lambda', 'workers', 'timing', 'evalEvery', 'topkAt', 'dataDir', 'stateDir'];
 
 /**
  * The cache entry a search starts from: the λ found last for the same configuration with another seed.
@@ -114,8 +118,13 @@ function lambdaHintKey(config: RunConfig): string {
   return `any seed: ${configKey(config, [...NOT_SHAPING_LAMBDA, 'seed'])}`;
 }
 
+/** Options newer than λ caches on disk: left out of the key while at their default, so those caches still match. */
+const NEWER_OPTIONS: (keyof RunConfig)[] = ['init', 'stopTol'];
+
 function configKey(config: RunConfig, ignored: string[]): string {
-  return JSON.stringify(Object.entries(config).filter(([k]) => !ignored.includes(k)).sort(([a], [b]) => a.localeCompare(b)));
+  const atDefault = (k: string, v: unknown): boolean => NEWER_OPTIONS.includes(k as keyof RunConfig) && JSON.stringify(v) === JSON.stringify(DEFAULTS[k as keyof typeof DEFAULTS]);
+  const kept = Object.entries(config).filter(([k, v]) => !ignored.includes(k) && !atDefault(k, v));
+  return JSON.stringify(kept.sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /** Bracket growth from another seed's λ (from λ_max/10 it is a decade a step). */
@@ -220,7 +229,8 @@ export interface RunSummary {
   config: RunConfig;
   method: MethodSpec;
   dataset: { name: string; task: string; clients: number; nFeatures: number; nClasses: number; trainSamples: number; testSamples: number; meta: Record<string, unknown> };
-  model: { spec: ModelSpec; d: number; k: number };
+  /** the model and its files (model.safetensors, model.wire, tfjs/ for networks) */
+  model: { spec: ModelSpec; d: number; k: number } & ModelFiles;
   gamma: number;
   L: number;
   /** the l1 weight used by l1 methods (null for the others) */
@@ -268,7 +278,7 @@ export async function runToDir(prepared: PreparedRun, outDir: string, hooks: Run
   const { dataset } = prepared;
   mkdirSync(outDir, { recursive: true });
   // files of an earlier run in the same directory would describe rounds this run overwrites
-  for (const f of [SUMMARY_FILE, FAILED_FILE]) rmSync(join(outDir, f), { force: true });
+  for (const f of [SUMMARY_FILE, FAILED_FILE, ...MODEL_OUTPUTS]) rmSync(join(outDir, f), { force: true });
   const writer = new JsonlWriter(join(outDir, 'rounds.jsonl'));
   let result: SimResult;
   let roundsDone = 0;
@@ -294,7 +304,8 @@ export async function runToDir(prepared: PreparedRun, outDir: string, hooks: Run
   } finally {
     writer.close();
   }
-  const summary = summarize(prepared, result);
+  const files = await writeModelFiles(outDir, result.model, runModelInfo(prepared, result.records.at(-1)!.round, result.k));
+  const summary = summarize(prepared, result, files);
   writeJsonAtomic(join(outDir, SUMMARY_FILE), summary);
   return { summary, result };
 }
@@ -326,10 +337,30 @@ export function simOptions(prepared: PreparedRun, lambda: number): SimOptions {
     topkAt: config.topkAt,
     timing: config.timing,
     stateDir: config.stateDir,
+    init: prepared.init,
   };
 }
 
-function summarize(prepared: PreparedRun, result: SimResult): RunSummary {
+/** What a run's model files record (shared with the networked server). */
+export function runModelInfo(prepared: PreparedRun, round: number, k: number): RunModelInfo {
+  const { config, dataset } = prepared;
+  const labelMap = dataset.meta.labelMap;
+  const calibration = dataset.test ?? dataset.clients[0];
+  return {
+    spec: prepared.modelSpec,
+    algorithm: config.algorithm,
+    sparsity: config.sparsity,
+    k,
+    dataset: config.dataset,
+    round,
+    config,
+    ...(dataset.input ? { input: dataset.input } : {}),
+    ...(Array.isArray(labelMap) ? { labelMap: labelMap as number[] } : {}),
+    ...(calibration ? { calibration } : {}),
+  };
+}
+
+function summarize(prepared: PreparedRun, result: SimResult, files: ModelFiles): RunSummary {
   const { config, dataset } = prepared;
   const evaluated = result.records.filter((r) => r.trainLoss !== null);
   const rows = (d: { y: Float32Array }): number => d.y.length;
@@ -348,7 +379,7 @@ function summarize(prepared: PreparedRun, result: SimResult): RunSummary {
       testSamples: dataset.test ? rows(dataset.test) : 0,
       meta: dataset.meta,
     },
-    model: { spec: prepared.modelSpec, d: result.d, k: result.k },
+    model: { spec: prepared.modelSpec, d: result.d, k: result.k, ...files },
     gamma: prepared.gamma,
     L: prepared.L,
     lambda: prepared.method.pruneMode === 'l1' ? prepared.lambda : null,

@@ -44,6 +44,8 @@ export interface SimOptions {
   timing: boolean;
   /** keep per-client vectors in files under this directory instead of memory (same results, less memory) */
   stateDir?: string | null;
+  /** x₀, e.g. a saved model (`--init`); default: the model's seeded init, or 0 */
+  init?: Float32Array | null;
 }
 
 /** One line of rounds.jsonl. Communication totals are cumulative. Round 0 is the initial model. */
@@ -129,8 +131,7 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   const wave = stateDir === null ? n : Math.max(1, opts.workers);
   const t0 = performance.now();
   const records: RoundRecord[] = [];
-  // x₀ = 0 for convex tasks, the same seeded random init on every client for neural nets (SPEC §1)
-  let current: Float32Array = model.init?.(step.seed) ?? new Float32Array(d);
+  let current = initialModel(model, step.seed, opts.init);
   let average = current;
   let evalModel = current;
   let interrupted = false;
@@ -224,6 +225,18 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
     state.close();
   }
   return { records, model: evalModel, average, h, ledger, interrupted, converged, postHocTopk, topkAt, testMetricName, k: pruner.k, d };
+}
+
+/**
+ * x₀: a given start (a copy, checked for length), else the same seeded random init on every client for
+ * neural nets and 0 for convex tasks (SPEC §1). Shared with the networked server.
+ */
+export function initialModel(model: Model, seed: number, init?: Float32Array | null): Float32Array {
+  if (init) {
+    if (init.length !== model.layout.d) throw new RangeError(`the initial model has length ${init.length}, the ${model.spec.kind} model has d = ${model.layout.d}`);
+    return init.slice();
+  }
+  return model.init?.(seed) ?? new Float32Array(model.layout.d);
 }
 
 /** What the server has after round r: the average, what it broadcasts, and the downlink message. */

@@ -9,7 +9,7 @@
  * is state, and the evaluated model is exactly the averaged (or pruned) parameter vector.
  */
 import { rngFor } from '../../core/rng.js';
-import type { Dataset, DenseMatrix, Metric, Model, ModelSpec, ParamLayout } from '../types.js';
+import type { Dataset, DenseMatrix, Matrix, Metric, Model, ModelSpec, ParamLayout } from '../types.js';
 import { blockParts, networkOf, type Layer, type Network } from './arch.js';
 import { tf } from './backend.js';
 import { batchNormTrain, maxPool2x2 } from './kernels.js';
@@ -102,6 +102,23 @@ export class NnModel implements Model {
       for (let i = 0; i < pred.length; i++) if (pred[i] === data.y[a + i]) correct++;
     }
     return { name: 'accuracy', value: correct / n };
+  }
+
+  /** Logits of every row, in the chunks `metric` uses (BatchNorm uses each chunk's statistics). */
+  outputs(x: Float32Array, rows: Matrix): Float64Array {
+    this.checkParams(x, null);
+    const data = { x: rows, y: new Float32Array(rows.rows) };
+    const X = this.checkData(data);
+    const C = this.spec.nClasses;
+    const out = new Float64Array(rows.rows * C);
+    for (const [a, b] of chunkBounds(rows.rows, this.net.chunkRows)) {
+      const logits = tf.tidy(() => {
+        const { images } = this.batch(X, data.y, undefined, a, b);
+        return forward(this.net.layers, this.paramTensors(x), images, true).dataSync();
+      });
+      out.set(logits, a * C);
+    }
+    return out;
   }
 
   /** Neural networks have no global smoothness constant: the step size must be given. */
