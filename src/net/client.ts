@@ -100,15 +100,7 @@ interface Derived {
 
 /** What the clients of one process share: the run's setup, the data, the model, the decoded broadcast. */
 class Pool {
-  private setup: Promise<{
-    config: RunConfig;
-    method: MethodSpec;
-    modelSpec: ModelSpec;
-    model: Model;
-    pruner: Pruner;
-    shards: Map<number, Dataset>;
-    evalReference: Dataset | undefined;
-  }> | null = null;
+  private setup: Promise<{ config: RunConfig; method: MethodSpec; modelSpec: ModelSpec; model: Model; pruner: Pruner; shards: Map<number, Dataset>; evalReference: Dataset | undefined }> | null = null;
   private setupKey = '';
   private runner: { gamma: number; runner: ClientRunner } | null = null;
   private derived: Derived | null = null;
@@ -159,8 +151,7 @@ class Pool {
     const step: StepConfig = { gamma, p: c.p, lambda: c.lambda as number, steDecay: c.steDecay, batchSize: c.batchSize, seed: c.seed };
     if (this.runner?.gamma !== gamma) {
       const ids = [...s.shards.keys()];
-      const data = ids.map((i) => s.shards.get(i)!);
-      const runner = createRunner({ modelSpec: s.modelSpec, method: s.method, sparsity: c.sparsity, topkScope: c.topkScope, step, clientIds: ids, data, evalReference: s.evalReference });
+      const runner = createRunner({ modelSpec: s.modelSpec, method: s.method, sparsity: c.sparsity, topkScope: c.topkScope, step, clientIds: ids, data: ids.map((i) => s.shards.get(i)!), evalReference: s.evalReference });
       this.runner = { gamma, runner };
     }
     return { runner: this.runner.runner, step };
