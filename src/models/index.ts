@@ -4,12 +4,12 @@ import { squaredLoss } from './linear.js';
 import { logisticLoss } from './logistic.js';
 import { softmaxCrossEntropy } from './multinomial.js';
 import { createNnModel, isNeuralNet } from './nn/registry.js';
-import type { ConvexKind, Model, ModelSpec, Task } from './types.js';
+import type { ConvexKind, Dataset, Model, ModelSpec, Task } from './types.js';
 
 export type * from './types.js';
 export { paramLayout } from './glm.js';
 export { exactLeastSquares } from './linear.js';
-export { initNnBackend, isNeuralNet } from './nn/registry.js';
+export { evalReferenceOf, initNnBackend, isNeuralNet } from './nn/registry.js';
 
 const LINKS: Record<ConvexKind, Link> = {
   linear: squaredLoss,
@@ -19,10 +19,12 @@ const LINKS: Record<ConvexKind, Link> = {
 
 /**
  * Builds the model a spec describes; throws a RangeError for an invalid spec. Neural networks need
- * `await initNnBackend()` first.
+ * `await initNnBackend()` first. `evalReference`: for a network with BatchNorm, the training images whose
+ * statistics evaluation normalises with, `evalReferenceOf(spec, clients)` (without them it can train but
+ * not evaluate); other models take none.
  */
-export function createModel(spec: ModelSpec): Model {
-  if (isNeuralNet(spec)) return createNnModel(spec);
+export function createModel(spec: ModelSpec, evalReference?: Dataset): Model {
+  if (isNeuralNet(spec)) return createNnModel(spec, evalReference);
   return new GlmModel(spec, LINKS[spec.kind as ConvexKind]); // the constructor rejects unknown kinds
 }
 

@@ -76,7 +76,8 @@ export interface Model {
   readonly layout: ParamLayout;
   /**
    * Loss of parameters x on `data` (mean over the rows, plus the L2 term). When `grad` is given, the
-   * gradient is written into it. `rows` restricts to a minibatch (indices into data's rows).
+   * gradient is written into it. `rows` restricts to a minibatch (indices into data's rows). A network with
+   * BatchNorm computes the loss without `grad` as it evaluates (training images' statistics, docs/nn.md).
    */
   lossGrad(x: Float32Array, data: Dataset, grad: Float32Array | null, rows?: Uint32Array): number;
   /** R^2 for regression, accuracy for classification. */

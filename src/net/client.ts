@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { decode, encode } from '../core/encoding.js';
 import { makePruner, type Pruner } from '../core/prune.js';
 import { toDense, toSparse, type SparseVector } from '../core/sparse.js';
-import { createModel, initNnBackend, isNeuralNet } from '../models/index.js';
+import { createModel, evalReferenceOf, initNnBackend, isNeuralNet } from '../models/index.js';
 import type { Dataset, Model, ModelSpec, Task } from '../models/types.js';
 import { readLibsvm } from '../data/libsvm.js';
 import { updateControlVariate, uplinkVector, type StepConfig } from '../algorithms/client.js';
@@ -100,7 +100,7 @@ interface Derived {
 
 /** What the clients of one process share: the run's setup, the data, the model, the decoded broadcast. */
 class Pool {
-  private setup: Promise<{ config: RunConfig; method: MethodSpec; modelSpec: ModelSpec; model: Model; pruner: Pruner; shards: Map<number, Dataset> }> | null = null;
+  private setup: Promise<{ config: RunConfig; method: MethodSpec; modelSpec: ModelSpec; model: Model; pruner: Pruner; shards: Map<number, Dataset>; evalReference: Dataset | undefined }> | null = null;
   private setupKey = '';
   private runner: { gamma: number; runner: ClientRunner } | null = null;
   private derived: Derived | null = null;
@@ -119,6 +119,7 @@ class Pool {
       const config = JSON.parse(configJson) as RunConfig;
       const modelSpec = JSON.parse(modelSpecJson) as ModelSpec;
       const shards = new Map<number, Dataset>();
+      let evalReference: Dataset | undefined;
       if (this.opts.ownData) {
         if (this.opts.ids.length !== 1) throw new UsageError('--own-data is the data of one client: give one --client-id');
         const task = TASK_OF_KIND[modelSpec.kind];
@@ -134,10 +135,12 @@ class Pool {
           if (!shard) throw new UsageError(`client id ${id} is out of range: the data has ${loaded.dataset.clients.length} clients`);
           shards.set(id, shard);
         }
+        // BatchNorm's evaluation statistics come from all clients' images, as on the server (evalReferenceOf)
+        evalReference = evalReferenceOf(modelSpec, loaded.dataset.clients);
       }
       if (isNeuralNet(modelSpec)) await initNnBackend();
       const model = createModel(modelSpec);
-      return { config, method: methodOf(config), modelSpec, model, pruner: makePruner(model.layout, config.sparsity, config.topkScope), shards };
+      return { config, method: methodOf(config), modelSpec, model, pruner: makePruner(model.layout, config.sparsity, config.topkScope), shards, evalReference };
     })();
     return this.setup;
   }
@@ -148,7 +151,7 @@ class Pool {
     const step: StepConfig = { gamma, p: c.p, lambda: c.lambda as number, steDecay: c.steDecay, batchSize: c.batchSize, seed: c.seed };
     if (this.runner?.gamma !== gamma) {
       const ids = [...s.shards.keys()];
-      const runner = createRunner({ modelSpec: s.modelSpec, method: s.method, sparsity: c.sparsity, topkScope: c.topkScope, step, clientIds: ids, data: ids.map((i) => s.shards.get(i)!) });
+      const runner = createRunner({ modelSpec: s.modelSpec, method: s.method, sparsity: c.sparsity, topkScope: c.topkScope, step, clientIds: ids, data: ids.map((i) => s.shards.get(i)!), evalReference: s.evalReference });
       this.runner = { gamma, runner };
     }
     return { runner: this.runner.runner, step };

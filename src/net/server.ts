@@ -19,7 +19,7 @@ import { Ledger } from '../core/ledger.js';
 import { makePruner, type Pruner } from '../core/prune.js';
 import { toSparse, type SparseVector } from '../core/sparse.js';
 import { nnz } from '../core/vec.js';
-import { createModel, isNeuralNet } from '../models/index.js';
+import { createModel, evalReferenceOf, isNeuralNet } from '../models/index.js';
 import type { Model } from '../models/types.js';
 import { updateControlVariate, type StepConfig } from '../algorithms/client.js';
 import { localStepsForRound } from '../algorithms/schedule.js';
@@ -390,7 +390,8 @@ export class FederationServer {
   private async run(): Promise<ServeResult> {
     const { run: config, server: so } = this.opts.config;
     const { method, dataset } = this.prepared;
-    const model = createModel(this.prepared.modelSpec);
+    // a network with BatchNorm evaluates with the statistics of a fixed sample of the training images, as the clients do
+    const model = createModel(this.prepared.modelSpec, evalReferenceOf(this.prepared.modelSpec, dataset.clients));
     const d = this.dim;
     const n = this.n;
     const pruner = makePruner(model.layout, config.sparsity, config.topkScope);

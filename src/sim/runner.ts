@@ -15,6 +15,8 @@ export interface RunnerInit {
   /** global client ids held here, ascending */
   clientIds: number[];
   data: Dataset[];
+  /** a network with BatchNorm: the training images whose statistics evaluation uses (evalReferenceOf) */
+  evalReference: Dataset | undefined;
 }
 
 export interface TrainTask {
@@ -35,7 +37,7 @@ export interface ClientRunner {
 }
 
 export function createRunner(init: RunnerInit): ClientRunner {
-  const model = createModel(init.modelSpec);
+  const model = createModel(init.modelSpec, init.evalReference);
   const pruner = makePruner(model.layout, init.sparsity, init.topkScope);
   const slot = new Map(init.clientIds.map((id, k) => [id, k]));
   const dataOf = (client: number): Dataset => {

@@ -9,7 +9,7 @@ import { rngFor } from '../core/rng.js';
 import { toSparse, type SparseVector } from '../core/sparse.js';
 import { firstNonFinite, nnz } from '../core/vec.js';
 import type { FederatedDataset } from '../data/types.js';
-import { createModel, initNnBackend, isNeuralNet } from '../models/index.js';
+import { createModel, evalReferenceOf, initNnBackend, isNeuralNet } from '../models/index.js';
 import type { Model, ModelSpec } from '../models/types.js';
 import { updateControlVariate, uplinkVector, type StepConfig, type Uplink } from '../algorithms/client.js';
 import type { MethodSpec } from '../algorithms/methods.js';
@@ -105,7 +105,9 @@ export class SimulationError extends Error {
 
 export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: SimHooks = {}): Promise<SimResult> {
   if (isNeuralNet(opts.modelSpec)) await initNnBackend();
-  const model = createModel(opts.modelSpec);
+  // a network with BatchNorm evaluates with the statistics of a fixed sample of the training images
+  const evalReference = evalReferenceOf(opts.modelSpec, data.clients);
+  const model = createModel(opts.modelSpec, evalReference);
   const d = model.layout.d;
   const n = data.clients.length;
   const { method, step } = opts;
@@ -117,7 +119,7 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   let exec: Executor;
   try {
     exec = await createExecutor(
-      { modelSpec: opts.modelSpec, method, sparsity: opts.sparsity, topkScope: opts.topkScope, step, clients: data.clients },
+      { modelSpec: opts.modelSpec, method, sparsity: opts.sparsity, topkScope: opts.topkScope, step, clients: data.clients, evalReference },
       opts.workers,
     );
   } catch (e) {

@@ -157,19 +157,33 @@ export interface Network {
   layers: Layer[];
   params: ParamDef[];
   layout: ParamLayout;
-  /** rows per forward/backward pass (see chunkRows) */
+  /** whether any layer is a BatchNorm (ResNet18's are) */
+  batchNorm: boolean;
+  /** rows per pass of evaluation, and of training without BatchNorm (see passRows) */
   chunkRows: number;
+  /**
+   * the largest training batch with BatchNorm: a batch is one pass, so that BatchNorm uses the whole
+   * batch's statistics (see passRows); Infinity without BatchNorm, whose batches run in passes of chunkRows
+   */
+  maxBatchRows: number;
+  /** training images whose BatchNorm statistics evaluation uses (evalReferenceOf); 0 without BatchNorm */
+  referenceRows: number;
 }
 
+/** Bytes budgeted per convolution output value per image of a training pass (~60 measured for ResNet18). */
+const TRAIN_BYTES_PER_VALUE = 80;
+
 /**
- * Rows per pass: at most 128, fewer when a pass would need more than ~1.5 GiB of the wasm heap (4 GiB at
- * most). A training pass of ResNet18 measured ~60 bytes per convolution output value per image
- * (activations, BatchNorm temporaries, gradients; 1.2 GiB at 32 rows), budgeted here at 80 for headroom:
- * ResNet18 at 32×32 gets 32 rows, the CNNs 128.
+ * Rows of a training pass within `budget` bytes of the wasm heap (4 GiB at most), and at most 128. A
+ * training pass of ResNet18 at 32 rows measured 1.2 GiB, ~60 bytes per convolution output value per image
+ * (activations, BatchNorm temporaries, gradients); an evaluation pass needs about a tenth of that per row.
  */
-function chunkRows(convOutputs: number): number {
-  return Math.max(1, Math.min(128, Math.floor(1.5 * 2 ** 30 / (80 * convOutputs))));
+function passRows(convOutputs: number, budget: number): number {
+  return Math.max(1, Math.min(128, Math.floor(budget / (TRAIN_BYTES_PER_VALUE * convOutputs))));
 }
+
+/** Training images behind the evaluation statistics of BatchNorm: up to 256, one pass of evaluation. */
+const MAX_REFERENCE_ROWS = 256;
 
 /**
  * Checks a neural-network spec and derives its layout. Conv and dense weights are prunable; biases and
@@ -189,6 +203,7 @@ export function networkOf(spec: ModelSpec): Network {
   if (!(Number.isFinite(spec.l2) && spec.l2 >= 0)) throw new RangeError(`l2 must be finite and >= 0, got ${spec.l2}`);
   const layers = layersOf(kind, spec.nClasses);
   const { params, convOutputs } = walkLayers(layers, input);
+  const batchNorm = params.some((p) => p.role === 'gamma');
   const segments: Segment[] = [];
   let offset = 0;
   for (const p of params) {
@@ -196,5 +211,18 @@ export function networkOf(spec: ModelSpec): Network {
     segments.push({ name: p.name, offset, size, prunable: p.role === 'weight' || spec.pruneAll === true });
     offset += size;
   }
-  return { kind, input, layers, params, layout: { d: offset, segments }, chunkRows: chunkRows(convOutputs) };
+  // ResNet18 at 32×32: evaluation and BatchNorm-free passes of 32 rows (1.5 GiB budget); training batches
+  // of up to 65 rows (3 GiB, one pass); the reference statistics from 256 rows (one evaluation pass, ~1 GiB)
+  const chunkRows = passRows(convOutputs, 1.5 * 2 ** 30);
+  return {
+    kind,
+    input,
+    layers,
+    params,
+    layout: { d: offset, segments },
+    batchNorm,
+    chunkRows,
+    maxBatchRows: batchNorm ? passRows(convOutputs, 3 * 2 ** 30) : Infinity,
+    referenceRows: batchNorm ? Math.min(MAX_REFERENCE_ROWS, 8 * chunkRows) : 0,
+  };
 }

@@ -109,6 +109,39 @@ describe('gradients through the ops', () => {
     expect(relErr(a, b)).toBe(0);
   });
 
+  // Tied windows, as real images make them: each window's gradient goes to its first maximum in row-major
+  // order, as the CPU backend's MaxPoolGrad (and PyTorch, TensorFlow) route it; never to every tied entry.
+  const tied: [string, number[], (v: number, i: number) => number][] = [
+    ['a constant image', [2, 6, 6, 3], () => 0.7],
+    ['saturated pixels (values clipped at 0.5)', [2, 8, 7, 3], (v) => Math.min(v, 0.5)],
+    ['a zero background with a positive bias (ReLU(x + 0.2), a few strokes)', [1, 9, 8, 2], (v, i) => Math.max(0, (i % 11 === 0 ? Math.abs(v) : 0) + 0.2)],
+  ];
+  it.each(tied)('maxPool2x2 on %s: one maximum per window gets the gradient, as on the CPU backend', async (_, shape, make) => {
+    const x = { values: randn(shape, 15).map(make), shape };
+    const wShape = [shape[0]!, shape[1]! >> 1, shape[2]! >> 1, shape[3]!];
+    const w = randn(wShape, 16);
+    const weighted = (t: tf.Tensor): tf.Scalar => tf.sum(tf.mul(t, tf.tensor(w, wShape)));
+    const [ours] = await onBoth([x], (t) => tf.grad((u: tf.Tensor) => weighted(maxPool2x2(u as tf.Tensor4D)))(t));
+    const [, ref] = await onBoth([x], (t) => tf.grad((u: tf.Tensor) => weighted(tf.maxPool(u as tf.Tensor4D, 2, 2, 'valid')))(t));
+    expect(Array.from(ours)).toEqual(Array.from(ref));
+    // exactly one nonzero per window (w has no zeros), and Σ dx = Σ w
+    expect(ours.filter((v) => v !== 0).length).toBe(w.length);
+    expect(ours.reduce((a, b) => a + b, 0)).toBeCloseTo(w.reduce((a, b) => a + b, 0), 4);
+  });
+
+  it('maxPool2x2: ties by hand, the first maximum in row-major order; an odd last row and column get nothing', () => {
+    // one channel, 3×5: windows [[1, 3], [3, 2]] (max 3 twice) and [[2, 1], [2, 2]] (max 2 three times); row 2 and column 4 are left over
+    const x = tf.tensor4d([1, 3, 2, 1, 9, 3, 2, 2, 2, 9, 9, 9, 9, 9, 9], [1, 3, 5, 1]);
+    const dx = tf.tidy(() => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(maxPool2x2(u as tf.Tensor4D), tf.tensor4d([10, 20], [1, 1, 2, 1]))))(x).dataSync());
+    expect(Array.from(dx)).toEqual([0, 10, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    // windows [[0, 0], [5, 5]] (max in the bottom row) and [[0, 0], [0, 0]] (a 4-way tie: the top-left entry)
+    const z = tf.tensor4d([0, 0, 0, 0, 5, 5, 0, 0], [1, 2, 4, 1]);
+    const dz = tf.tidy(() => tf.grad((u: tf.Tensor) => tf.sum(maxPool2x2(u as tf.Tensor4D)))(z).dataSync());
+    expect(Array.from(dz)).toEqual([0, 0, 1, 0, 1, 0, 0, 0]);
+    x.dispose();
+    z.dispose();
+  });
+
   it('batchNormTrain: value and gradients in x, γ, β equal autodiff of the plain formula on the CPU backend', async () => {
     const shape: Shape4 = [3, 5, 4, 6];
     const inputs = [

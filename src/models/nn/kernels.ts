@@ -124,10 +124,12 @@ export function conv2dInputGrad(inputShape: [number, number, number, number], fi
 }
 
 /**
- * 2×2 max-pooling, stride 2. Its gradient goes to every maximal entry of a window, computed in one JS
- * pass over x (the wasm MaxPoolGrad kernel is ~6× slower, and Equal + ResizeNearestNeighbor took 10% of
- * the small CNN's step). In these networks pooling follows a ReLU, so ties only happen at 0, where the
- * ReLU's derivative is 0: the result is the same as routing to one entry.
+ * 2×2 max-pooling, stride 2. Its gradient goes to one entry of each window: the first maximum in
+ * row-major order (top-left, top-right, bottom-left, bottom-right), as PyTorch, TensorFlow and
+ * tfjs-backend-cpu's MaxPoolGrad do. Ties are common on real images (saturated pixels; a zero background
+ * plus a positive bias makes every background window a 4-way tie), and sending dy to every tied entry
+ * would count it up to four times. Computed in one JS pass over x (the wasm MaxPoolGrad kernel is ~6×
+ * slower).
  */
 export const maxPool2x2 = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
@@ -147,14 +149,15 @@ export const maxPool2x2 = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[
 }) as (x: tf.Tensor4D) => tf.Tensor4D;
 
 /**
- * dx of 2×2/2 max-pooling: dy of each window to every entry equal to its maximum y; an odd last row or
- * column gets 0. Written as (x == y)·dy without branches (a random 1-in-4 branch mispredicts: 2× slower),
- * so a non-finite dy spreads NaN over its whole window, where training has diverged anyway.
+ * dx of 2×2/2 max-pooling: dy of each window to the first of its entries equal to its maximum y, in
+ * row-major order; an odd last row or column gets 0. The entry's index 0..3 is counted without branches
+ * (a random 1-in-4 branch mispredicts: 2× slower). A window whose maximum is NaN sends dy to its last entry.
  */
 function maxPool2x2Grad(x: Float32Array, y: Float32Array, dy: Float32Array, shape: number[]): Float32Array {
   const [n, h, w, c] = shape as [number, number, number, number];
   const row = w * c;
   const dx = new Float32Array(x.length);
+  const offsets = Int32Array.of(0, c, row, row + c);
   let o = 0;
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < h >> 1; i++) {
@@ -162,11 +165,10 @@ function maxPool2x2Grad(x: Float32Array, y: Float32Array, dy: Float32Array, shap
       for (let j = 0; j < w >> 1; j++, p += c) {
         for (let k = 0; k < c; k++, o++, p++) {
           const m = y[o]!;
-          const g = dy[o]!;
-          dx[p] = +(x[p] === m) * g;
-          dx[p + c] = +(x[p + c] === m) * g;
-          dx[p + row] = +(x[p + row] === m) * g;
-          dx[p + row + c] = +(x[p + row + c] === m) * g;
+          const past0 = +(x[p] !== m); // 1 while the maximum has not been met
+          const past1 = past0 & +(x[p + c] !== m);
+          const past2 = past1 & +(x[p + row] !== m);
+          dx[p + offsets[past0 + past1 + past2]!] = dy[o]!;
         }
       }
     }

@@ -3,12 +3,13 @@ import { rngFor } from '../../core/rng.js';
 import type { FederatedDataset } from '../../data/types.js';
 import { methodSpec } from '../../algorithms/methods.js';
 import { simulate, type SimOptions } from '../../sim/simulate.js';
-import { createModel, initNnBackend } from '../index.js';
+import { createModel, evalReferenceOf, initNnBackend } from '../index.js';
 import type { Dataset, Model, ModelSpec, Segment } from '../types.js';
-import { paramDefs, type Layer } from './arch.js';
+import { networkOf, paramDefs, type Layer, type Network } from './arch.js';
 import '@tensorflow/tfjs-backend-cpu';
 import { tf } from './backend.js';
-import { crossEntropy, forward } from './model.js';
+import { crossEntropy, forward, NnModel, type BnStats } from './model.js';
+import { lossF64 } from './reference.js';
 
 const SHAPE: [number, number, number] = [8, 8, 3];
 const F = 8 * 8 * 3;
@@ -138,7 +139,7 @@ describe('NnModel', () => {
     const lossOf = (...ps: tf.Tensor[]): tf.Scalar => {
       const imgs = tf.tensor4d(pixels(data), [3, ...input]);
       const labels = tf.oneHot(tf.tensor1d(Int32Array.from(data.y), 'int32'), C) as tf.Tensor2D;
-      return crossEntropy(forward(layers, ps, imgs), labels);
+      return crossEntropy(forward(layers, ps, imgs, { mode: 'batch' }), labels);
     };
     const tensors = (z: Float32Array): tf.Tensor[] => defs.map((p, i) => tf.tensor(z.subarray(segments[i]!.offset, segments[i]!.offset + segments[i]!.size), p.shape));
     const gradAt = (z: Float32Array): Float32Array =>
@@ -151,6 +152,88 @@ describe('NnModel', () => {
     const [g, ref] = await wasmThenCpu(() => gradAt(x));
     expect(relDist(g, ref)).toBeLessThan(1e-4);
     gradCheck(lossAt, x, g, coordsOf(segments, ['fc.weight', 'fc.bias', 'down.bn2.gamma', 'down.bn2.beta', 'down.shortcut.bn.beta']), 1e-2);
+
+    // evaluation: statistics recorded over a batch, then used fixed, give that batch's training-mode logits;
+    // on another batch, the same statistics (not that batch's); the same on the CPU backend
+    const imgs = (data: Dataset, n: number): tf.Tensor4D => tf.tensor4d(pixels(data), [n, ...input]);
+    const other = images(2, 10, C, input);
+    const logits = (): Float32Array[] =>
+      tf.tidy(() => {
+        const stats: BnStats[] = [];
+        const train = forward(layers, tensors(x), imgs(data, 3), { mode: 'batch' }).dataSync() as Float32Array;
+        const recorded = forward(layers, tensors(x), imgs(data, 3), { mode: 'record', stats }, true).dataSync() as Float32Array;
+        const fixed = forward(layers, tensors(x), imgs(data, 3), { mode: 'fixed', stats }, true).dataSync() as Float32Array;
+        const otherFixed = forward(layers, tensors(x), imgs(other, 2), { mode: 'fixed', stats }, true).dataSync() as Float32Array;
+        const otherTrain = forward(layers, tensors(x), imgs(other, 2), { mode: 'batch' }).dataSync() as Float32Array;
+        expect(stats).toHaveLength(6); // stem, two per block, the downsampling shortcut
+        return [train, recorded, fixed, otherFixed, otherTrain, ...stats.flatMap((q) => [q.mean, q.variance])].map((a) => a.slice());
+      });
+    const [onWasm, onCpu] = await wasmThenCpu(logits);
+    const [train, recorded, fixed, otherFixed, otherTrain] = onWasm;
+    expect(relDist(recorded!, train!)).toBeLessThan(1e-5);
+    expect(relDist(fixed!, train!)).toBeLessThan(1e-5);
+    expect(relDist(otherFixed!, otherTrain!)).toBeGreaterThan(1e-2);
+    onWasm.forEach((a, i) => expect(relDist(a, onCpu[i]!), `output ${i}`).toBeLessThan(1e-5));
+  });
+
+  describe('ResNet18 BatchNorm: whole-batch statistics in training, training images\' statistics in evaluation', () => {
+    const spec: ModelSpec = { ...tinyCnn, kind: 'resnet18', inputShape: [4, 4, 3], nFeatures: 48 };
+    const shape: [number, number, number] = [4, 4, 3];
+    const clients = [images(7, 30, C, shape), images(5, 31, C, shape)];
+    const test = images(9, 32, C, shape);
+    let model: NnModel;
+    let x: Float32Array;
+    beforeAll(() => {
+      model = createModel(spec, evalReferenceOf(spec, clients)) as NnModel;
+      // passes of 3 rows, as if the images were large: the 9 test images take 3 passes, a batch of 6 two
+      (model as unknown as { net: Network }).net.chunkRows = 3;
+      x = model.init!(2);
+      // γ and β away from 1 and 0, so the statistics matter to the predictions
+      const rng = rngFor(5, 'bn-eval');
+      for (const s of model.layout.segments.filter((q) => !q.prunable)) for (let j = s.offset; j < s.offset + s.size; j++) x[j]! += 0.3 * rng.normal();
+    });
+    const rowsOf = (d: Dataset, order: number[]): Dataset => ({
+      x: { kind: 'dense', rows: order.length, cols: d.x.cols, data: Float32Array.from(order.flatMap((r) => [...pixels(d).subarray(r * d.x.cols, (r + 1) * d.x.cols)])) },
+      y: Float32Array.from(order, (r) => d.y[r]!),
+    });
+
+    it('shuffling the test set changes no prediction, and an image alone is predicted as in the set', () => {
+      const pred = model.predict(x, test);
+      expect(new Set(pred).size).toBeGreaterThan(1); // not one class everywhere: the check can fail
+      const order = [4, 8, 0, 6, 2, 7, 1, 5, 3];
+      expect(Array.from(model.predict(x, rowsOf(test, order)))).toEqual(order.map((r) => pred[r]));
+      expect(model.predict(x, rowsOf(test, [5]))[0]).toBe(pred[5]);
+      expect(model.lossGrad(x, rowsOf(test, order), null)).toBeCloseTo(model.lossGrad(x, test, null), 5);
+    });
+
+    it('the statistics come from the training images: another reference changes the evaluation', () => {
+      const other = createModel(spec, evalReferenceOf(spec, [images(12, 33, C, shape)])) as NnModel;
+      expect(other.lossGrad(x, test, null)).not.toBeCloseTo(model.lossGrad(x, test, null), 3);
+    });
+
+    it('a training batch is normalised as a whole, even beyond the rows of a pass; at most maxBatchRows rows, with a clear error beyond', () => {
+      const g = new Float32Array(x.length);
+      const rows = Uint32Array.from([0, 1, 2, 3, 4, 5]);
+      const loss = model.lossGrad(x, clients[0]!, g, rows);
+      const net = networkOf(spec);
+      const sub = rowsOf(clients[0]!, [0, 1, 2, 3, 4, 5]);
+      // the float64 reference normalises the 6 rows together (statistics per pass of 3 rows: 0.3 away)
+      expect(Math.abs(loss - lossF64(net.layers, net.input, Float64Array.from(x), pixels(sub), sub.y))).toBeLessThan(1e-5);
+      // 32×32 ResNet18: 65 rows fit the wasm heap in one pass; the check comes before any work
+      const big: ModelSpec = { ...spec, inputShape: [32, 32, 3], nFeatures: 3072 };
+      const resnet = createModel(big);
+      const batch = images(66, 34, C, [32, 32, 3]);
+      expect(() => resnet.lossGrad(new Float32Array(resnet.layout.d), batch, new Float32Array(resnet.layout.d))).toThrow(
+        /resnet18 training batch of 32×32×3 images is at most 65 rows, got 66: BatchNorm uses the whole batch's statistics/,
+      );
+    });
+
+    it('evaluation without reference images is refused with a clear message; training works', () => {
+      const bare = createModel(spec);
+      expect(() => bare.metric(x, test)).toThrow(/statistics of training images: create it with createModel\(spec, evalReferenceOf\(spec, clients\)\)/);
+      expect(() => bare.lossGrad(x, test, null)).toThrow(/evalReferenceOf/);
+      expect(Number.isFinite(bare.lossGrad(x, test, new Float32Array(x.length)))).toBe(true);
+    });
   });
 
   it('ResNet18 runs forward and backward (4×4 images)', () => {
@@ -208,6 +291,13 @@ describe('NnModel', () => {
     cnn.lossGrad(x, data, g);
     cnn.lossGrad(x, data, null);
     cnn.metric(x, data);
+    const spec: ModelSpec = { ...tinyCnn, kind: 'resnet18', inputShape: [4, 4, 3], nFeatures: 48 };
+    const small = images(5, 12, C, [4, 4, 3]);
+    const resnet = createModel(spec, evalReferenceOf(spec, [small]));
+    const xr = resnet.init!(1);
+    resnet.lossGrad(xr, small, new Float32Array(xr.length));
+    resnet.lossGrad(xr, small, null);
+    resnet.metric(xr, small);
     expect(tf.memory().numTensors).toBe(before);
   });
 

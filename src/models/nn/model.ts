@@ -4,17 +4,32 @@
  * wasm backend, and copies the gradients back. Nothing persists between calls except an input buffer,
  * so one instance serves every client of a worker, and the algorithms (STE included) run unchanged.
  *
- * BatchNorm always normalises with the statistics of the batch it sees, in training and in evaluation
- * (which runs over fixed chunks of the data): there are no running statistics, so nothing but γ and β
- * is state, and the evaluated model is exactly the averaged (or pruned) parameter vector.
+ * BatchNorm (docs/nn.md): training (`lossGrad` with a gradient) normalises with the whole batch's
+ * statistics; evaluation (`metric`, and `lossGrad` without a gradient) with the statistics of a fixed
+ * sample of training images (`evalReference`) at the evaluated parameters, recomputed on every call. So
+ * there are no running statistics: γ and β are the only state, the evaluated model is exactly the
+ * averaged (or pruned) parameter vector, and each image's prediction depends on no other evaluated image.
  */
 import { rngFor } from '../../core/rng.js';
 import type { Dataset, DenseMatrix, Matrix, Metric, Model, ModelSpec, ParamLayout } from '../types.js';
 import { blockParts, networkOf, type Layer, type Network } from './arch.js';
 import { tf } from './backend.js';
-import { batchNormTrain, maxPool2x2 } from './kernels.js';
+import { BN_EPS, batchNormTrain, maxPool2x2 } from './kernels.js';
 
 export { setupWasmBackend } from './backend.js';
+
+/** One BatchNorm layer's per-channel mean and (biased) variance. */
+export interface BnStats {
+  mean: Float32Array;
+  variance: Float32Array;
+}
+
+/**
+ * What BatchNorm normalises with: the statistics of the batch it sees (training); fixed statistics, one
+ * per BatchNorm layer in layer order (evaluation); or the batch's own, appended to `stats` as it goes
+ * (the pass over the reference images that produces the fixed ones).
+ */
+export type Norm = { mode: 'batch' } | { mode: 'fixed'; stats: BnStats[] } | { mode: 'record'; stats: BnStats[] };
 
 export class NnModel implements Model {
   readonly spec: ModelSpec;
@@ -24,11 +39,16 @@ export class NnModel implements Model {
   /** the current chunk's images, reused between calls */
   private inputBuf = new Float32Array(0);
 
-  constructor(spec: ModelSpec) {
+  /** `evalReference`: the training images whose BatchNorm statistics evaluation uses (evalReferenceOf) */
+  constructor(
+    spec: ModelSpec,
+    private readonly evalReference?: Dataset,
+  ) {
     this.net = networkOf(spec);
     this.spec = Object.freeze({ ...spec });
     this.layout = this.net.layout;
     this.rowSize = spec.nFeatures;
+    if (evalReference) this.checkData(evalReference);
   }
 
   /** He (Kaiming) normal weights, std √(2 / fan-in); zero biases and β; γ = 1. Keyed by the seed only. */
@@ -47,35 +67,15 @@ export class NnModel implements Model {
     return x;
   }
 
+  /** With `grad`: the training loss and its gradient. Without: the evaluation loss (BatchNorm as in `metric`). */
   lossGrad(x: Float32Array, data: Dataset, grad: Float32Array | null, rows?: Uint32Array): number {
     this.checkParams(x, grad);
     const X = this.checkData(data);
     const n = rows ? rows.length : data.y.length;
     if (n === 0) throw new RangeError('lossGrad needs at least one row');
-    const chunks = chunkBounds(n, this.net.chunkRows);
-    if (grad && chunks.length > 1) grad.fill(0);
     let loss = 0;
-    for (const [a, b] of chunks) {
-      const w = (b - a) / n;
-      tf.tidy(() => {
-        const { images, labels } = this.batch(X, data.y, rows, a, b);
-        const params = this.paramTensors(x);
-        const lossOf = (...ps: tf.Tensor[]): tf.Scalar => crossEntropy(forward(this.net.layers, ps, images, !grad), labels);
-        if (!grad) {
-          loss += w * lossOf(...params).dataSync()[0]!;
-          return;
-        }
-        const { value, grads } = tf.valueAndGrads(lossOf)(params);
-        loss += w * value.dataSync()[0]!;
-        grads.forEach((g, i) => {
-          const seg = this.layout.segments[i]!;
-          const v = g.dataSync() as Float32Array;
-          const out = grad.subarray(seg.offset, seg.offset + seg.size);
-          if (chunks.length === 1) out.set(v);
-          else for (let j = 0; j < v.length; j++) out[j]! += w * v[j]!;
-        });
-      });
-    }
+    if (grad) loss = this.train(x, X, data.y, rows, n, grad);
+    else this.evaluate(x, X, data.y, rows, n, (logits, labels, a, b) => (loss += ((b - a) / n) * crossEntropy(logits, labels).dataSync()[0]!));
     const l2 = this.spec.l2;
     if (l2 > 0) {
       let s = 0;
@@ -88,20 +88,93 @@ export class NnModel implements Model {
     return loss;
   }
 
-  /** Accuracy over every row, evaluated in chunks (BatchNorm uses each chunk's statistics). */
+  /** Accuracy of the arg-max class over every row. */
   metric(x: Float32Array, data: Dataset): Metric {
+    const pred = this.predict(x, data);
+    let correct = 0;
+    for (let i = 0; i < pred.length; i++) if (pred[i] === data.y[i]) correct++;
+    return { name: 'accuracy', value: correct / pred.length };
+  }
+
+  /** The arg-max class of every row, evaluated in chunks; a row's class does not depend on the other rows. */
+  predict(x: Float32Array, data: Dataset): Int32Array {
     this.checkParams(x, null);
     const X = this.checkData(data);
     const n = data.y.length;
-    let correct = 0;
-    for (const [a, b] of chunkBounds(n, this.net.chunkRows)) {
-      const pred = tf.tidy(() => {
-        const { images } = this.batch(X, data.y, undefined, a, b);
-        return tf.argMax(forward(this.net.layers, this.paramTensors(x), images, true), 1).dataSync();
-      });
-      for (let i = 0; i < pred.length; i++) if (pred[i] === data.y[a + i]) correct++;
+    const pred = new Int32Array(n);
+    this.evaluate(x, X, data.y, undefined, n, (logits, _, a) => pred.set(tf.argMax(logits, 1).dataSync(), a));
+    return pred;
+  }
+
+  /**
+   * The loss of `n` rows and its gradient, written into `grad`. With BatchNorm the batch is one pass (its
+   * statistics are the whole batch's); without, it runs in chunks of nearly equal size, combined weighted
+   * by their size, which is exact.
+   */
+  private train(x: Float32Array, X: DenseMatrix, y: Float32Array, rows: Uint32Array | undefined, n: number, grad: Float32Array): number {
+    if (n > this.net.maxBatchRows) {
+      throw new RangeError(
+        `a ${this.spec.kind} training batch of ${this.net.input.join('×')} images is at most ${this.net.maxBatchRows} rows, got ${n}: ` +
+          `BatchNorm uses the whole batch's statistics, so a batch is one pass, and a larger one does not fit the 4 GiB wasm heap; set a smaller --batch-size`,
+      );
     }
-    return { name: 'accuracy', value: correct / n };
+    const chunks = chunkBounds(n, this.net.batchNorm ? n : this.net.chunkRows);
+    if (chunks.length > 1) grad.fill(0);
+    let loss = 0;
+    for (const [a, b] of chunks) {
+      const w = (b - a) / n;
+      tf.tidy(() => {
+        const { images, labels } = this.batch(X, y, rows, a, b);
+        const lossOf = (...ps: tf.Tensor[]): tf.Scalar => crossEntropy(forward(this.net.layers, ps, images, { mode: 'batch' }), labels);
+        const { value, grads } = tf.valueAndGrads(lossOf)(this.paramTensors(x));
+        loss += w * value.dataSync()[0]!;
+        grads.forEach((g, i) => {
+          const seg = this.layout.segments[i]!;
+          const v = g.dataSync() as Float32Array;
+          const out = grad.subarray(seg.offset, seg.offset + seg.size);
+          if (chunks.length === 1) out.set(v);
+          else for (let j = 0; j < v.length; j++) out[j]! += w * v[j]!;
+        });
+      });
+    }
+    return loss;
+  }
+
+  /**
+   * The logits of `n` rows in chunks, each handed to `use` with its one-hot labels and its rows [a, b)
+   * (inside a tidy). BatchNorm normalises with the reference images' statistics at x.
+   */
+  private evaluate(
+    x: Float32Array,
+    X: DenseMatrix,
+    y: Float32Array,
+    rows: Uint32Array | undefined,
+    n: number,
+    use: (logits: tf.Tensor2D, labels: tf.Tensor2D, a: number, b: number) => void,
+  ): void {
+    const norm: Norm = { mode: 'fixed', stats: this.net.batchNorm ? this.referenceStats(x) : [] };
+    for (const [a, b] of chunkBounds(n, this.net.chunkRows)) {
+      tf.tidy(() => {
+        const { images, labels } = this.batch(X, y, rows, a, b);
+        use(forward(this.net.layers, this.paramTensors(x), images, norm, true), labels, a, b);
+      });
+    }
+  }
+
+  /** Every BatchNorm's statistics over the reference images as one batch, at parameters x. */
+  private referenceStats(x: Float32Array): BnStats[] {
+    const ref = this.evalReference;
+    if (!ref) {
+      throw new Error(
+        `a ${this.spec.kind} model evaluates BatchNorm with the statistics of training images: create it with createModel(spec, evalReferenceOf(spec, clients))`,
+      );
+    }
+    const stats: BnStats[] = [];
+    tf.tidy(() => {
+      const { images } = this.batch(ref.x as DenseMatrix, ref.y, undefined, 0, ref.y.length);
+      forward(this.net.layers, this.paramTensors(x), images, { mode: 'record', stats }, true);
+    });
+    return stats;
   }
 
   /** Logits of every row, in the chunks `metric` uses (BatchNorm uses each chunk's statistics). */
@@ -174,13 +247,31 @@ export class NnModel implements Model {
 }
 
 /**
- * Logits [batch, classes] of a layer list; consumes `params` in the order paramDefs lists them.
- * `inference`: free each top-level layer's intermediates as soon as its output exists (not under a
- * gradient tape, which needs them), so a ResNet18 evaluation chunk holds one block's temporaries at a time.
+ * Logits [batch, classes] of a layer list; consumes `params` in the order paramDefs lists them; `norm`
+ * says what BatchNorm normalises with. `inference`: free each top-level layer's intermediates as soon as
+ * its output exists (not under a gradient tape, which needs them), so a ResNet18 evaluation chunk holds
+ * one block's temporaries at a time.
  */
-export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4D, inference = false): tf.Tensor2D {
+export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4D, norm: Norm, inference = false): tf.Tensor2D {
   let next = 0;
   const take = <T extends tf.Tensor>(): T => params[next++] as T;
+  let bnIndex = 0;
+  const batchNorm = (t: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor4D => {
+    if (norm.mode === 'batch') return batchNormTrain(t, gamma, beta);
+    let s: BnStats;
+    if (norm.mode === 'record') {
+      const m = tf.moments(t, [0, 1, 2]);
+      s = { mean: m.mean.dataSync() as Float32Array, variance: m.variance.dataSync() as Float32Array };
+      norm.stats.push(s);
+    } else {
+      s = norm.stats[bnIndex]!;
+      if (!s || s.mean.length !== t.shape[3]) throw new Error(`BatchNorm ${bnIndex}: no statistics for ${t.shape[3]} channels`);
+    }
+    bnIndex++;
+    // γ·(x − μ)/√(σ² + ε) + β as one per-channel scale and shift
+    const scale = tf.mul(gamma, tf.rsqrt(tf.add(tf.tensor1d(s.variance), BN_EPS)));
+    return tf.add(tf.mul(t, scale), tf.sub(beta, tf.mul(tf.tensor1d(s.mean), scale)));
+  };
   const run = (ls: Layer[], input: tf.Tensor): tf.Tensor => {
     let t = input;
     for (let i = 0; i < ls.length; i++) {
@@ -200,7 +291,7 @@ export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4
         }
         case 'bn': {
           const gamma = take();
-          t = batchNormTrain(t as tf.Tensor4D, gamma, take());
+          t = batchNorm(t as tf.Tensor4D, gamma, take());
           break;
         }
         case 'relu':
@@ -251,11 +342,7 @@ export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D): tf.Scala
   return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
 }
 
-/**
- * [start, end) of ⌈n / rows⌉ chunks whose sizes differ by at most one. Batches larger than a network's
- * chunkRows (and evaluation) run chunk by chunk: gradients are combined weighted by chunk size, and
- * BatchNorm uses each chunk's statistics.
- */
+/** [start, end) of ⌈n / rows⌉ chunks whose sizes differ by at most one. */
 export function chunkBounds(n: number, rows: number): [number, number][] {
   const k = Math.ceil(n / rows);
   return Array.from({ length: k }, (_, i) => [Math.floor((i * n) / k), Math.floor(((i + 1) * n) / k)]);

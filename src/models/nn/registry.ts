@@ -2,10 +2,10 @@
  * The entry point for neural-network models that does not load TensorFlow.js: convex-model runs never
  * pay for it. `createModel` is synchronous, so the backend is set up beforehand by `initNnBackend()`.
  */
-import type { Model, ModelSpec } from '../types.js';
-import { NN_KINDS, type NnKind } from './arch.js';
+import type { Dataset, Model, ModelSpec } from '../types.js';
+import { NN_KINDS, networkOf, type NnKind } from './arch.js';
 
-let factory: ((spec: ModelSpec) => Model) | null = null;
+let factory: ((spec: ModelSpec, evalReference?: Dataset) => Model) | null = null;
 
 export function isNeuralNet(spec: Pick<ModelSpec, 'kind'>): boolean {
   return NN_KINDS.includes(spec.kind as NnKind);
@@ -16,11 +16,41 @@ export async function initNnBackend(): Promise<void> {
   if (factory) return;
   const m = await import('./model.js');
   await m.setupWasmBackend();
-  factory = (spec) => new m.NnModel(spec);
+  factory = (spec, evalReference) => new m.NnModel(spec, evalReference);
 }
 
 /** The neural network a spec describes; throws unless initNnBackend() has finished. */
-export function createNnModel(spec: ModelSpec): Model {
+export function createNnModel(spec: ModelSpec, evalReference?: Dataset): Model {
   if (!factory) throw new Error(`a ${spec.kind} model needs the TensorFlow.js backend: await initNnBackend() before createModel()`);
-  return factory(spec);
+  return factory(spec, evalReference);
+}
+
+/**
+ * The training images whose BatchNorm statistics a network evaluates with (docs/nn.md, "BatchNorm"): the
+ * network's `referenceRows` (256 for ResNet18 at 32×32) rows spread evenly over all clients' rows in client
+ * order, row ⌊i·N/R⌋ of the N for i < R, so each client gives in proportion to its size. The same images
+ * for every evaluation of a run, whatever the data evaluated. Undefined for models without BatchNorm.
+ */
+export function evalReferenceOf(spec: ModelSpec, clients: Dataset[]): Dataset | undefined {
+  if (!isNeuralNet(spec)) return undefined;
+  const rowsWanted = networkOf(spec).referenceRows;
+  const sizes = clients.map((c) => c.y.length);
+  const n = sizes.reduce((a, b) => a + b, 0);
+  if (rowsWanted === 0 || n === 0) return undefined;
+  const r = Math.min(rowsWanted, n);
+  const f = spec.nFeatures;
+  const data = new Float32Array(r * f);
+  const y = new Float32Array(r);
+  let client = 0;
+  let start = 0; // first pooled row of `client`
+  for (let i = 0; i < r; i++) {
+    const row = Math.floor((i * n) / r);
+    while (row >= start + sizes[client]!) start += sizes[client++]!;
+    const c = clients[client]!;
+    if (c.x.kind !== 'dense' || c.x.cols !== f) throw new RangeError(`client ${client}: a ${spec.kind} model needs dense rows of ${f} values`);
+    const k = row - start;
+    data.set(c.x.data.subarray(k * f, (k + 1) * f), i * f);
+    y[i] = c.y[k]!;
+  }
+  return { x: { kind: 'dense', rows: r, cols: f, data }, y };
 }
