@@ -5,7 +5,7 @@
 import { nnz } from '../core/vec.js';
 import type { FederatedDataset } from '../data/types.js';
 import { UsageError } from '../errors.js';
-import { createModel, initNnBackend, isNeuralNet } from '../models/index.js';
+import { createModel, evalReferenceOf, initNnBackend, isNeuralNet } from '../models/index.js';
 import type { ModelSpec } from '../models/types.js';
 import { mean } from './simulate.js';
 
@@ -30,7 +30,7 @@ export async function evaluateModel(spec: ModelSpec, params: Float32Array, data:
   const classes = spec.kind === 'multinomial' || isNeuralNet(spec) ? spec.nClasses : 1;
   if (data.nClasses !== classes) throw new UsageError(`the ${spec.kind} model has ${spec.nClasses} outputs, ${data.name} has ${data.nClasses} classes`);
   if (isNeuralNet(spec)) await initNnBackend();
-  const model = createModel(spec);
+  const model = createModel(spec, evalReferenceOf(spec, data.clients));
   const trainLoss = mean(Float64Array.from(data.clients, (c) => model.lossGrad(params, c, null)));
   const test = data.test;
   const metric = test ? model.metric(params, test) : null;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadFederated, parseDatasetSpec } from '../data/index.js';
 import { parsePartition } from '../data/partition.js';
 import type { FederatedDataset } from '../data/types.js';
-import { createModel, defaultModelSpec, initNnBackend, isNeuralNet } from '../models/index.js';
+import { createModel, defaultModelSpec, evalReferenceOf, initNnBackend, isNeuralNet } from '../models/index.js';
 import type { Model, ModelSpec } from '../models/types.js';
 import { initialParams, loadModel, MODEL_OUTPUTS, writeModelFiles, type ModelFiles, type RunModelInfo } from '../models/io.js';
 import { JsonlWriter, writeJsonAtomic } from '../report/io.js';
@@ -345,7 +345,8 @@ export function simOptions(prepared: PreparedRun, lambda: number): SimOptions {
 export function runModelInfo(prepared: PreparedRun, round: number, k: number): RunModelInfo {
   const { config, dataset } = prepared;
   const labelMap = dataset.meta.labelMap;
-  const calibration = dataset.test ?? dataset.clients[0];
+  // the TF.js export's moving statistics: those our evaluation normalises with (a fixed training sample)
+  const calibration = evalReferenceOf(prepared.modelSpec, dataset.clients);
   return {
     spec: prepared.modelSpec,
     algorithm: config.algorithm,

@@ -41,7 +41,7 @@ export function registerEvaluate(program: Command): void {
 }
 
 /** The run's data options from the model's metadata, overridden by the command line. */
-function dataConfig(saved: SavedModel, path: string, o: Record<string, unknown>): RunConfig {
+export function dataConfig(saved: SavedModel, path: string, o: Record<string, unknown>): RunConfig {
   const run = runConfigOf(saved);
   const picked: Record<string, unknown> = {};
   for (const k of DATA_KEYS) {

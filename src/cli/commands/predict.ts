@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { createModel, initNnBackend, isNeuralNet } from '../../models/index.js';
+import { createModel, evalReferenceOf, initNnBackend, isNeuralNet, needsEvalReference } from '../../models/index.js';
+import { loadRunData } from '../../sim/run.js';
+import { dataConfig } from './evaluate.js';
 import { inputTransformOf, labelMapOf, loadModel } from '../../models/io.js';
 import { INPUT_FORMATS, inputFormatOf, predictionsOf, readInputRows, rowsFor, type InputFormat, type Prediction } from '../../models/predict.js';
 import { toCsv, writeFileAtomic } from '../../report/io.js';
@@ -21,7 +23,9 @@ export function registerPredict(program: Command): void {
       const labelMap = labelMapOf(saved);
       const x = await readInputRows(o.input, o.format ?? inputFormatOf(o.input), saved.spec, transform);
       if (isNeuralNet(saved.spec)) await initNnBackend();
-      const outputs = createModel(saved.spec).outputs(saved.params, rowsFor(saved.spec, x));
+      // BatchNorm is evaluated with the statistics of a fixed sample of the run's training images
+      const reference = needsEvalReference(saved.spec) ? evalReferenceOf(saved.spec, (await loadRunData(dataConfig(saved, path, {}))).dataset.clients) : undefined;
+      const outputs = createModel(saved.spec, reference).outputs(saved.params, rowsFor(saved.spec, x));
       const predictions = predictionsOf(saved.spec, outputs, labelMap);
       writeFileAtomic(o.out, csv ? predictionsCsv(predictions, labelMap) : predictions.map((p) => JSON.stringify(p) + '\n').join(''));
       console.log(`${predictions.length} predictions -> ${o.out}`);

@@ -82,9 +82,9 @@ describe('TF.js LayersModel export', () => {
 
   it('resnet18: Keras layers with batch statistics (training: true) give our outputs; predict uses the calibration batch\'s', { timeout: 30_000 }, () => {
     const spec: ModelSpec = { kind: 'resnet18', nFeatures: 8 * 8 * 3, nClasses: 3, intercept: false, l2: 0, inputShape: [8, 8, 3] };
-    const model = createModel(spec);
-    const x = model.init!(2);
     const batch = images(spec, 4, 2);
+    const model = createModel(spec, batch); // the batch is the evaluation sample: both normalise with its statistics
+    const x = model.init!(2);
     const layers = layersModel(spec, x, batch);
     const ours = model.outputs(x, batch.x);
     tfl.tidy(() => {

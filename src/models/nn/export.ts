@@ -8,21 +8,21 @@
  *
  * BatchNorm: our model normalises with the statistics of the batch it sees, which Keras does when called
  * with `training: true` (`model.apply(x, {training: true})` gives our outputs on the same batch);
- * `predict` uses the moving statistics, which are set to the statistics of a calibration batch.
+ * `predict` uses the moving statistics, which are set to the statistics of a calibration batch: a run's
+ * evaluation sample of training images (evalReferenceOf), so predict matches our evaluation.
  */
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic, writeJsonAtomic } from '../../report/io.js';
 import type { Dataset, ModelSpec } from '../types.js';
 import { blockParts, networkOf, type Layer } from './arch.js';
 import { BN_EPS } from './kernels.js';
-import { chunkBounds } from './model.js';
 
 /** Keras' default BatchNorm momentum, for users who train the export further. */
 const MOMENTUM = 0.99;
 
 /**
  * The LayersModel of a network with parameters `x`. `calibration`: rows whose batch statistics become
- * every BatchNorm layer's moving mean and variance (its first chunk of rows); without it they stay 0 and 1.
+ * every BatchNorm layer's moving mean and variance (all its rows, one batch); without it they stay 0 and 1.
  * The caller disposes the model.
  */
 export function layersModel(spec: ModelSpec, x: Float32Array, calibration?: Dataset): tf.LayersModel {
@@ -31,7 +31,7 @@ export function layersModel(spec: ModelSpec, x: Float32Array, calibration?: Data
   if (calibration && net.layers.some(hasBatchNorm)) {
     const X = calibration.x;
     if (X.kind !== 'dense') throw new RangeError('calibration rows must be dense images');
-    const [a, b] = chunkBounds(X.rows, net.chunkRows)[0] ?? [0, 0];
+    const [a, b] = [0, X.rows];
     // momentum 0: one training-mode pass leaves the batch's mean and variance as the moving statistics
     const probe = build(spec, x, 0);
     tf.tidy(() => {

@@ -177,20 +177,14 @@ export class NnModel implements Model {
     return stats;
   }
 
-  /** Logits of every row, in the chunks `metric` uses (BatchNorm uses each chunk's statistics). */
+  /** Logits of every row, evaluated as `metric` does (BatchNorm with the reference images' statistics). */
   outputs(x: Float32Array, rows: Matrix): Float64Array {
     this.checkParams(x, null);
     const data = { x: rows, y: new Float32Array(rows.rows) };
     const X = this.checkData(data);
     const C = this.spec.nClasses;
     const out = new Float64Array(rows.rows * C);
-    for (const [a, b] of chunkBounds(rows.rows, this.net.chunkRows)) {
-      const logits = tf.tidy(() => {
-        const { images } = this.batch(X, data.y, undefined, a, b);
-        return forward(this.net.layers, this.paramTensors(x), images, true).dataSync();
-      });
-      out.set(logits, a * C);
-    }
+    this.evaluate(x, X, data.y, undefined, rows.rows, (logits, _labels, a) => out.set(logits.dataSync(), a * C));
     return out;
   }
 

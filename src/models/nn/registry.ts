@@ -31,6 +31,11 @@ export function createNnModel(spec: ModelSpec, evalReference?: Dataset): Model {
  * order, row ⌊i·N/R⌋ of the N for i < R, so each client gives in proportion to its size. The same images
  * for every evaluation of a run, whatever the data evaluated. Undefined for models without BatchNorm.
  */
+/** A network whose evaluation normalises BatchNorm with training images' statistics (evalReferenceOf). */
+export function needsEvalReference(spec: ModelSpec): boolean {
+  return isNeuralNet(spec) && networkOf(spec).referenceRows > 0;
+}
+
 export function evalReferenceOf(spec: ModelSpec, clients: Dataset[]): Dataset | undefined {
   if (!isNeuralNet(spec)) return undefined;
   const rowsWanted = networkOf(spec).referenceRows;
