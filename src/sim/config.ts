@@ -3,8 +3,10 @@ import { UsageError } from '../errors.js';
 import { ALGORITHMS, isAlgorithm, methodSpec, type AlgorithmName, type HReference, type MethodSpec, type PruneMode } from '../algorithms/methods.js';
 import type { Schedule } from '../algorithms/schedule.js';
 import type { TopkScope } from '../core/prune.js';
+import { DEFAULT_LIMITS, resolveLimits, type DataLimits } from '../data/limits.js';
 
-export interface RunConfig {
+/** The data limits (src/data/limits.ts) are run options too, so files, configs and the command line set them alike. */
+export interface RunConfig extends DataLimits {
   algorithm: AlgorithmName;
   /** 'synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'libsvm:PATH', 'blogfeedback[:OPTS]', 'femnist[:OPTS]' (docs/data.md) */
   dataset: string;
@@ -80,6 +82,7 @@ export const DEFAULTS: Omit<RunConfig, 'algorithm'> = {
   pruneMode: null,
   pruneAfterAverage: null,
   hReference: null,
+  ...DEFAULT_LIMITS,
 };
 
 /** Fills defaults and checks every option; throws UsageError naming the option. */
@@ -117,6 +120,7 @@ export function resolveConfig(input: Partial<Omit<RunConfig, 'algorithm'>> & { a
   );
   try {
     methodOf(c);
+    resolveLimits(c);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

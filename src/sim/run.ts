@@ -59,6 +59,7 @@ export function loadRunData(config: RunConfig): Promise<LoadedData> {
     ...(config.test ? { test: config.test } : {}),
     ...(config.dataDir ? { dataDir: config.dataDir } : {}),
     ...(config.maxSamples !== null ? { maxSamples: config.maxSamples } : {}),
+    limits: { maxLineBytes: config.maxLineBytes, maxDimension: config.maxDimension, maxDecompressedMb: config.maxDecompressedMb },
   });
 }
 
@@ -103,7 +104,7 @@ export function lambdaCacheKey(config: RunConfig): string {
 }
 
 /** Options that do not change a run's final average (or are λ itself). */
-const NOT_SHAPING_LAMBDA = ['lambda', 'workers', 'timing', 'evalEvery', 'dataDir', 'stateDir'];
+const NOT_SHAPING_LAMBDA = ['lambda', 'workers', 'timing', 'evalEvery', 'dataDir', 'stateDir', 'maxLineBytes', 'maxDimension', 'maxDecompressedMb'];
 
 /**
  * The cache entry a search starts from: the λ found last for the same configuration with another seed.
