@@ -3,11 +3,12 @@
  * and what the report shows. Parsed and checked here; every error names the file and the field.
  * docs/experiments.md describes the format.
  */
-import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { isAlgorithm, ALGORITHMS, type AlgorithmName } from '../algorithms/methods.js';
 import { DEFAULTS, resolveConfig, type RunConfig } from '../sim/config.js';
 import { parseDatasetSpec } from '../data/index.js';
+import { describeValue as describe } from '../data/parse.js';
+import { checkFields, object, readJsonFile, RUN_OPTION_TYPES, string, unknownKeys, type Fail } from '../sim/schema.js';
 
 /** RunConfig fields an experiment may set (the algorithm and the seed come from methods and seeds). */
 export type ConfigOverrides = Partial<Omit<RunConfig, 'algorithm' | 'seed'>>;
@@ -55,28 +56,18 @@ export interface Cell {
 
 const TOP_KEYS = ['name', 'description', 'base', 'methods', 'seeds', 'settings', 'sweep', 'report'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+/** Cells (settings × seeds × methods) an experiment may have: each is a full run, so more is a mistake, and the count is checked before any list is built. */
+export const MAX_CELLS = 10_000;
 
 /** Reads and checks an experiment file. */
 export function loadExperiment(path: string): ExperimentSpec {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read experiment file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new UsageError(`${path}: not valid JSON: ${(e as Error).message}`);
-  }
-  return parseExperiment(json, path);
+  return parseExperiment(readJsonFile(path, 'experiment file'), path);
 }
 
 /** Checks a parsed experiment object; `source` prefixes every error message. */
 export function parseExperiment(json: unknown, source = 'experiment'): ExperimentSpec {
   const fail = (field: string, msg: string): never => {
-    throw new UsageError(`${source}: ${field}: ${msg}`);
+    throw new UsageError(`${source}: ${field ? `${field}: ` : ''}${msg}`);
   };
   const top = object(json, '(top level)', fail);
   unknownKeys(top, TOP_KEYS, '', fail);
@@ -106,6 +97,8 @@ export function parseExperiment(json: unknown, source = 'experiment'): Experimen
     settings = [{ name: 'default', label: 'default', config: {} }];
   }
   unique(settings.map((s) => s.name), 'settings', fail);
+  const cells = settings.length * seeds.length * methods.length;
+  if (cells > MAX_CELLS) fail('', `${settings.length} settings × ${seeds.length} seeds × ${methods.length} methods = ${cells} cells, more than the ${MAX_CELLS} an experiment may have`);
 
   const report = reportOptions(top.report ?? {}, sweepField !== null, fail);
   const spec: ExperimentSpec = { name, description, base, methods, seeds, settings, sweepField, report };
@@ -136,24 +129,6 @@ export function expandCells(spec: ExperimentSpec, extra: ConfigOverrides = {}, s
     }
   }
   return cells;
-}
-
-type Fail = (field: string, msg: string) => never;
-
-function object(v: unknown, field: string, fail: Fail): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(field, `must be an object, got ${describe(v)}`);
-  return v as Record<string, unknown>;
-}
-
-function string(v: unknown, field: string, fail: Fail): string {
-  if (typeof v !== 'string') fail(field, `must be a string, got ${describe(v)}`);
-  return v as string;
-}
-
-function unknownKeys(o: Record<string, unknown>, allowed: readonly string[], prefix: string, fail: Fail): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) fail(`${prefix}${k}`, `unknown field (valid: ${allowed.join(', ')})`);
-  }
 }
 
 function unique(names: string[], field: string, fail: Fail, twice = (n: string) => `name '${n}' is used twice (give each entry its own 'name')`): void {
@@ -193,7 +168,8 @@ function seedList(v: unknown, fail: Fail): number[] {
   if (v === undefined) return [0, 1, 2];
   // a count n means seeds 0..n−1
   if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v) || v < 1) fail('seeds', `must be a count >= 1 or a list of seeds, got ${v}`);
+    if (Number.isInteger(v) && v > MAX_CELLS) fail('seeds', `${v} seeds make more than the ${MAX_CELLS} cells an experiment may have`);
+    if (!Number.isInteger(v) || v < 1) fail('seeds', `must be a count >= 1 or a list of seeds, got ${describe(v)}`);
     return Array.from({ length: v }, (_, i) => i);
   }
   if (!Array.isArray(v) || v.length === 0) fail('seeds', `must be a count >= 1 or a non-empty list of seeds, got ${describe(v)}`);
@@ -240,42 +216,19 @@ function reportOptions(v: unknown, hasSweep: boolean, fail: Fail): ExperimentSpe
   return { uplink: uplink as 'floats' | 'MB', uplinkScale: uplinkScale as 'linear' | 'log', plots };
 }
 
-/** Option fields that hold a boolean or a number where the default is null (the other null defaults hold strings). */
-const BOOLEAN_OR_NULL = new Set(['pruneAfterAverage']);
-const NUMBER_OR_NULL = new Set(['maxSamples']);
-const AUTO_OR_NUMBER = new Set(['gamma', 'lambda']);
-
-function nullableType(k: string): 'boolean' | 'number' | 'string' {
-  return BOOLEAN_OR_NULL.has(k) ? 'boolean' : NUMBER_OR_NULL.has(k) ? 'number' : 'string';
-}
-
 function isOverrideKey(k: string): k is keyof ConfigOverrides {
   return Object.hasOwn(DEFAULTS, k) && k !== 'seed';
 }
 
-/** Run options: known names, and each value of the type of its default (value ranges are checked by resolveConfig). */
+/** Run options: known names, and each value of its type (RUN_OPTION_TYPES; value ranges are checked by resolveConfig). */
 function overrides(v: unknown, field: string, fail: Fail): ConfigOverrides {
   const o = object(v, field, fail);
-  for (const [k, x] of Object.entries(o)) {
+  for (const k of Object.keys(o)) {
     const f = `${field}.${k}`;
     if (k === 'seed') fail(f, "set seeds with the top-level 'seeds' list");
     if (k === 'algorithm') fail(f, "set algorithms with the top-level 'methods' list");
     if (!isOverrideKey(k)) fail(f, `unknown run option (valid: ${Object.keys(DEFAULTS).filter((n) => n !== 'seed').join(', ')})`);
-    const def = DEFAULTS[k];
-    const ok = AUTO_OR_NUMBER.has(k)
-      ? x === 'auto' || typeof x === 'number'
-      : def === null
-        ? x === null || typeof x === nullableType(k)
-        : typeof x === typeof def;
-    if (!ok) {
-      const want = AUTO_OR_NUMBER.has(k) ? "a number or 'auto'" : def === null ? `a ${nullableType(k)} or null` : `a ${typeof def}`;
-      fail(f, `must be ${want}, got ${describe(x)}`);
-    }
   }
+  checkFields(o, RUN_OPTION_TYPES, `${field}.`, fail);
   return o as ConfigOverrides;
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  return Array.isArray(v) ? 'a list' : JSON.stringify(v);
 }
