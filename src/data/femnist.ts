@@ -106,21 +106,16 @@ class WritersParser {
   private readonly seen = new Set<string>();
   private trainEnd = 0;
   private testEnd = 0;
-  /** blank lines are allowed at the end only */
-  private blankAt = 0;
 
   constructor(private readonly path: string) {}
 
+  /** Line `line` of the file; blank lines are skipped. */
   line(raw: string, line: number): void {
     const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (text === '') {
-      this.blankAt ||= line;
-      return;
-    }
+    if (text === '') return;
     const fail = (message: string): never => {
       throw new DataError(`${this.path}:${line}: ${message}`);
     };
-    if (this.blankAt) fail(`a row after the blank line ${this.blankAt}`);
     const cells = text.split('\t');
     if (this.header === null) {
       this.header = cells;

@@ -145,7 +145,11 @@ export async function* dataChunks(path: string, limits: DataLimits, where: () =>
   }
 }
 
-/** Called with each line of a file: bytes buf[start, end) without the '\n' (a '\r' before it is kept), and its 1-based number. */
+/**
+ * Called with each non-empty line of a file: bytes buf[start, end) without the '\n' (a '\r' before it is
+ * kept), and its 1-based number. Empty lines are counted, not passed: a run of newlines (a gzip bomb of
+ * them, say) is skipped in a tight loop instead of a call per line.
+ */
 export type LineHandler = (buf: Buffer, start: number, end: number, lineNo: number) => void;
 
 /**
@@ -184,9 +188,17 @@ export class LineSplitter {
       nl = chunk.indexOf(10, start);
     }
     while (nl >= 0) {
-      this.check(nl - start);
-      this.onLine(chunk, start, nl, ++this.lineNo);
-      start = nl + 1;
+      if (nl === start) {
+        // empty lines: count the run of newlines without a call each
+        while (start < chunk.length && chunk[start] === 10) {
+          start++;
+          this.lineNo++;
+        }
+      } else {
+        this.check(nl - start);
+        this.onLine(chunk, start, nl, ++this.lineNo);
+        start = nl + 1;
+      }
       nl = chunk.indexOf(10, start);
     }
     if (start < chunk.length) {

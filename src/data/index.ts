@@ -97,7 +97,7 @@ const SOURCES: { [K in DatasetSpec['kind']]: Source<K> } = {
         else if (key === 'min' && value !== undefined && /^[1-9]\d{0,8}$/.test(value)) spec.minClientSize = Number(value);
         else if (key === 'small' && (value === 'drop' || value === 'merge')) spec.small = value;
         else if (key === 'scale' && (value === 'zscore' || value === 'minmax')) spec.scale = value;
-        else throw new DataError(`bad dataset '${text}': option '${value === undefined ? key : `${key}=${value}`}' (valid: log1p, min=N with N >= 1, small=drop|merge, scale=zscore|minmax)`);
+        else throw new DataError(`bad dataset '${text}': option '${excerpt(value === undefined ? key : `${key}=${value}`)}' (valid: log1p, min=N with N >= 1, small=drop|merge, scale=zscore|minmax)`);
       }
       return spec;
     },
@@ -110,7 +110,7 @@ const SOURCES: { [K in DatasetSpec['kind']]: Source<K> } = {
       for (const [key, value] of specOptions(arg, text, ['drop-truncated', 'leaf=DIR'])) {
         if (key === 'drop-truncated' && value === undefined) spec.dropTruncated = true;
         else if (key === 'leaf' && value) spec.leaf = value;
-        else throw new DataError(`bad dataset '${text}': option '${value === undefined ? key : `${key}=${value}`}' (valid: drop-truncated, leaf=DIR)`);
+        else throw new DataError(`bad dataset '${text}': option '${excerpt(value === undefined ? key : `${key}=${value}`)}' (valid: drop-truncated, leaf=DIR)`);
       }
       return spec;
     },
@@ -124,7 +124,7 @@ const SOURCES: { [K in DatasetSpec['kind']]: Source<K> } = {
         // A test subset makes frequent evaluation affordable on CPU (10,000 images take ~20-40 s with the cnn).
         const n = value !== undefined && /^[1-9][0-9]*$/.test(value) ? Number(value) : NaN;
         if (key === 'test' && n <= 10000) spec.testSamples = n;
-        else throw new DataError(`bad dataset '${text}': option '${value === undefined ? key : `${key}=${value}`}' (valid: test=N with 1 <= N <= 10000, the first N test images)`);
+        else throw new DataError(`bad dataset '${text}': option '${excerpt(value === undefined ? key : `${key}=${value}`)}' (valid: test=N with 1 <= N <= 10000, the first N test images)`);
       }
       return spec;
     },

@@ -42,14 +42,14 @@ const MAX_INFERRED_CLASSES = 1000;
 export async function readLibsvm(path: string, opts: LibsvmOptions = {}): Promise<LibsvmData> {
   const limits = resolveLimits(opts.limits);
   const parser = new LibsvmParser(path, opts, limits.maxDimension);
-  await forEachLine(path, limits, (buf, start, end) => parser.line(buf.toString('utf8', start, end)));
+  await forEachLine(path, limits, (buf, start, end, lineNo) => parser.line(buf.toString('utf8', start, end), lineNo));
   return parser.finish();
 }
 
 /** The same parser over text already in memory; `name` stands for the path in messages. */
 export function parseLibsvmText(text: string, name: string, opts: LibsvmOptions = {}): LibsvmData {
   const parser = new LibsvmParser(name, opts, resolveLimits(opts.limits).maxDimension);
-  for (const line of text.split('\n')) parser.line(line);
+  text.split('\n').forEach((line, i) => parser.line(line, i + 1));
   return parser.finish();
 }
 
@@ -74,8 +74,9 @@ class LibsvmParser {
     this.known = opts.labelMap && opts.task !== 'regression' ? new Set(opts.labelMap) : null;
   }
 
-  line(raw: string): void {
-    this.lineNo++;
+  /** Line `lineNo` of the file. */
+  line(raw: string, lineNo: number): void {
+    this.lineNo = lineNo;
     const hash = raw.indexOf('#');
     const text = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
     if (text === '') return;

@@ -4,6 +4,7 @@
  * names are RunConfig fields, experiment and serve config keys, and command-line options.
  */
 import { DataError } from './errors.js';
+import { describeValue } from './parse.js';
 
 export interface DataLimits {
   /** longest line of a text data file (LIBSVM, BlogFeedback CSV, FEMNIST writers.tsv), in bytes */
@@ -42,7 +43,7 @@ export function resolveLimits(given: Partial<DataLimits> = {}): DataLimits {
     const integer = k !== 'maxDecompressedMb';
     if (!(typeof v === 'number' && v > 0 && v <= CEILINGS[k] && (!integer || Number.isInteger(v)))) {
       const range = integer ? `an integer in 1..${CEILINGS[k]}` : `a number in (0, ${CEILINGS[k]}]`;
-      throw new DataError(`${LIMIT_OPTIONS[k]} must be ${range}, got ${String(v)}`);
+      throw new DataError(`${LIMIT_OPTIONS[k]} must be ${range}, got ${describeValue(v)}`);
     }
   }
   return limits;

@@ -1,4 +1,4 @@
-import { excerpt } from '../errors.js';
+import { excerpt, oneLine } from '../errors.js';
 
 /** A plain decimal number ('1', '-0.5', '.5', '2e-3'); no hex, Infinity or NaN. */
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -21,7 +21,7 @@ export function parseJson(text: string, where: string, error: (message: string) 
     const v8 = (e as Error).message;
     const at = / in JSON at position (\d+)/.exec(v8);
     const message = v8.replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, '').replace(/ in JSON at position \d+/, '');
-    throw error(`${where}: not valid JSON: ${message}${at ? ` (line ${lineColumn(text, Number(at[1]))})` : ''}`);
+    throw error(`${where}: not valid JSON: ${oneLine(message)}${at ? ` (line ${lineColumn(text, Number(at[1]))})` : ''}`);
   }
 }
 

@@ -3,7 +3,7 @@
  * and what the report shows. Parsed and checked here; every error names the file and the field.
  * docs/experiments.md describes the format.
  */
-import { UsageError } from '../errors.js';
+import { excerpt, UsageError } from '../errors.js';
 import { isAlgorithm, ALGORITHMS, type AlgorithmName } from '../algorithms/methods.js';
 import { DEFAULTS, resolveConfig, type RunConfig } from '../sim/config.js';
 import { parseDatasetSpec } from '../data/index.js';
@@ -73,7 +73,7 @@ export function parseExperiment(json: unknown, source = 'experiment'): Experimen
   unknownKeys(top, TOP_KEYS, '', fail);
 
   const name = top.name === undefined ? 'experiment' : string(top.name, 'name', fail);
-  if (!NAME.test(name)) fail('name', `use letters, digits, '.', '_', '+' or '-', got '${name}'`);
+  if (!NAME.test(name)) fail('name', `use letters, digits, '.', '_', '+' or '-', got '${excerpt(name)}'`);
   const description = top.description === undefined ? '' : string(top.description, 'description', fail);
   const base = overrides(top.base ?? {}, 'base', fail);
 
@@ -122,7 +122,7 @@ export function expandCells(spec: ExperimentSpec, extra: ConfigOverrides = {}, s
           config = resolveConfig({ ...spec.base, ...setting.config, ...method.config, ...extra, algorithm: method.algorithm, seed });
           parseDatasetSpec(config.dataset);
         } catch (e) {
-          throw new UsageError(`${source}: cell ${id}: ${(e as Error).message}`);
+          throw new UsageError(`${source}: cell ${excerpt(id, 100)}: ${(e as Error).message}`);
         }
         cells.push({ id, setting, method, seed, config });
       }
@@ -131,7 +131,7 @@ export function expandCells(spec: ExperimentSpec, extra: ConfigOverrides = {}, s
   return cells;
 }
 
-function unique(names: string[], field: string, fail: Fail, twice = (n: string) => `name '${n}' is used twice (give each entry its own 'name')`): void {
+function unique(names: string[], field: string, fail: Fail, twice = (n: string) => `name '${excerpt(n)}' is used twice (give each entry its own 'name')`): void {
   const seen = new Set<string>();
   for (const n of names) {
     if (seen.has(n)) fail(field, twice(n));
@@ -141,7 +141,7 @@ function unique(names: string[], field: string, fail: Fail, twice = (n: string) 
 
 function entryName(v: unknown, field: string, fail: Fail): string {
   const n = string(v, field, fail);
-  if (!NAME.test(n)) fail(field, `use letters, digits, '.', '_', '+' or '-' (it names a directory), got '${n}'`);
+  if (!NAME.test(n)) fail(field, `use letters, digits, '.', '_', '+' or '-' (it names a directory), got '${excerpt(n)}'`);
   return n;
 }
 
@@ -150,7 +150,7 @@ function method(v: unknown, field: string, fail: Fail): MethodEntry {
   const o = object(v, field, fail);
   unknownKeys(o, ['algorithm', 'name', 'label', 'config'], `${field}.`, fail);
   const algorithm = string(o.algorithm, `${field}.algorithm`, fail);
-  if (!isAlgorithm(algorithm)) fail(`${field}.algorithm`, `unknown algorithm '${algorithm}' (choose from: ${ALGORITHMS.join(', ')})`);
+  if (!isAlgorithm(algorithm)) fail(`${field}.algorithm`, `unknown algorithm '${excerpt(algorithm)}' (choose from: ${ALGORITHMS.join(', ')})`);
   const name = o.name === undefined ? algorithm : entryName(o.name, `${field}.name`, fail);
   const label = o.label === undefined ? name : string(o.label, `${field}.label`, fail);
   return { name, label, algorithm: algorithm as AlgorithmName, config: overrides(o.config ?? {}, `${field}.config`, fail) };
@@ -186,7 +186,7 @@ function sweep(v: unknown, fail: Fail): { field: keyof ConfigOverrides; values: 
   unknownKeys(o, ['field', 'values'], 'sweep.', fail);
   const field = string(o.field, 'sweep.field', fail);
   if (!isOverrideKey(field) || typeof DEFAULTS[field] !== 'number') {
-    fail('sweep.field', `must be a numeric run option (e.g. sparsity, p, rounds), got '${field}'`);
+    fail('sweep.field', `must be a numeric run option (e.g. sparsity, p, rounds), got '${excerpt(field)}'`);
   }
   if (!Array.isArray(o.values) || o.values.length === 0) fail('sweep.values', 'must be a non-empty list of numbers');
   const values = (o.values as unknown[]).map((x, i) => {
@@ -224,7 +224,7 @@ function isOverrideKey(k: string): k is keyof ConfigOverrides {
 function overrides(v: unknown, field: string, fail: Fail): ConfigOverrides {
   const o = object(v, field, fail);
   for (const k of Object.keys(o)) {
-    const f = `${field}.${k}`;
+    const f = `${field}.${excerpt(k)}`;
     if (k === 'seed') fail(f, "set seeds with the top-level 'seeds' list");
     if (k === 'algorithm') fail(f, "set algorithms with the top-level 'methods' list");
     if (!isOverrideKey(k)) fail(f, `unknown run option (valid: ${Object.keys(DEFAULTS).filter((n) => n !== 'seed').join(', ')})`);

@@ -4,7 +4,7 @@
  * `SOURCE: FIELD: must be TYPE, got VALUE`. A format is a table of field types (its schema); value
  * ranges a type does not state are checked where the values are used (resolveConfig for run options).
  */
-import { UsageError } from '../errors.js';
+import { excerpt, UsageError } from '../errors.js';
 import { DataError } from '../data/errors.js';
 import { readRegularFile } from '../data/files.js';
 import { describeValue, parseJson } from '../data/parse.js';
@@ -57,7 +57,7 @@ export function string(v: unknown, field: string, fail: Fail): string {
 
 export function unknownKeys(o: Record<string, unknown>, allowed: readonly string[], prefix: string, fail: Fail): void {
   for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) fail(`${prefix}${k}`, `unknown field (valid: ${allowed.join(', ')})`);
+    if (!allowed.includes(k)) fail(`${prefix}${excerpt(k)}`, `unknown field (valid: ${allowed.join(', ')})`);
   }
 }
 
