@@ -25,6 +25,14 @@ export interface DataLimits {
  */
 export const DEFAULT_LIMITS: DataLimits = { maxLineBytes: 16 * 2 ** 20, maxDimension: 2 ** 24, maxDecompressedMb: 1024 };
 
+/** The limits' names: run options that change what is refused, never a result. */
+export const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as (keyof DataLimits)[];
+
+/** The limits among an object's fields (a RunConfig's, say). */
+export function pickLimits(o: DataLimits): DataLimits {
+  return { maxLineBytes: o.maxLineBytes, maxDimension: o.maxDimension, maxDecompressedMb: o.maxDecompressedMb };
+}
+
 /** The command-line option of each limit, for messages that say how to change it. */
 export const LIMIT_OPTIONS: Record<keyof DataLimits, string> = {
   maxLineBytes: '--max-line-bytes',
