@@ -55,7 +55,7 @@ describe('experiment files', () => {
         const spec = await clean(() => parseExperiment(json, 'fuzz.json'));
         if (spec) expect(spec.settings.length * spec.seeds.length * spec.methods.length).toBeLessThanOrEqual(MAX_CELLS);
       }),
-      params(400),
+      params(1000),
     );
   });
 
@@ -69,7 +69,7 @@ describe('experiment files', () => {
         await clean(() => loadExperiment(path));
         rmSync(path);
       }),
-      params(150),
+      params(300),
     );
   });
 });
@@ -85,7 +85,7 @@ describe('serve configs', () => {
           if (c.server.tls) expect(typeof c.server.tls.requireClientCert).toBe('boolean');
         }
       }),
-      params(400),
+      params(1000),
     );
   });
 
@@ -99,7 +99,7 @@ describe('serve configs', () => {
         await clean(() => loadServeConfig(path));
         rmSync(path);
       }),
-      params(150),
+      params(300),
     );
   });
 });

@@ -55,7 +55,7 @@ describe('LIBSVM', () => {
           expect(finiteMatrix(r.data.x) && r.data.y.every(Number.isFinite)).toBe(true);
         }
       }),
-      params(300),
+      params(1000),
     );
   });
 
@@ -64,7 +64,7 @@ describe('LIBSVM', () => {
       fc.asyncProperty(hostileText(sample), storage, async (text, store) => {
         await withFile(store(Buffer.from(text)), (path) => clean(() => readLibsvm(path, { limits: LIMITS })));
       }),
-      params(80),
+      params(250),
     );
   });
 });
@@ -82,7 +82,7 @@ describe('BlogFeedback CSV', () => {
           expect(r.x.every(Number.isFinite) && r.y.every((v) => v >= 0)).toBe(true);
         }
       }),
-      params(80),
+      params(250),
     );
   });
 });
@@ -103,7 +103,7 @@ describe('FEMNIST', () => {
           }
         }
       }),
-      params(300),
+      params(1000),
     );
   });
 
@@ -126,7 +126,7 @@ describe('FEMNIST', () => {
         });
         if (r) expect(r.dataset.clients.every((c) => c.x.rows === c.y.length && c.y.every((y) => y >= 0 && y < 62))).toBe(true);
       }),
-      params(60),
+      params(150),
     );
   });
 
@@ -141,7 +141,7 @@ describe('FEMNIST', () => {
         const users = await withFile(store(Buffer.from(text)), (path) => clean(() => readLeafFile(path, shape, limits)));
         if (users) expect(users.every((u) => u.x.length === u.y.length * FEMNIST_PIXELS && u.x.every((v) => v >= 0 && v <= 1))).toBe(true);
       }),
-      params(80),
+      params(250),
     );
   });
 });
@@ -160,7 +160,7 @@ describe('CIFAR-10 batches', () => {
           for (let off = 0; off < r.length; off += CIFAR10_RECORD_BYTES) expect(r[off]).toBeLessThan(10);
         }
       }),
-      params(80),
+      params(250),
     );
   });
 });
@@ -173,7 +173,7 @@ describe('strings that name data', () => {
       fc.asyncProperty(fc.oneof(fc.constantFrom(...specs).chain((s) => hostileText(s)), fc.tuple(fc.constantFrom(...specs), nasty).map(([s, t]) => s + t)), async (text) => {
         await clean(() => parseDatasetSpec(text));
       }),
-      params(500),
+      params(1000),
     );
   });
 
@@ -184,7 +184,7 @@ describe('strings that name data', () => {
         const v = await clean(() => parseJson(text, 'x.json', (m) => Object.assign(new Error(m), { name: 'DataError' })));
         if (v !== null) expect(v).toEqual(JSON.parse(text));
       }),
-      params(500),
+      params(1000),
     );
   });
 
@@ -194,7 +194,7 @@ describe('strings that name data', () => {
         const l = await clean(() => resolveLimits(given as never));
         if (l) expect(Number.isInteger(l.maxLineBytes) && Number.isInteger(l.maxDimension) && l.maxDecompressedMb > 0).toBe(true);
       }),
-      params(300),
+      params(1000),
     );
   });
 });
