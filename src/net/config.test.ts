@@ -49,7 +49,7 @@ describe('serve config types', () => {
     expect(error({ ...base, rouns: 7 })).toMatch(/^s\.json: unknown key 'rouns' \(run options: algorithm, dataset,/);
     expect(error({ rounds: 3 })).toBe("s.json: 'algorithm' is required");
     expect(error({ ...base, hReference: 'recentre' })).toMatch(/simulator only/);
-    expect(error({ ...base, sparsity: 2 })).toBe('--sparsity must be in [0, 1), got 2');
+    expect(error({ ...base, sparsity: 2 })).toBe('s.json: --sparsity must be in [0, 1), got 2');
     expect(error({ ...base, tls: { cert: 'a', key: 'b', requireClientCert: true } })).toMatch(/needs tls\.ca/);
   });
 

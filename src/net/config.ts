@@ -111,7 +111,12 @@ export function parseServeConfig(raw: unknown, baseDir: string, overrides: Parti
   }
   if (runPart.algorithm === undefined) fail('', "'algorithm' is required");
   checkFields(runPart, RUN_OPTION_TYPES, '', fail);
-  const run = resolveConfig(runPart as Parameters<typeof resolveConfig>[0]);
+  let run: RunConfig;
+  try {
+    run = resolveConfig(runPart as Parameters<typeof resolveConfig>[0]);
+  } catch (e) {
+    return fail('', (e as Error).message);
+  }
   if (run.lambda === 'auto') fail('', "lambda 'auto' searches by simulation; give the number `run --lambda auto` found");
   if (run.hReference === 'recentre') fail('', "hReference 'recentre' needs every h_i in one place (simulator only)");
 
