@@ -4,7 +4,7 @@
  * the file (and line) and the limit, at once and in bounded memory.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -116,6 +116,22 @@ describe('not a regular file', () => {
         expect(ms, what).toBeLessThan(1000);
       }
     }
+  });
+
+  it('FEMNIST: writers.tsv or an image file linked to /dev/zero is refused at once', async () => {
+    const root = join(dir, 'femnist-zero');
+    mkdirSync(join(root, 'femnist'), { recursive: true });
+    symlinkSync('/dev/zero', join(root, 'femnist', 'writers.tsv'));
+    const { error, ms } = await failure(() => loadFemnist(root));
+    expectOneLine(error, /femnist\/writers\.tsv: is a character device, not a regular file$/);
+    expect(ms).toBeLessThan(1000);
+    rmSync(join(root, 'femnist', 'writers.tsv'));
+    file('femnist-zero/femnist/writers.tsv', 'writer\ttrain_start\ttrain_count\ttest_start\ttest_count\tmaybe_truncated\nw\t0\t1\t0\t0\t0\n');
+    file('femnist-zero/femnist/train_labels.u8.gz', gzipSync(Uint8Array.of(1)));
+    symlinkSync('/dev/zero', join(root, 'femnist', 'train_images.u8.gz'));
+    const second = await failure(() => loadFemnist(root));
+    expectOneLine(second.error, /train_images\.u8\.gz: is a character device, not a regular file$/);
+    expect(second.ms).toBeLessThan(1000);
   });
 
   const mkfifo = spawnSync('mkfifo', ['--version']).error === undefined;
