@@ -31,6 +31,7 @@ export { syntheticLogistic, heterogeneousLeastSquares } from './data/synthetic.j
 export { readLibsvm } from './data/libsvm.js';
 export { partition, parsePartition, type PartitionScheme } from './data/partition.js';
 export { DataError } from './data/errors.js';
+export { DEFAULT_LIMITS, resolveLimits, type DataLimits } from './data/limits.js';
 export { loadBlogFeedback, type BlogOptions } from './data/blogfeedback.js';
 export { loadFemnist, type FemnistOptions } from './data/femnist.js';
 export { loadCifar10, type Cifar10Options } from './data/cifar10.js';

@@ -1,5 +1,6 @@
 /** Command-line options shared by `run` and `compare`, mapped onto RunConfig. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_LIMITS } from '../data/limits.js';
 import { MODELS, type RunConfig } from '../sim/config.js';
 
 const num = (name: string) => (v: string): number => {
@@ -22,7 +23,7 @@ const lambda = (v: string): number | 'auto' => (v === 'auto' ? 'auto' : num('--l
 
 /** Adds every simulation option (no defaults here: RunConfig's DEFAULTS apply, and --help shows them). */
 export function addRunOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .option('--dataset <spec>', 'data: synthetic | synthetic:ALPHA,BETA | lsq | libsvm:PATH | blogfeedback[:OPTS] | femnist[:OPTS] | cifar10[:test=N] (see docs/data.md; default: synthetic)')
     .option('--test <spec>', 'held-out data for the test metric: libsvm:PATH')
     .option('--data-dir <dir>', 'folder holding blogfeedback/, femnist/ and cifar10/ (default: ../shared/data if it exists, else ./data)')
@@ -56,6 +57,15 @@ export function addRunOptions(cmd: Command): Command {
     .addOption(new Option('--prune-mode <m>', 'override the preset: prox | ste').choices(['prox', 'ste']))
     .option('--prune-after-average <bool>', 'override the preset: continue from TopK(average)', bool('--prune-after-average'))
     .addOption(new Option('--h-reference <r>', 'override the preset').choices(['sent', 'unprunedAverage', 'recentre']));
+  return addLimitOptions(cmd);
+}
+
+/** The data limits (src/data/limits.ts; docs/data.md, "Limits"): for every command that reads data files. */
+export function addLimitOptions(cmd: Command): Command {
+  return cmd
+    .option('--max-line-bytes <n>', `longest line of a text data file (default: ${DEFAULT_LIMITS.maxLineBytes})`, int('--max-line-bytes'))
+    .option('--max-dimension <n>', `largest LIBSVM feature index (default: ${DEFAULT_LIMITS.maxDimension})`, int('--max-dimension'))
+    .option('--max-decompressed-mb <mb>', `most content of one data file after gunzip, in MB (default: ${DEFAULT_LIMITS.maxDecompressedMb})`, num('--max-decompressed-mb'));
 }
 
 /** The RunConfig fields set on the command line (commander's camelCase names match RunConfig's). */
@@ -64,6 +74,7 @@ export function configFromOptions(o: Record<string, unknown>): Partial<Omit<RunC
     'dataset', 'test', 'dataDir', 'clients', 'partition', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p',
     'localSteps', 'schedule', 'rounds', 'stopTol', 'seed', 'lambda', 'steDecay', 'batchSize', 'participation', 'workers',
     'evalEvery', 'postHocTopk', 'topkAt', 'timing', 'maxSamples', 'augment', 'stateDir', 'init', 'pruneMode', 'pruneAfterAverage', 'hReference',
+    'maxLineBytes', 'maxDimension', 'maxDecompressedMb',
   ];
   const out: Record<string, unknown> = {};
   for (const k of keys) if (o[k] !== undefined) out[k] = o[k];

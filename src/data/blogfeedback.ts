@@ -8,8 +8,10 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dataset } from '../models/types.js';
+import { excerpt } from '../errors.js';
 import { DataError } from './errors.js';
-import { openMaybeGzip } from './files.js';
+import { forEachLine } from './files.js';
+import { resolveLimits, type DataLimits } from './limits.js';
 import { sizeSummary } from './rows.js';
 import type { FederatedDataset } from './types.js';
 
@@ -95,14 +97,18 @@ async function listDir(dir: string): Promise<string[]> {
 }
 
 /** Loads BlogFeedback from `root` (see findBlogFiles) as a federated regression dataset. */
-export async function loadBlogFeedback(root: string, opts: BlogOptions = BLOG_DEFAULTS): Promise<{ dataset: FederatedDataset; warnings: string[] }> {
+export async function loadBlogFeedback(
+  root: string,
+  opts: BlogOptions = BLOG_DEFAULTS,
+  limits: Partial<DataLimits> = {},
+): Promise<{ dataset: FederatedDataset; warnings: string[] }> {
   if (!(Number.isSafeInteger(opts.minClientSize) && opts.minClientSize >= 1)) {
     throw new DataError(`blogfeedback: min client size must be an integer >= 1, got ${opts.minClientSize}`);
   }
   const files = await findBlogFiles(root);
-  const train = await readBlogCsv(files.train, { sources: true });
+  const train = await readBlogCsv(files.train, { sources: true, limits });
   const tests: BlogRows[] = [];
-  for (const f of files.tests) tests.push(await readBlogCsv(f));
+  for (const f of files.tests) tests.push(await readBlogCsv(f, { limits }));
   const test = concatRows(tests);
 
   const fed = groupClients(train.group!, train.groups!, opts.minClientSize, opts.small);
@@ -274,20 +280,9 @@ function concatRows(parts: BlogRows[]): BlogRows {
  * Every row must have 281 finite decimal numbers and a target >= 0; otherwise DataError `PATH:LINE: ...`.
  * With `sources`, rows are also grouped by their features 1-50.
  */
-export async function readBlogCsv(path: string, opts: { sources?: boolean } = {}): Promise<BlogRows> {
-  const input = await openMaybeGzip(path);
+export async function readBlogCsv(path: string, opts: { sources?: boolean; limits?: Partial<DataLimits> } = {}): Promise<BlogRows> {
   const parser = new BlogCsvParser(path, opts.sources ?? false);
-  try {
-    for await (const chunk of input) parser.push(chunk as Buffer);
-  } catch (e) {
-    if (e instanceof DataError) throw e;
-    const err = e as NodeJS.ErrnoException;
-    const what = err.code?.startsWith('Z_') || /unexpected end of file/.test(err.message) ? 'corrupt or truncated gzip' : 'cannot read';
-    throw new DataError(`${path}: ${what} (${err.message}) after line ${parser.lineNo}`);
-  } finally {
-    input.destroy(); // stops reading when the parser fails part-way
-  }
-  parser.end();
+  await forEachLine(path, resolveLimits(opts.limits), (buf, start, end, lineNo) => parser.line(buf, start, end, lineNo));
   return parser.result();
 }
 
@@ -295,21 +290,16 @@ export async function readBlogCsv(path: string, opts: { sources?: boolean } = {}
 /** Rows per storage block: blocks grow the store without copying what is already parsed. */
 const BLOCK_ROWS = 4096;
 const COMMA = 44;
-const NEWLINE = 10;
 const CR = 13;
 /** Exact powers of ten: m / 10^k rounds correctly for integers m < 2^53 and k <= 22 (Clinger's fast path). */
 const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
 
-/**
- * Parses bytes as they arrive: complete lines are parsed straight from the buffer (no strings per
- * cell), the partial last line waits for the next chunk.
- */
+/** Parses each line straight from the buffer it arrived in (no strings per cell). */
 class BlogCsvParser {
-  lineNo = 0;
+  private lineNo = 0;
   private rows = 0;
   private blocks: Float32Array[] = [];
   private targets: number[] = [];
-  private carry: Buffer = Buffer.alloc(0);
   private readonly groupOf = new Map<string, number>();
   private readonly groupIds: number[] = [];
   private readonly key = new Float64Array(SOURCE_COLUMNS);
@@ -322,20 +312,11 @@ class BlogCsvParser {
     private readonly sources: boolean,
   ) {}
 
-  push(chunk: Buffer): void {
-    const buf = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
-    const last = buf.lastIndexOf(NEWLINE);
-    if (last < 0) {
-      this.carry = Buffer.from(buf);
-      return;
-    }
-    this.lines(buf, last + 1);
-    this.carry = Buffer.from(buf.subarray(last + 1)); // a copy, so the chunk can be freed
-  }
-
-  end(): void {
-    if (this.carry.length > 0) this.lines(this.carry, this.carry.length);
-    this.carry = Buffer.alloc(0);
+  /** Line `lineNo` is buf[start, end) without its newline; blank lines are skipped. */
+  line(buf: Buffer, start: number, end: number, lineNo: number): void {
+    this.lineNo = lineNo;
+    if (end > start && buf[end - 1] === CR) end--;
+    if (end > start) this.parseLine(buf, start, end);
   }
 
   result(): BlogRows {
@@ -351,20 +332,6 @@ class BlogCsvParser {
       out.groups = this.groupOf.size;
     }
     return out;
-  }
-
-  /** Parses the lines in buf[0, end); end is just after a newline or the end of the data. */
-  private lines(buf: Buffer, end: number): void {
-    let start = 0;
-    while (start < end) {
-      let stop = buf.indexOf(NEWLINE, start);
-      if (stop < 0 || stop >= end) stop = end;
-      this.lineNo++;
-      let lineEnd = stop;
-      if (lineEnd > start && buf[lineEnd - 1] === CR) lineEnd--;
-      if (lineEnd > start) this.parseLine(buf, start, lineEnd);
-      start = stop + 1;
-    }
   }
 
   private parseLine(buf: Buffer, start: number, end: number): void {
@@ -429,7 +396,7 @@ class BlogCsvParser {
       this.row[col] = neg ? -v : v;
     } else {
       const v = Number(buf.toString('latin1', begin, p));
-      if (!Number.isFinite(Math.fround(v))) this.fail(`column ${col + 1}: ${buf.toString('latin1', begin, p)} is out of range`);
+      if (!Number.isFinite(Math.fround(v))) this.fail(`column ${col + 1}: ${excerpt(buf.toString('latin1', begin, p))} is out of range`);
       this.row[col] = v;
     }
     return p;
@@ -467,7 +434,7 @@ function columnCount(buf: Buffer, start: number, end: number): number {
   return n;
 }
 
-/** The cell starting at p, for messages (cut at 20 characters). */
+/** The cell starting at p, for messages (cut at 20 characters; DataError escapes control characters). */
 function cellText(buf: Buffer, p: number, end: number): string {
   let q = p;
   while (q < end && buf[q] !== COMMA) q++;

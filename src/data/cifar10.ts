@@ -10,6 +10,7 @@ import type { Dataset } from '../models/types.js';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_SIZE, IMAGE_WIDTH } from './augment.js';
 import { DataError } from './errors.js';
 import { readMaybeGzip } from './files.js';
+import { resolveLimits, type DataLimits } from './limits.js';
 import { describePartition, partition, type PartitionScheme } from './partition.js';
 import { sizeSummary } from './rows.js';
 import type { FederatedDataset } from './types.js';
@@ -35,8 +36,8 @@ export interface ChannelStats {
 }
 
 /** Reads one batch file (gzip detected by its magic bytes) and checks its length and labels. */
-export function readCifarBatch(path: string): Uint8Array {
-  const bytes = readMaybeGzip(path);
+export function readCifarBatch(path: string, limits: Partial<DataLimits> = {}): Uint8Array {
+  const bytes = readMaybeGzip(path, resolveLimits(limits));
   if (bytes.length === 0 || bytes.length % CIFAR10_RECORD_BYTES !== 0) {
     throw new DataError(
       `${path}: ${bytes.length} bytes is not a whole number of ${CIFAR10_RECORD_BYTES}-byte CIFAR-10 records (truncated, or not a CIFAR-10 binary batch)`,
@@ -48,8 +49,8 @@ export function readCifarBatch(path: string): Uint8Array {
   return bytes;
 }
 
-export function readCifarBatches(paths: string[]): CifarRecords {
-  const batches = paths.map(readCifarBatch);
+export function readCifarBatches(paths: string[], limits: Partial<DataLimits> = {}): CifarRecords {
+  const batches = paths.map((p) => readCifarBatch(p, limits));
   return { batches, n: batches.reduce((s, b) => s + b.length / CIFAR10_RECORD_BYTES, 0) };
 }
 
@@ -141,6 +142,8 @@ export interface Cifar10Options {
   maxSamples?: number;
   /** keep only the first this many of the 10,000 test images (the test batch is in random class order) */
   testSamples?: number;
+  /** decompressed size of a batch (defaults: DEFAULT_LIMITS) */
+  limits?: Partial<DataLimits>;
 }
 
 /**
@@ -150,7 +153,7 @@ export interface Cifar10Options {
 export function loadCifar10(dir: string, opts: Cifar10Options): { dataset: FederatedDataset; warnings: string[] } {
   const trainPaths = CIFAR10_TRAIN_FILES.map((f) => cifarFile(dir, f));
   const testPath = cifarFile(dir, CIFAR10_TEST_FILE);
-  const train = readCifarBatches(trainPaths);
+  const train = readCifarBatches(trainPaths, opts.limits);
   const stats = channelStats(train);
   // Split a column of row indices (exact in float32 below 2^24), so only the rows kept are ever converted to floats.
   const index: Dataset = { x: { kind: 'dense', rows: train.n, cols: 1, data: Float32Array.from({ length: train.n }, (_, i) => i) }, y: cifarLabels(train) };
@@ -159,7 +162,7 @@ export function loadCifar10(dir: string, opts: Cifar10Options): { dataset: Feder
     const rows = c.x.kind === 'dense' ? c.x.data : new Float32Array(0);
     return cifarImages(train, opts.maxSamples === undefined ? rows : rows.subarray(0, opts.maxSamples), stats);
   });
-  const testRecords = readCifarBatches([testPath]);
+  const testRecords = readCifarBatches([testPath], opts.limits);
   const testSet = cifarImages(testRecords, Array.from({ length: Math.min(testRecords.n, opts.testSamples ?? testRecords.n) }, (_, i) => i), stats);
   return {
     dataset: {

@@ -9,8 +9,10 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dataset } from '../models/types.js';
+import { excerpt } from '../errors.js';
 import { DataError } from './errors.js';
-import { readMaybeGzip } from './files.js';
+import { forEachLine, readMaybeGzip } from './files.js';
+import { resolveLimits, type DataLimits } from './limits.js';
 import { readLeafDir, type LeafUser } from './leaf.js';
 import { concatDatasets, sizeSummary } from './rows.js';
 import type { FederatedDataset } from './types.js';
@@ -40,12 +42,17 @@ const FILES = {
 const INK = Float32Array.from({ length: 256 }, (_, b) => 1 - b / 255);
 
 /** Loads FEMNIST from `root/femnist/` or `root` (compact format), or from opts.leaf (LEAF JSON). */
-export async function loadFemnist(root: string, opts: FemnistOptions = FEMNIST_DEFAULTS): Promise<{ dataset: FederatedDataset; warnings: string[] }> {
+export async function loadFemnist(
+  root: string,
+  opts: FemnistOptions = FEMNIST_DEFAULTS,
+  limits: Partial<DataLimits> = {},
+): Promise<{ dataset: FederatedDataset; warnings: string[] }> {
+  const checked = resolveLimits(limits);
   if (opts.leaf !== null) {
     if (opts.dropTruncated) throw new DataError(`femnist: drop-truncated needs the compact format's maybe_truncated flags; LEAF JSON has none`);
-    return loadFemnistLeaf(opts.leaf);
+    return loadFemnistLeaf(opts.leaf, checked);
   }
-  return loadFemnistCompact(await findCompactDir(root), opts.dropTruncated);
+  return loadFemnistCompact(await findCompactDir(root), opts.dropTruncated, checked);
 }
 
 async function findCompactDir(root: string): Promise<string> {
@@ -86,34 +93,49 @@ export interface WriterRow {
  * previous writer's ended (the samples are stored writer by writer).
  */
 export function parseWriters(text: string, path: string): WriterRow[] {
-  const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
-  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  if (lines.length === 0) throw new DataError(`${path}: empty file`);
-  const header = lines[0]!.split('\t');
-  const at = WRITER_COLUMNS.map((name) => {
-    const i = header.indexOf(name);
-    if (i < 0) throw new DataError(`${path}:1: header has no '${name}' column (expected ${WRITER_COLUMNS.join(', ')})`);
-    return i;
-  });
-  const [iWriter, iTrainStart, iTrainCount, iTestStart, iTestCount, iTrunc] = at as [number, number, number, number, number, number];
-  const rows: WriterRow[] = [];
-  const seen = new Set<string>();
-  let trainEnd = 0;
-  let testEnd = 0;
-  for (let k = 1; k < lines.length; k++) {
-    const line = k + 1;
+  const parser = new WritersParser(path);
+  text.split('\n').forEach((line, k) => parser.line(line, k + 1));
+  return parser.finish();
+}
+
+/** writers.tsv line by line (read as a stream within the line limit); `finish` gives the rows. */
+class WritersParser {
+  private header: string[] | null = null;
+  private at: number[] = [];
+  private readonly rows: WriterRow[] = [];
+  private readonly seen = new Set<string>();
+  private trainEnd = 0;
+  private testEnd = 0;
+
+  constructor(private readonly path: string) {}
+
+  /** Line `line` of the file; blank lines are skipped. */
+  line(raw: string, line: number): void {
+    const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (text === '') return;
     const fail = (message: string): never => {
-      throw new DataError(`${path}:${line}: ${message}`);
+      throw new DataError(`${this.path}:${line}: ${message}`);
     };
-    const cells = lines[k]!.split('\t');
+    const cells = text.split('\t');
+    if (this.header === null) {
+      this.header = cells;
+      this.at = WRITER_COLUMNS.map((name) => {
+        const i = cells.indexOf(name);
+        if (i < 0) fail(`header has no '${name}' column (expected ${WRITER_COLUMNS.join(', ')})`);
+        return i;
+      });
+      return;
+    }
+    const header = this.header;
+    const [iWriter, iTrainStart, iTrainCount, iTestStart, iTestCount, iTrunc] = this.at as [number, number, number, number, number, number];
     if (cells.length !== header.length) fail(`${cells.length} fields, expected ${header.length} as in the header`);
     const id = cells[iWriter]!;
     if (id === '') fail('empty writer id');
-    if (seen.has(id)) fail(`writer ${id} appears twice`);
-    seen.add(id);
+    if (this.seen.has(id)) fail(`writer ${excerpt(id)} appears twice`);
+    this.seen.add(id);
     const int = (i: number): number => {
       const t = cells[i]!;
-      if (!/^\d{1,15}$/.test(t)) fail(`writer ${id}: ${header[i]} '${t}' is not a non-negative integer`);
+      if (!/^\d{1,15}$/.test(t)) fail(`writer ${excerpt(id)}: ${excerpt(header[i]!)} '${excerpt(t)}' is not a non-negative integer`);
       return Number(t);
     };
     const row: WriterRow = {
@@ -125,23 +147,30 @@ export function parseWriters(text: string, path: string): WriterRow[] {
       maybeTruncated: cells[iTrunc] === '1',
       line,
     };
-    if (cells[iTrunc] !== '0' && cells[iTrunc] !== '1') fail(`writer ${id}: maybe_truncated '${cells[iTrunc]}' is not 0 or 1`);
-    if (row.trainCount === 0) fail(`writer ${id} has no training samples`);
-    if (row.trainStart !== trainEnd) fail(`writer ${id}: train_start ${row.trainStart}, expected ${trainEnd} (ranges must follow each other in sample order)`);
-    if (row.testStart !== testEnd) fail(`writer ${id}: test_start ${row.testStart}, expected ${testEnd} (ranges must follow each other in sample order)`);
-    trainEnd += row.trainCount;
-    testEnd += row.testCount;
-    rows.push(row);
+    const who = `writer ${excerpt(id)}`;
+    if (cells[iTrunc] !== '0' && cells[iTrunc] !== '1') fail(`${who}: maybe_truncated '${excerpt(cells[iTrunc]!)}' is not 0 or 1`);
+    if (row.trainCount === 0) fail(`${who} has no training samples`);
+    if (row.trainStart !== this.trainEnd) fail(`${who}: train_start ${row.trainStart}, expected ${this.trainEnd} (ranges must follow each other in sample order)`);
+    if (row.testStart !== this.testEnd) fail(`${who}: test_start ${row.testStart}, expected ${this.testEnd} (ranges must follow each other in sample order)`);
+    this.trainEnd += row.trainCount;
+    this.testEnd += row.testCount;
+    this.rows.push(row);
   }
-  if (rows.length === 0) throw new DataError(`${path}: no writers`);
-  return rows;
+
+  finish(): WriterRow[] {
+    if (this.header === null) throw new DataError(`${this.path}: empty file`);
+    if (this.rows.length === 0) throw new DataError(`${this.path}: no writers`);
+    return this.rows;
+  }
 }
 
-async function loadFemnistCompact(dir: string, dropTruncated: boolean): Promise<{ dataset: FederatedDataset; warnings: string[] }> {
+async function loadFemnistCompact(dir: string, dropTruncated: boolean, limits: DataLimits): Promise<{ dataset: FederatedDataset; warnings: string[] }> {
   const path = (f: keyof typeof FILES) => join(dir, FILES[f]);
-  const writers = parseWriters(await readText(path('writers')), path('writers'));
-  const train = await readSplit(writers, 'train', path('trainImages'), path('trainLabels'), path('writers'));
-  const test = await readSplit(writers, 'test', path('testImages'), path('testLabels'), path('writers'));
+  const writersParser = new WritersParser(path('writers'));
+  await forEachLine(path('writers'), limits, (buf, start, end, line) => writersParser.line(buf.toString('utf8', start, end), line));
+  const writers = writersParser.finish();
+  const train = readSplit(writers, 'train', path('trainImages'), path('trainLabels'), path('writers'), limits);
+  const test = readSplit(writers, 'test', path('testImages'), path('testLabels'), path('writers'), limits);
   const kept = dropTruncated ? writers.filter((w) => !w.maybeTruncated) : writers;
   if (kept.length === 0) throw new DataError(`femnist: every writer in ${path('writers')} is flagged maybe_truncated; nothing left after drop-truncated`);
   const clients = kept.map((w) => samples(train, w.trainStart, w.trainCount));
@@ -163,9 +192,9 @@ interface Split {
 }
 
 /** Reads one split's images and labels and checks them against the writers' ranges. */
-async function readSplit(writers: WriterRow[], split: 'train' | 'test', imagesPath: string, labelsPath: string, writersPath: string): Promise<Split> {
-  const labels = readMaybeGzip(labelsPath);
-  const images = readMaybeGzip(imagesPath);
+function readSplit(writers: WriterRow[], split: 'train' | 'test', imagesPath: string, labelsPath: string, writersPath: string, limits: DataLimits): Split {
+  const labels = readMaybeGzip(labelsPath, limits);
+  const images = readMaybeGzip(imagesPath, limits);
   const n = labels.length;
   const startOf = (w: WriterRow) => (split === 'train' ? w.trainStart : w.testStart);
   const countOf = (w: WriterRow) => (split === 'train' ? w.trainCount : w.testCount);
@@ -201,8 +230,8 @@ function samples(split: Split, start: number, count: number): Dataset {
   return { x: { kind: 'dense', rows: count, cols: FEMNIST_PIXELS, data }, y };
 }
 
-async function loadFemnistLeaf(dir: string): Promise<{ dataset: FederatedDataset; warnings: string[] }> {
-  const { train, test } = await readLeafDir(dir, { features: FEMNIST_PIXELS, classes: FEMNIST_CLASSES, min: 0, max: 1 });
+async function loadFemnistLeaf(dir: string, limits: DataLimits): Promise<{ dataset: FederatedDataset; warnings: string[] }> {
+  const { train, test } = await readLeafDir(dir, { features: FEMNIST_PIXELS, classes: FEMNIST_CLASSES, min: 0, max: 1 }, limits);
   const asDataset = (u: LeafUser): Dataset => {
     // LEAF's x is byte/255 with a white background: turn it into ink in place
     for (let i = 0; i < u.x.length; i++) u.x[i] = 1 - u.x[i]!;
@@ -239,9 +268,5 @@ function femnistDataset(clients: Dataset[], testParts: Dataset[], meta: Record<s
     },
     input: { kind: 'image-bytes', mean: [1], std: [-1] }, // (b/255 − 1)/(−1) = 1 − b/255, the same float
   };
-}
-
-async function readText(path: string): Promise<string> {
-  return readMaybeGzip(path).toString();
 }
 

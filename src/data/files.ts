@@ -1,52 +1,225 @@
-/** Reading data files, plain or gzip (told apart by gzip's magic bytes 1f 8b, not by the name). */
-import { createReadStream, readFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+/**
+ * Reading data files, plain or gzip (told apart by gzip's magic bytes 1f 8b, not by the name), within
+ * DataLimits. Only regular files are read: a FIFO would block forever and a device (/dev/zero) never
+ * ends, so both are refused when opened (opened non-blocking, then checked with fstat).
+ */
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { DataError } from './errors.js';
+import { LIMIT_OPTIONS, maxContentBytes, type DataLimits } from './limits.js';
 
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
+
+/** O_NONBLOCK: opening a FIFO for reading does not wait for a writer (absent on Windows, where FIFOs are not files). */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 
 function cannotRead(path: string, e: unknown): DataError {
   const code = (e as NodeJS.ErrnoException).code;
   return new DataError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? (e as Error).message})`);
 }
 
-/** A stream of the file's (decompressed) bytes; a corrupt or truncated gzip errors the stream. */
-export async function openMaybeGzip(path: string, highWaterMark = 1 << 20): Promise<Readable> {
-  let magic: Uint8Array;
-  try {
-    const file = await open(path, 'r');
-    try {
-      const { bytesRead, buffer } = await file.read(new Uint8Array(2), 0, 2, 0);
-      magic = buffer.subarray(0, bytesRead);
-    } finally {
-      await file.close();
-    }
-  } catch (e) {
-    throw cannotRead(path, e);
-  }
-  const raw = createReadStream(path, { highWaterMark });
-  if (!isGzip(magic)) return raw;
-  const gunzip = createGunzip({ chunkSize: highWaterMark });
-  raw.on('error', (e) => gunzip.destroy(e)); // pipe() does not forward errors
-  return raw.pipe(gunzip);
+function notRegular(path: string, st: Stats): DataError | null {
+  if (st.isFile()) return null;
+  const what = st.isDirectory()
+    ? 'a directory'
+    : st.isFIFO()
+      ? 'a FIFO (named pipe)'
+      : st.isCharacterDevice()
+        ? 'a character device'
+        : st.isBlockDevice()
+          ? 'a block device'
+          : st.isSocket()
+            ? 'a socket'
+            : 'not a plain file';
+  return new DataError(`${path}: is ${what}, not a regular file`);
 }
 
-/** The whole file's (decompressed) bytes. */
-export function readMaybeGzip(path: string): Buffer {
-  let raw: Buffer;
+/** "12.3 MB" (2^20 bytes) or "532 bytes". */
+export function formatBytes(n: number): string {
+  return n < 2 ** 20 ? `${n} bytes` : `${Math.round((n / 2 ** 20) * 10) / 10} MB`;
+}
+
+/**
+ * The bytes of the regular file `path`, refused unread when it is larger than maxBytes; `limit`
+ * says in the message which limit that is and how to change it.
+ */
+export function readRegularFile(path: string, maxBytes: number, limit: string): Buffer {
+  let fd: number;
   try {
-    raw = readFileSync(path);
+    fd = openSync(path, OPEN_FLAGS);
   } catch (e) {
     throw cannotRead(path, e);
   }
+  try {
+    const st = fstatSync(fd);
+    const bad = notRegular(path, st);
+    if (bad) throw bad;
+    if (st.size > maxBytes) throw new DataError(`${path}: ${formatBytes(st.size)}, more than ${formatBytes(maxBytes)} (${limit})`);
+    const buf = Buffer.allocUnsafe(st.size);
+    let got = 0;
+    for (let n = 1; got < buf.length && n > 0; got += n) n = readSync(fd, buf, got, buf.length - got, got);
+    return buf.subarray(0, got); // shorter when the file shrank meanwhile
+  } catch (e) {
+    throw e instanceof DataError ? e : cannotRead(path, e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tooMuch(path: string, limits: DataLimits, gzip: boolean): DataError {
+  const what = gzip ? 'decompresses to more than' : 'is larger than';
+  return new DataError(`${path}: ${what} ${limits.maxDecompressedMb} MB, the limit (${LIMIT_OPTIONS.maxDecompressedMb}; a gzip bomb, or raise it)`);
+}
+
+/** The whole file's (decompressed) bytes: at most limits.maxDecompressedMb, plain or gzip. */
+export function readMaybeGzip(path: string, limits: DataLimits): Buffer {
+  const max = maxContentBytes(limits);
+  const raw = readRegularFile(path, max, `the limit, ${LIMIT_OPTIONS.maxDecompressedMb} ${limits.maxDecompressedMb}`);
   if (!isGzip(raw)) return raw;
   try {
-    return gunzipSync(raw);
+    // maxOutputLength stops the decompression there, so a bomb never grows past the limit
+    return gunzipSync(raw, { maxOutputLength: max });
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooMuch(path, limits, true);
     throw new DataError(`${path}: corrupt or truncated gzip (${(e as Error).message})`);
+  }
+}
+
+async function openRegular(path: string): Promise<FileHandle> {
+  let file: FileHandle;
+  try {
+    file = await open(path, OPEN_FLAGS);
+  } catch (e) {
+    throw cannotRead(path, e);
+  }
+  try {
+    const bad = notRegular(path, await file.stat());
+    if (bad) throw bad;
+    return file;
+  } catch (e) {
+    await file.close();
+    throw e instanceof DataError ? e : cannotRead(path, e);
+  }
+}
+
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * The file's (decompressed) bytes as a stream of chunks; a gzip file is stopped past
+ * limits.maxDecompressedMb. `where()` adds context (the line reached) to a read or gzip error.
+ */
+export async function* dataChunks(path: string, limits: DataLimits, where: () => string = () => ''): AsyncGenerator<Buffer> {
+  const file = await openRegular(path);
+  let raw: Readable;
+  let gzip: boolean;
+  try {
+    const { bytesRead, buffer } = await file.read(new Uint8Array(2), 0, 2, 0);
+    gzip = isGzip(buffer.subarray(0, bytesRead));
+    raw = file.createReadStream({ start: 0, highWaterMark: CHUNK_BYTES }); // closes the file when done or destroyed
+  } catch (e) {
+    await file.close();
+    throw cannotRead(path, e);
+  }
+  const source = gzip ? raw.pipe(createGunzip({ chunkSize: CHUNK_BYTES })) : raw;
+  if (gzip) raw.on('error', (e) => source.destroy(e)); // pipe() does not forward errors
+  const max = maxContentBytes(limits);
+  let total = 0;
+  try {
+    for await (const chunk of source) {
+      total += (chunk as Buffer).length;
+      if (gzip && total > max) throw tooMuch(path, limits, true);
+      yield chunk as Buffer;
+    }
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    const corrupt = gzip && (err.code?.startsWith('Z_') || /unexpected end of file/.test(err.message));
+    throw new DataError(`${path}: ${corrupt ? 'corrupt or truncated gzip' : 'cannot read'} (${err.message})${where()}`);
+  } finally {
+    source.destroy(); // stops reading when the consumer stops part-way
+    raw.destroy();
+  }
+}
+
+/**
+ * Called with each non-empty line of a file: bytes buf[start, end) without the '\n' (a '\r' before it is
+ * kept), and its 1-based number. Empty lines are counted, not passed: a run of newlines (a gzip bomb of
+ * them, say) is skipped in a tight loop instead of a call per line.
+ */
+export type LineHandler = (buf: Buffer, start: number, end: number, lineNo: number) => void;
+
+/**
+ * Calls `onLine` for every line of the (decompressed) file, in order, in time linear in its size. A
+ * line longer than limits.maxLineBytes is refused as soon as that many bytes have arrived without a
+ * newline, so a file without one (GBs of anything) holds at most the limit and a chunk in memory.
+ */
+export async function forEachLine(path: string, limits: DataLimits, onLine: LineHandler): Promise<void> {
+  const lines = new LineSplitter(path, limits.maxLineBytes, onLine);
+  for await (const chunk of dataChunks(path, limits, () => ` after line ${lines.lineNo}`)) lines.push(chunk);
+  lines.end();
+}
+
+/** Cuts chunks into lines; the unfinished last line waits, as a list of pieces, for the chunk that ends it. */
+export class LineSplitter {
+  lineNo = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(
+    private readonly name: string,
+    private readonly maxLineBytes: number,
+    private readonly onLine: LineHandler,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    let nl = chunk.indexOf(10);
+    if (nl >= 0 && this.pendingBytes > 0) {
+      this.check(this.pendingBytes + nl);
+      const line = Buffer.concat([...this.pending, chunk.subarray(0, nl)]);
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.onLine(line, 0, line.length, ++this.lineNo);
+      start = nl + 1;
+      nl = chunk.indexOf(10, start);
+    }
+    while (nl >= 0) {
+      if (nl === start) {
+        // empty lines: count the run of newlines without a call each
+        while (start < chunk.length && chunk[start] === 10) {
+          start++;
+          this.lineNo++;
+        }
+      } else {
+        this.check(nl - start);
+        this.onLine(chunk, start, nl, ++this.lineNo);
+        start = nl + 1;
+      }
+      nl = chunk.indexOf(10, start);
+    }
+    if (start < chunk.length) {
+      this.check(this.pendingBytes + chunk.length - start);
+      this.pending.push(chunk.subarray(start));
+      this.pendingBytes += chunk.length - start;
+    }
+  }
+
+  /** The last line, when the data does not end with a newline. */
+  end(): void {
+    if (this.pendingBytes === 0) return;
+    const line = Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.onLine(line, 0, line.length, ++this.lineNo);
+  }
+
+  private check(bytes: number): void {
+    if (bytes > this.maxLineBytes) {
+      throw new DataError(`${this.name}:${this.lineNo + 1}: line longer than ${this.maxLineBytes} bytes, the limit (${LIMIT_OPTIONS.maxLineBytes}; is this a text file?)`);
+    }
   }
 }

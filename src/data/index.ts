@@ -7,8 +7,10 @@ import { basename, join, resolve } from 'node:path';
 import type { Task } from '../models/types.js';
 import { BLOG_DEFAULTS, loadBlogFeedback, type BlogOptions } from './blogfeedback.js';
 import { loadCifar10 } from './cifar10.js';
+import { excerpt } from '../errors.js';
 import { DataError } from './errors.js';
 import { FEMNIST_DEFAULTS, loadFemnist, type FemnistOptions } from './femnist.js';
+import { resolveLimits, type DataLimits } from './limits.js';
 import { readLibsvm } from './libsvm.js';
 import { parseDecimal } from './parse.js';
 import { describePartition, partition, type PartitionScheme } from './partition.js';
@@ -37,6 +39,8 @@ export interface LoadOptions {
   dataDir?: string;
   /** keep at most this many samples per client (each client's first rows), for quick runs */
   maxSamples?: number;
+  /** what a data file may make the readers hold (defaults: DEFAULT_LIMITS) */
+  limits?: Partial<DataLimits>;
 }
 
 export interface LoadedDataset {
@@ -93,11 +97,11 @@ const SOURCES: { [K in DatasetSpec['kind']]: Source<K> } = {
         else if (key === 'min' && value !== undefined && /^[1-9]\d{0,8}$/.test(value)) spec.minClientSize = Number(value);
         else if (key === 'small' && (value === 'drop' || value === 'merge')) spec.small = value;
         else if (key === 'scale' && (value === 'zscore' || value === 'minmax')) spec.scale = value;
-        else throw new DataError(`bad dataset '${text}': option '${value === undefined ? key : `${key}=${value}`}' (valid: log1p, min=N with N >= 1, small=drop|merge, scale=zscore|minmax)`);
+        else throw new DataError(`bad dataset '${text}': option '${excerpt(value === undefined ? key : `${key}=${value}`)}' (valid: log1p, min=N with N >= 1, small=drop|merge, scale=zscore|minmax)`);
       }
       return spec;
     },
-    load: (spec, opts) => naturalDataset('blogfeedback', 'regression', opts, () => loadBlogFeedback(dataDirOf(opts), spec)),
+    load: (spec, opts) => naturalDataset('blogfeedback', 'regression', opts, () => loadBlogFeedback(dataDirOf(opts), spec, opts.limits)),
   },
   femnist: {
     forms: ['femnist', 'femnist:drop-truncated', 'femnist:leaf=DIR'],
@@ -106,11 +110,11 @@ const SOURCES: { [K in DatasetSpec['kind']]: Source<K> } = {
       for (const [key, value] of specOptions(arg, text, ['drop-truncated', 'leaf=DIR'])) {
         if (key === 'drop-truncated' && value === undefined) spec.dropTruncated = true;
         else if (key === 'leaf' && value) spec.leaf = value;
-        else throw new DataError(`bad dataset '${text}': option '${value === undefined ? key : `${key}=${value}`}' (valid: drop-truncated, leaf=DIR)`);
+        else throw new DataError(`bad dataset '${text}': option '${excerpt(value === undefined ? key : `${key}=${value}`)}' (valid: drop-truncated, leaf=DIR)`);
       }
       return spec;
     },
-    load: (spec, opts) => naturalDataset('femnist', 'multiclass', opts, () => loadFemnist(dataDirOf(opts), spec)),
+    load: (spec, opts) => naturalDataset('femnist', 'multiclass', opts, () => loadFemnist(dataDirOf(opts), spec, opts.limits)),
   },
   cifar10: {
     forms: ['cifar10', 'cifar10:test=N'],
@@ -120,19 +124,20 @@ const SOURCES: { [K in DatasetSpec['kind']]: Source<K> } = {
         // A test subset makes frequent evaluation affordable on CPU (10,000 images take ~20-40 s with the cnn).
         const n = value !== undefined && /^[1-9][0-9]*$/.test(value) ? Number(value) : NaN;
         if (key === 'test' && n <= 10000) spec.testSamples = n;
-        else throw new DataError(`bad dataset '${text}': option '${value === undefined ? key : `${key}=${value}`}' (valid: test=N with 1 <= N <= 10000, the first N test images)`);
+        else throw new DataError(`bad dataset '${text}': option '${excerpt(value === undefined ? key : `${key}=${value}`)}' (valid: test=N with 1 <= N <= 10000, the first N test images)`);
       }
       return spec;
     },
     async load(spec, opts) {
       if (opts.test !== undefined) throw new DataError(`test data '${opts.test}' can only go with a libsvm dataset; cifar10 brings its own test set`);
       if (opts.task !== undefined && opts.task !== 'multiclass') throw new DataError(`cifar10 is multiclass, not ${opts.task}`);
-      const { clients, partition, seed, maxSamples } = opts;
+      const { clients, partition, seed, maxSamples, limits } = opts;
       const { testSamples } = spec;
       return loadCifar10(join(dataDirOf(opts), 'cifar10'), {
         clients,
         partition,
         seed,
+        ...(limits !== undefined ? { limits } : {}),
         ...(maxSamples !== undefined ? { maxSamples } : {}),
         ...(testSamples !== undefined ? { testSamples } : {}),
       });
@@ -178,12 +183,15 @@ export const DATASET_FORMS: string[] = Object.values(SOURCES).flatMap((s) => s.f
 export function parseDatasetSpec(s: string): DatasetSpec {
   const colon = s.indexOf(':');
   const name = colon < 0 ? s : s.slice(0, colon);
-  if (!Object.hasOwn(SOURCES, name)) throw new DataError(`unknown dataset '${s}' (valid: ${DATASET_FORMS.join(', ')})`);
-  return sourceOf(name as DatasetSpec['kind']).parse(colon < 0 ? undefined : s.slice(colon + 1), s);
+  // messages quote the spec: cut short, as it may come from a file
+  const shown = excerpt(s, 200);
+  if (!Object.hasOwn(SOURCES, name)) throw new DataError(`unknown dataset '${shown}' (valid: ${DATASET_FORMS.join(', ')})`);
+  return sourceOf(name as DatasetSpec['kind']).parse(colon < 0 ? undefined : s.slice(colon + 1), shown);
 }
 
 /** Loads the dataset `spec` names, split over `opts.clients` clients unless it has natural clients. */
 export async function loadFederated(spec: DatasetSpec, opts: LoadOptions): Promise<LoadedDataset> {
+  resolveLimits(opts.limits); // a bad limit is an error even for data that has no files
   const loaded = await sourceOf(spec.kind).load(spec, opts);
   return opts.maxSamples === undefined ? loaded : capSamples(loaded, opts.maxSamples);
 }
@@ -226,7 +234,8 @@ async function naturalDataset(name: string, task: Task, opts: LoadOptions, load:
 
 async function loadLibsvm(spec: SpecOf<'libsvm'>, opts: LoadOptions): Promise<LoadedDataset> {
   const testPath = opts.test === undefined ? undefined : testFilePath(opts.test);
-  const train = await readLibsvm(spec.path, opts.task ? { task: opts.task } : {});
+  const limits = opts.limits ?? {};
+  const train = await readLibsvm(spec.path, { limits, ...(opts.task ? { task: opts.task } : {}) });
   const split = partition(train.data, opts.clients, opts.partition, opts.seed, train.task);
   // the test file must fit the training model: same width, task and label coding
   const test =
@@ -235,6 +244,7 @@ async function loadLibsvm(spec: SpecOf<'libsvm'>, opts: LoadOptions): Promise<Lo
       : await readLibsvm(testPath, {
           nFeatures: train.nFeatures,
           task: train.task,
+          limits,
           ...(train.labelMap ? { labelMap: train.labelMap } : {}),
         });
   const dataset: FederatedDataset = {

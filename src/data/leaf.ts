@@ -4,9 +4,13 @@
  * LEAF's preprocess.sh (e.g. leaf/data/femnist/data). Each user's samples are read into flat
  * typed arrays as soon as a file is parsed, so only one file's JSON is in memory at a time.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { excerpt } from '../errors.js';
 import { DataError } from './errors.js';
+import { formatBytes, readMaybeGzip } from './files.js';
+import type { DataLimits } from './limits.js';
+import { describeValue, parseJson } from './parse.js';
 
 export interface LeafShape {
   /** values per sample x */
@@ -32,11 +36,11 @@ export interface LeafSplit {
 }
 
 /** Reads DIR/train and DIR/test. A user must not appear twice within a split. */
-export async function readLeafDir(dir: string, shape: LeafShape): Promise<{ train: LeafSplit; test: LeafSplit }> {
-  return { train: await readLeafSplit(join(dir, 'train'), shape), test: await readLeafSplit(join(dir, 'test'), shape) };
+export async function readLeafDir(dir: string, shape: LeafShape, limits: DataLimits): Promise<{ train: LeafSplit; test: LeafSplit }> {
+  return { train: await readLeafSplit(join(dir, 'train'), shape, limits), test: await readLeafSplit(join(dir, 'test'), shape, limits) };
 }
 
-export async function readLeafSplit(dir: string, shape: LeafShape): Promise<LeafSplit> {
+export async function readLeafSplit(dir: string, shape: LeafShape, limits: DataLimits): Promise<LeafSplit> {
   let names: string[];
   try {
     names = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
@@ -49,8 +53,8 @@ export async function readLeafSplit(dir: string, shape: LeafShape): Promise<Leaf
   const byId = new Map<string, LeafUser>();
   const files = names.map((n) => join(dir, n));
   for (const file of files) {
-    for (const user of await readLeafFile(file, shape)) {
-      if (byId.has(user.id)) throw new DataError(`${file}: user ${user.id} also appears in an earlier file of ${dir}`);
+    for (const user of readLeafFile(file, shape, limits)) {
+      if (byId.has(user.id)) throw new DataError(`${file}: user ${excerpt(user.id)} also appears in an earlier file of ${dir}`);
       byId.set(user.id, user);
     }
   }
@@ -58,15 +62,14 @@ export async function readLeafSplit(dir: string, shape: LeafShape): Promise<Leaf
   return { users, files };
 }
 
-/** One LEAF JSON file's users, in the file's order. */
-export async function readLeafFile(file: string, shape: LeafShape): Promise<LeafUser[]> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(await readFile(file, 'utf8'));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new DataError(`${file}: ${err instanceof SyntaxError ? `not valid JSON (${err.message})` : `cannot read (${err.code ?? err.message})`}`);
-  }
+/** Longest text V8 makes one string of (2^29 - 24 characters), rounded down: a JSON file is parsed in one piece. */
+const MAX_JSON_BYTES = 2 ** 29 - 2 ** 20;
+
+/** One LEAF JSON file's users, in the file's order (plain or gzip, at most limits.maxDecompressedMb). */
+export function readLeafFile(file: string, shape: LeafShape, limits: DataLimits): LeafUser[] {
+  const bytes = readMaybeGzip(file, limits);
+  if (bytes.length > MAX_JSON_BYTES) throw new DataError(`${file}: ${formatBytes(bytes.length)} of JSON, more than the ${formatBytes(MAX_JSON_BYTES)} parsed in one piece; split the file`);
+  const doc = parseJson(bytes.toString('utf8'), file, (m) => new DataError(m));
   const fail = (message: string): never => {
     throw new DataError(`${file}: ${message}`);
   };
@@ -79,28 +82,30 @@ export async function readLeafFile(file: string, shape: LeafShape): Promise<Leaf
   }
   return doc.users.map((id: unknown, u: number) => {
     if (typeof id !== 'string') return fail(`users[${u}] is not a string`);
-    const data = (doc.user_data as Record<string, unknown>)[id];
-    if (!isObject(data) || !Array.isArray(data.x) || !Array.isArray(data.y)) return fail(`user ${id}: no user_data entry with arrays x and y`);
+    const userData = doc.user_data as Record<string, unknown>;
+    const data = Object.hasOwn(userData, id) ? userData[id] : undefined;
+    const user = `user ${excerpt(id)}`;
+    if (!isObject(data) || !Array.isArray(data.x) || !Array.isArray(data.y)) return fail(`${user}: no user_data entry with arrays x and y`);
     const n = data.y.length;
-    if (data.x.length !== n) fail(`user ${id}: ${data.x.length} x but ${n} y`);
-    if (Array.isArray(counts) && counts[u] !== n) fail(`user ${id}: num_samples says ${String(counts[u])} but there are ${n} samples`);
+    if (data.x.length !== n) fail(`${user}: ${data.x.length} x but ${n} y`);
+    if (Array.isArray(counts) && counts[u] !== n) fail(`${user}: num_samples says ${String(counts[u])} but there are ${n} samples`);
     const x = new Float32Array(n * shape.features);
     const y = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const row = data.x[i];
       if (!Array.isArray(row) || row.length !== shape.features) {
-        fail(`user ${id}: sample ${i}: x has ${Array.isArray(row) ? row.length : 'no'} values, expected ${shape.features}`);
+        fail(`${user}: sample ${i}: x has ${Array.isArray(row) ? row.length : 'no'} values, expected ${shape.features}`);
       }
       for (let j = 0; j < shape.features; j++) {
         const v = row[j];
         if (!(typeof v === 'number' && v >= shape.min && v <= shape.max)) {
-          fail(`user ${id}: sample ${i}: x[${j}] = ${JSON.stringify(v)} is not a number in [${shape.min}, ${shape.max}]`);
+          fail(`${user}: sample ${i}: x[${j}] = ${describeValue(v)} is not a number in [${shape.min}, ${shape.max}]`);
         }
         x[i * shape.features + j] = v;
       }
       const label = data.y[i];
       if (!(Number.isInteger(label) && label >= 0 && label < shape.classes)) {
-        fail(`user ${id}: sample ${i}: label ${JSON.stringify(label)} is not an integer in 0..${shape.classes - 1}`);
+        fail(`${user}: sample ${i}: label ${describeValue(label)} is not an integer in 0..${shape.classes - 1}`);
       }
       y[i] = label;
     }

@@ -1,12 +1,13 @@
 /**
  * LIBSVM / SVMlight text files: `label index:value index:value ...`, 1-based increasing indices,
  * `#` comments, blank lines. Read line by line (gzip detected by its magic bytes), so large files
- * never sit in memory as text.
+ * never sit in memory as text; lines and indices are bounded by DataLimits.
  */
-import { createInterface } from 'node:readline';
+import { excerpt } from '../errors.js';
 import type { Dataset, Matrix, Task } from '../models/types.js';
 import { DataError } from './errors.js';
-import { openMaybeGzip } from './files.js';
+import { forEachLine } from './files.js';
+import { LIMIT_OPTIONS, resolveLimits, type DataLimits } from './limits.js';
 import { parseDecimal } from './parse.js';
 
 export interface LibsvmOptions {
@@ -19,6 +20,8 @@ export interface LibsvmOptions {
    * as returned for the training file, so a test file maps the same way; other labels are errors.
    */
   labelMap?: number[];
+  /** line length, largest index, decompressed size (defaults: DEFAULT_LIMITS) */
+  limits?: Partial<DataLimits>;
 }
 
 export interface LibsvmData {
@@ -35,28 +38,18 @@ export interface LibsvmData {
 const CSR_DENSITY = 0.25;
 /** Inferred multiclass tasks have at most this many classes; more distinct integers read as regression. */
 const MAX_INFERRED_CLASSES = 1000;
-/** Indices are stored as uint32; this bound also keeps dense rows addressable. */
-const MAX_INDEX = 2 ** 31;
-
 /** Reads a LIBSVM file (plain or gzip). Throws DataError `PATH:LINE: ...` on bad content. */
 export async function readLibsvm(path: string, opts: LibsvmOptions = {}): Promise<LibsvmData> {
-  const input = await openMaybeGzip(path);
-  const parser = new LibsvmParser(path, opts);
-  try {
-    for await (const line of createInterface({ input, crlfDelay: Infinity })) parser.line(line);
-  } catch (e) {
-    if (e instanceof DataError) throw e;
-    throw new DataError(`${path}: cannot read (${(e as Error).message})`);
-  } finally {
-    input.destroy(); // stops reading when the parser fails part-way
-  }
+  const limits = resolveLimits(opts.limits);
+  const parser = new LibsvmParser(path, opts, limits.maxDimension);
+  await forEachLine(path, limits, (buf, start, end, lineNo) => parser.line(buf.toString('utf8', start, end), lineNo));
   return parser.finish();
 }
 
 /** The same parser over text already in memory; `name` stands for the path in messages. */
 export function parseLibsvmText(text: string, name: string, opts: LibsvmOptions = {}): LibsvmData {
-  const parser = new LibsvmParser(name, opts);
-  for (const line of text.split('\n')) parser.line(line);
+  const parser = new LibsvmParser(name, opts, resolveLimits(opts.limits).maxDimension);
+  text.split('\n').forEach((line, i) => parser.line(line, i + 1));
   return parser.finish();
 }
 
@@ -64,7 +57,7 @@ export function parseLibsvmText(text: string, name: string, opts: LibsvmOptions 
 /** Accumulates parsed lines; `finish` builds the dataset. */
 class LibsvmParser {
   private lineNo = 0;
-  private maxIndex = 0;
+  private largestIndex = 0;
   private readonly labels = new Growable((n) => new Float64Array(n));
   private readonly indptr = new Growable((n) => new Uint32Array(n));
   private readonly indices = new Growable((n) => new Uint32Array(n));
@@ -74,41 +67,46 @@ class LibsvmParser {
   constructor(
     private readonly name: string,
     private readonly opts: LibsvmOptions,
+    /** largest accepted index (limits.maxDimension) */
+    private readonly maxDimension: number,
   ) {
     this.indptr.push(0);
     this.known = opts.labelMap && opts.task !== 'regression' ? new Set(opts.labelMap) : null;
   }
 
-  line(raw: string): void {
-    this.lineNo++;
+  /** Line `lineNo` of the file. */
+  line(raw: string, lineNo: number): void {
+    this.lineNo = lineNo;
     const hash = raw.indexOf('#');
     const text = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
     if (text === '') return;
     const tokens = text.split(/\s+/);
     const label = parseNumber(tokens[0]!);
-    if (label === null) this.fail(`label '${tokens[0]}' is not a finite number`);
+    if (label === null) this.fail(`label '${excerpt(tokens[0]!)}' is not a finite number`);
     if (this.known && !this.known.has(label)) this.fail(`label ${label} is not one of the known labels (${listValues(this.opts.labelMap!)})`);
     let prev = 0;
     for (let t = 1; t < tokens.length; t++) prev = this.feature(tokens[t]!, prev);
     this.labels.push(label);
     this.indptr.push(this.indices.length);
-    this.maxIndex = Math.max(this.maxIndex, prev);
+    this.largestIndex = Math.max(this.largestIndex, prev);
   }
 
   /** Parses one `index:value` token, stores a nonzero value, returns the index. */
   private feature(token: string, prev: number): number {
     const colon = token.indexOf(':');
     const indexText = colon < 0 ? '' : token.slice(0, colon);
-    if (indexText === 'qid') this.fail(`qid tokens (ranking data) are not supported: '${token}'`);
-    if (!/^\d+$/.test(indexText)) this.fail(`malformed token '${token}' (expected INDEX:VALUE)`);
+    if (indexText === 'qid') this.fail(`qid tokens (ranking data) are not supported: '${excerpt(token)}'`);
+    if (!/^\d+$/.test(indexText)) this.fail(`malformed token '${excerpt(token)}' (expected INDEX:VALUE)`);
     const index = Number(indexText);
-    if (index < 1) this.fail(`feature index ${index} in '${token}': indices start at 1`);
-    if (index > MAX_INDEX) this.fail(`feature index ${index} is too large (at most ${MAX_INDEX})`);
+    if (index < 1) this.fail(`feature index ${index} in '${excerpt(token)}': indices start at 1`);
+    if (index > this.maxDimension) {
+      this.fail(`feature index ${excerpt(indexText)} is above the maximum dimension ${this.maxDimension} (${LIMIT_OPTIONS.maxDimension})`);
+    }
     if (index <= prev) this.fail(`feature index ${index} after ${prev}: indices must increase`);
     const max = this.opts.nFeatures;
     if (max !== undefined && index > max) this.fail(`feature index ${index} is beyond the expected ${max} features`);
     const value = parseNumber(token.slice(colon + 1));
-    if (value === null) this.fail(`value '${token.slice(colon + 1)}' of feature ${index} is not a finite number`);
+    if (value === null) this.fail(`value '${excerpt(token.slice(colon + 1))}' of feature ${index} is not a finite number`);
     if (value !== 0) {
       this.indices.push(index - 1);
       this.values.push(value);
@@ -119,7 +117,7 @@ class LibsvmParser {
   finish(): LibsvmData {
     const rows = this.labels.length;
     if (rows === 0) throw new DataError(`${this.name}: empty file (no samples)`);
-    const nFeatures = Math.max(this.opts.nFeatures ?? 0, this.maxIndex);
+    const nFeatures = Math.max(this.opts.nFeatures ?? 0, this.largestIndex);
     if (nFeatures === 0) throw new DataError(`${this.name}: no sample has any feature`);
     const { task, y, labelMap } = resolveLabels(this.labels.toArray(), this.opts, this.name);
     const x = this.matrix(rows, nFeatures);

@@ -210,3 +210,13 @@ describe('cellFilter', () => {
     expect(cellFilter('a.b/x/seed-1')('aXb/x/seed-1')).toBe(false);
   });
 });
+
+describe('sameRun', () => {
+  it('ignores the data limits: a cell finished before they existed, or under others, is the same cell', () => {
+    const cell = expandCells(spec)[0]!.config;
+    const { maxLineBytes: _a, maxDimension: _b, maxDecompressedMb: _c, ...older } = cell;
+    expect(sameRun(older as typeof cell, cell)).toBe(true);
+    expect(sameRun({ ...cell, maxLineBytes: 100 }, cell)).toBe(true);
+    expect(sameRun({ ...cell, rounds: 5 }, cell)).toBe(false);
+  });
+});

@@ -13,6 +13,7 @@ import { writeJsonAtomic } from '../report/io.js';
 import type { LambdaCache, LambdaProbe, LambdaSearchResult } from '../sim/lambda.js';
 import { loadRunData, prepareRun, runToDir, SearchInterrupted, type LoadedData, type RunFailure, type RunSummary } from '../sim/run.js';
 import { SimulationError, type RoundRecord } from '../sim/simulate.js';
+import { LIMIT_KEYS } from '../data/limits.js';
 import { DEFAULTS, type RunConfig } from '../sim/config.js';
 import { expandCells, type Cell, type ConfigOverrides, type ExperimentSpec } from './spec.js';
 
@@ -55,9 +56,10 @@ export function cellDir(out: string, cell: Cell): string {
 
 /**
  * Options that change neither the results nor what they mean: a cell run with 1 or 4 worker threads,
- * or on another copy of the data, is the same cell.
+ * on another copy of the data, or under other data limits (cells finished before the limits existed
+ * have none), is the same cell.
  */
-const IGNORED_FOR_RESUME = new Set(['workers', 'dataDir', 'stateDir']);
+const IGNORED_FOR_RESUME = new Set<string>(['workers', 'dataDir', 'stateDir', ...LIMIT_KEYS]);
 
 /** The two configs describe the same run (key order and IGNORED_FOR_RESUME fields do not matter). */
 export function sameRun(a: RunConfig, b: RunConfig): boolean {

@@ -1,8 +1,9 @@
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../errors.js';
-import { expandCells, loadExperiment, parseExperiment } from './spec.js';
+import { expandCells, loadExperiment, MAX_CELLS, parseExperiment } from './spec.js';
 
 const minimal = { methods: ['proxskip'] };
 
@@ -69,6 +70,44 @@ describe('parseExperiment', () => {
   });
 });
 
+describe('absurd sizes and hostile files', () => {
+  it('a count of seeds or a grid past MAX_CELLS is refused before any list is built', () => {
+    const t0 = performance.now();
+    expect(error({ ...minimal, seeds: 2147483648 })).toBe(`x.json: seeds: 2147483648 seeds make more than the ${MAX_CELLS} cells an experiment may have`);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(error({ ...minimal, seeds: 1e300 })).toBe(`x.json: seeds: 1e+300 seeds make more than the ${MAX_CELLS} cells an experiment may have`);
+    expect(error({ ...minimal, seeds: 1e999 })).toBe('x.json: seeds: must be a count >= 1 or a list of seeds, got Infinity');
+    const grid = { methods: ['proxskip', 'fedavg'], seeds: 100, sweep: { field: 'sparsity', values: Array.from({ length: 51 }, (_, i) => i / 100) } };
+    expect(error(grid)).toBe(`x.json: 51 settings × 100 seeds × 2 methods = 10200 cells, more than the ${MAX_CELLS} an experiment may have`);
+    expect(MAX_CELLS).toBe(10_000);
+  });
+
+  it('the data limits are run options with their types', () => {
+    expect(parseExperiment({ ...minimal, base: { maxLineBytes: 1000, maxDimension: 50, maxDecompressedMb: 2.5 } }).base).toEqual({
+      maxLineBytes: 1000,
+      maxDimension: 50,
+      maxDecompressedMb: 2.5,
+    });
+    expect(error({ ...minimal, base: { maxDimension: '50' } })).toBe('x.json: base.maxDimension: must be a number, got "50"');
+    expect(error({ ...minimal, base: { maxLineBytes: 0 } })).toBe('x.json: cell default/proxskip/seed-0: --max-line-bytes must be an integer in 1..268435456, got 0');
+  });
+
+  it('a JSON syntax error is one line with its line and column; a FIFO or directory is refused at once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spec-test-'));
+    try {
+      const path = join(dir, 'e.json');
+      writeFileSync(path, '{\n  "methods": ["proxskip"],\n  "seeds": }\n');
+      expect(() => loadExperiment(path)).toThrow(new UsageError(`${path}: not valid JSON: Unexpected token '}'`));
+      writeFileSync(path, '{\n  "methods": ["proxskip"]\n  "seeds": 3\n}\n');
+      expect(() => loadExperiment(path)).toThrow(new UsageError(`${path}: not valid JSON: Expected ',' or '}' after property value (line 3, column 3)`));
+      expect(() => loadExperiment(dir)).toThrow(new UsageError(`experiment file ${dir}: is a directory, not a regular file`));
+      expect(() => loadExperiment('/dev/zero')).toThrow(new UsageError('experiment file /dev/zero: is a character device, not a regular file'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('expandCells', () => {
   it('orders cells settings × seeds × methods; method fields override setting fields, which override base', () => {
     const s = parseExperiment({
@@ -99,7 +138,7 @@ describe('experiments/*.json', () => {
   }
 
   it('reports an unreadable file in one line', () => {
-    expect(() => loadExperiment(join(dir, 'no-such.json'))).toThrow(/^cannot read experiment file .*no-such\.json: ENOENT$/);
+    expect(() => loadExperiment(join(dir, 'no-such.json'))).toThrow(/^experiment file .*no-such\.json: no such file$/);
   });
 });
 

@@ -3,11 +3,12 @@
  * and what the report shows. Parsed and checked here; every error names the file and the field.
  * docs/experiments.md describes the format.
  */
-import { readFileSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { excerpt, UsageError } from '../errors.js';
 import { isAlgorithm, ALGORITHMS, type AlgorithmName } from '../algorithms/methods.js';
 import { DEFAULTS, resolveConfig, type RunConfig } from '../sim/config.js';
 import { parseDatasetSpec } from '../data/index.js';
+import { describeValue as describe } from '../data/parse.js';
+import { checkFields, object, readJsonFile, RUN_OPTION_TYPES, string, unknownKeys, type Fail } from '../sim/schema.js';
 
 /** RunConfig fields an experiment may set (the algorithm and the seed come from methods and seeds). */
 export type ConfigOverrides = Partial<Omit<RunConfig, 'algorithm' | 'seed'>>;
@@ -59,34 +60,24 @@ export interface Cell {
 
 const TOP_KEYS = ['name', 'description', 'base', 'methods', 'seeds', 'settings', 'sweep', 'report', 'reference'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+/** Cells (settings × seeds × methods) an experiment may have: each is a full run, so more is a mistake, and the count is checked before any list is built. */
+export const MAX_CELLS = 10_000;
 
 /** Reads and checks an experiment file. */
 export function loadExperiment(path: string): ExperimentSpec {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read experiment file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new UsageError(`${path}: not valid JSON: ${(e as Error).message}`);
-  }
-  return parseExperiment(json, path);
+  return parseExperiment(readJsonFile(path, 'experiment file'), path);
 }
 
 /** Checks a parsed experiment object; `source` prefixes every error message. */
 export function parseExperiment(json: unknown, source = 'experiment'): ExperimentSpec {
   const fail = (field: string, msg: string): never => {
-    throw new UsageError(`${source}: ${field}: ${msg}`);
+    throw new UsageError(`${source}: ${field ? `${field}: ` : ''}${msg}`);
   };
   const top = object(json, '(top level)', fail);
   unknownKeys(top, TOP_KEYS, '', fail);
 
   const name = top.name === undefined ? 'experiment' : string(top.name, 'name', fail);
-  if (!NAME.test(name)) fail('name', `use letters, digits, '.', '_', '+' or '-', got '${name}'`);
+  if (!NAME.test(name)) fail('name', `use letters, digits, '.', '_', '+' or '-', got '${excerpt(name)}'`);
   const description = top.description === undefined ? '' : string(top.description, 'description', fail);
   const base = overrides(top.base ?? {}, 'base', fail);
 
@@ -112,9 +103,11 @@ export function parseExperiment(json: unknown, source = 'experiment'): Experimen
   unique(settings.map((s) => s.name), 'settings', fail);
   methods.forEach((m, i) =>
     m.settings?.forEach((s, j) => {
-      if (!settings.some((x) => x.name === s)) fail(`methods[${i}].settings[${j}]`, `no setting is named '${s}' (settings: ${settings.map((x) => x.name).join(', ')})`);
+      if (!settings.some((x) => x.name === s)) fail(`methods[${i}].settings[${j}]`, `no setting is named '${excerpt(s)}' (settings: ${settings.map((x) => x.name).join(', ')})`);
     }),
   );
+  const cells = settings.length * seeds.length * methods.length;
+  if (cells > MAX_CELLS) fail('', `${settings.length} settings × ${seeds.length} seeds × ${methods.length} methods = ${cells} cells, more than the ${MAX_CELLS} an experiment may have`);
 
   const report = reportOptions(top.report ?? {}, sweepField !== null, fail);
   if (top.reference !== undefined && typeof top.reference !== 'boolean') fail('reference', `must be true or false, got ${describe(top.reference)}`);
@@ -141,7 +134,7 @@ export function expandCells(spec: ExperimentSpec, extra: ConfigOverrides = {}, s
           config = resolveConfig({ ...spec.base, ...setting.config, ...method.config, ...extra, algorithm: method.algorithm, seed });
           parseDatasetSpec(config.dataset);
         } catch (e) {
-          throw new UsageError(`${source}: cell ${id}: ${(e as Error).message}`);
+          throw new UsageError(`${source}: cell ${excerpt(id, 100)}: ${(e as Error).message}`);
         }
         cells.push({ id, setting, method, seed, config });
       }
@@ -150,25 +143,7 @@ export function expandCells(spec: ExperimentSpec, extra: ConfigOverrides = {}, s
   return cells;
 }
 
-type Fail = (field: string, msg: string) => never;
-
-function object(v: unknown, field: string, fail: Fail): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(field, `must be an object, got ${describe(v)}`);
-  return v as Record<string, unknown>;
-}
-
-function string(v: unknown, field: string, fail: Fail): string {
-  if (typeof v !== 'string') fail(field, `must be a string, got ${describe(v)}`);
-  return v as string;
-}
-
-function unknownKeys(o: Record<string, unknown>, allowed: readonly string[], prefix: string, fail: Fail): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) fail(`${prefix}${k}`, `unknown field (valid: ${allowed.join(', ')})`);
-  }
-}
-
-function unique(names: string[], field: string, fail: Fail, twice = (n: string) => `name '${n}' is used twice (give each entry its own 'name')`): void {
+function unique(names: string[], field: string, fail: Fail, twice = (n: string) => `name '${excerpt(n)}' is used twice (give each entry its own 'name')`): void {
   const seen = new Set<string>();
   for (const n of names) {
     if (seen.has(n)) fail(field, twice(n));
@@ -178,7 +153,7 @@ function unique(names: string[], field: string, fail: Fail, twice = (n: string) 
 
 function entryName(v: unknown, field: string, fail: Fail): string {
   const n = string(v, field, fail);
-  if (!NAME.test(n)) fail(field, `use letters, digits, '.', '_', '+' or '-' (it names a directory), got '${n}'`);
+  if (!NAME.test(n)) fail(field, `use letters, digits, '.', '_', '+' or '-' (it names a directory), got '${excerpt(n)}'`);
   return n;
 }
 
@@ -187,7 +162,7 @@ function method(v: unknown, field: string, fail: Fail): MethodEntry {
   const o = object(v, field, fail);
   unknownKeys(o, ['algorithm', 'name', 'label', 'config', 'settings'], `${field}.`, fail);
   const algorithm = string(o.algorithm, `${field}.algorithm`, fail);
-  if (!isAlgorithm(algorithm)) fail(`${field}.algorithm`, `unknown algorithm '${algorithm}' (choose from: ${ALGORITHMS.join(', ')})`);
+  if (!isAlgorithm(algorithm)) fail(`${field}.algorithm`, `unknown algorithm '${excerpt(algorithm)}' (choose from: ${ALGORITHMS.join(', ')})`);
   const name = o.name === undefined ? algorithm : entryName(o.name, `${field}.name`, fail);
   const label = o.label === undefined ? name : string(o.label, `${field}.label`, fail);
   let settings: string[] | null = null;
@@ -210,7 +185,8 @@ function seedList(v: unknown, fail: Fail): number[] {
   if (v === undefined) return [0, 1, 2];
   // a count n means seeds 0..n−1
   if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v) || v < 1) fail('seeds', `must be a count >= 1 or a list of seeds, got ${v}`);
+    if (Number.isInteger(v) && v > MAX_CELLS) fail('seeds', `${v} seeds make more than the ${MAX_CELLS} cells an experiment may have`);
+    if (!Number.isInteger(v) || v < 1) fail('seeds', `must be a count >= 1 or a list of seeds, got ${describe(v)}`);
     return Array.from({ length: v }, (_, i) => i);
   }
   if (!Array.isArray(v) || v.length === 0) fail('seeds', `must be a count >= 1 or a non-empty list of seeds, got ${describe(v)}`);
@@ -227,7 +203,7 @@ function sweep(v: unknown, fail: Fail): { field: keyof ConfigOverrides; values: 
   unknownKeys(o, ['field', 'values'], 'sweep.', fail);
   const field = string(o.field, 'sweep.field', fail);
   if (!isOverrideKey(field) || typeof DEFAULTS[field] !== 'number') {
-    fail('sweep.field', `must be a numeric run option (e.g. sparsity, p, rounds), got '${field}'`);
+    fail('sweep.field', `must be a numeric run option (e.g. sparsity, p, rounds), got '${excerpt(field)}'`);
   }
   if (!Array.isArray(o.values) || o.values.length === 0) fail('sweep.values', 'must be a non-empty list of numbers');
   const values = (o.values as unknown[]).map((x, i) => {
@@ -257,42 +233,19 @@ function reportOptions(v: unknown, hasSweep: boolean, fail: Fail): ExperimentSpe
   return { uplink: uplink as 'floats' | 'MB', uplinkScale: uplinkScale as 'linear' | 'log', plots };
 }
 
-/** Option fields that hold a boolean or a number where the default is null (the other null defaults hold strings). */
-const BOOLEAN_OR_NULL = new Set(['pruneAfterAverage']);
-const NUMBER_OR_NULL = new Set(['maxSamples']);
-const AUTO_OR_NUMBER = new Set(['gamma', 'lambda']);
-
-function nullableType(k: string): 'boolean' | 'number' | 'string' {
-  return BOOLEAN_OR_NULL.has(k) ? 'boolean' : NUMBER_OR_NULL.has(k) ? 'number' : 'string';
-}
-
 function isOverrideKey(k: string): k is keyof ConfigOverrides {
   return Object.hasOwn(DEFAULTS, k) && k !== 'seed';
 }
 
-/** Run options: known names, and each value of the type of its default (value ranges are checked by resolveConfig). */
+/** Run options: known names, and each value of its type (RUN_OPTION_TYPES; value ranges are checked by resolveConfig). */
 function overrides(v: unknown, field: string, fail: Fail): ConfigOverrides {
   const o = object(v, field, fail);
-  for (const [k, x] of Object.entries(o)) {
-    const f = `${field}.${k}`;
+  for (const k of Object.keys(o)) {
+    const f = `${field}.${excerpt(k)}`;
     if (k === 'seed') fail(f, "set seeds with the top-level 'seeds' list");
     if (k === 'algorithm') fail(f, "set algorithms with the top-level 'methods' list");
     if (!isOverrideKey(k)) fail(f, `unknown run option (valid: ${Object.keys(DEFAULTS).filter((n) => n !== 'seed').join(', ')})`);
-    const def = DEFAULTS[k];
-    const ok = AUTO_OR_NUMBER.has(k)
-      ? x === 'auto' || typeof x === 'number'
-      : def === null
-        ? x === null || typeof x === nullableType(k)
-        : typeof x === typeof def;
-    if (!ok) {
-      const want = AUTO_OR_NUMBER.has(k) ? "a number or 'auto'" : def === null ? `a ${nullableType(k)} or null` : `a ${typeof def}`;
-      fail(f, `must be ${want}, got ${describe(x)}`);
-    }
   }
+  checkFields(o, RUN_OPTION_TYPES, `${field}.`, fail);
   return o as ConfigOverrides;
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  return Array.isArray(v) ? 'a list' : JSON.stringify(v);
 }

@@ -8,6 +8,7 @@
  */
 import { DataError } from '../data/errors.js';
 import { readMaybeGzip } from '../data/files.js';
+import { DEFAULT_LIMITS } from '../data/limits.js';
 import { readLibsvm } from '../data/libsvm.js';
 import { parseDecimal } from '../data/parse.js';
 import type { InputTransform } from '../data/types.js';
@@ -44,7 +45,7 @@ function readCsvRows(path: string, n: number): DenseMatrix {
   const values: number[] = [];
   let rows = 0;
   let first = true;
-  readMaybeGzip(path)
+  readMaybeGzip(path, DEFAULT_LIMITS)
     .toString('utf8')
     .split('\n')
     .forEach((raw, i) => {
@@ -76,7 +77,7 @@ function readImages(path: string, spec: ModelSpec, transform: InputTransform | n
   const n = spec.nFeatures;
   if (spec.inputShape && spec.inputShape[2] !== channels) throw new DataError(`the model's image transform has ${channels} channels, its input ${spec.inputShape[2]}`);
   if (n % channels !== 0) throw new DataError(`the model's ${n} features are not ${channels}-channel pixels`);
-  const bytes = readMaybeGzip(path);
+  const bytes = readMaybeGzip(path, DEFAULT_LIMITS);
   const record = 1 + n;
   if (bytes.length === 0 || bytes.length % record !== 0) {
     throw new DataError(`${path}: ${bytes.length} bytes is not a whole number of ${record}-byte records (a label byte and ${n} pixel bytes)`);

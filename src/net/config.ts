@@ -2,10 +2,23 @@
  * The `serve` configuration file: the RunConfig fields of `sparse-proxskip run` (same names, same
  * defaults) plus the server's own options. Relative paths resolve against the file's directory.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
-import { DEFAULTS, resolveConfig, type RunConfig } from '../sim/config.js';
+import { excerpt, UsageError } from '../errors.js';
+import { resolveConfig, type RunConfig } from '../sim/config.js';
+import {
+  BOOLEAN,
+  checkFields,
+  integer,
+  NON_EMPTY_STRING,
+  nullable,
+  object,
+  POSITIVE,
+  readJsonFile,
+  RUN_OPTION_TYPES,
+  unknownKeys,
+  type Fail,
+  type FieldType,
+} from '../sim/schema.js';
 
 export interface TlsFiles {
   /** server certificate chain (PEM) */
@@ -56,91 +69,80 @@ export const SERVER_DEFAULTS: ServerOptions = {
   checkpointDir: null,
 };
 
-const RUN_KEYS = new Set(['algorithm', ...Object.keys(DEFAULTS)]);
-const SERVER_KEYS = new Set(Object.keys(SERVER_DEFAULTS));
+const PATH: FieldType = { want: 'a file path', test: NON_EMPTY_STRING.test };
+const OBJECT: FieldType = { want: 'an object', test: (v) => typeof v === 'object' && v !== null && !Array.isArray(v) };
+
+/** The JSON type of every server option (run options: RUN_OPTION_TYPES). */
+const SERVER_OPTION_TYPES: { readonly [K in keyof ServerOptions]: FieldType } = {
+  host: { want: 'a host name or address', test: NON_EMPTY_STRING.test },
+  port: integer(0, 65535),
+  portFile: nullable(PATH),
+  tls: nullable(OBJECT),
+  tokens: nullable(PATH),
+  maxMessageBytes: integer(1024, 2 ** 31 - 2 ** 20),
+  roundTimeout: { want: 'a positive number of seconds', test: POSITIVE.test },
+  allowPartial: BOOLEAN,
+  out: PATH,
+  checkpointDir: nullable(PATH),
+};
+
+/** The fields of `tls`: cert and key are required. */
+const TLS_TYPES: { readonly [K in keyof TlsFiles]: FieldType } = { cert: PATH, key: PATH, ca: nullable(PATH), requireClientCert: BOOLEAN };
+
+const RUN_KEYS = Object.keys(RUN_OPTION_TYPES);
+const SERVER_KEYS = Object.keys(SERVER_OPTION_TYPES);
 
 /** Reads and checks a config file; `overrides` (command-line options) win over the file. */
 export function loadServeConfig(path: string, overrides: Partial<ServerOptions> = {}): ServeConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new UsageError(`cannot read config ${path}: ${(e as Error).message}`);
-  }
-  return parseServeConfig(raw, dirname(resolve(path)), overrides, path);
+  return parseServeConfig(readJsonFile(path, 'serve config'), dirname(resolve(path)), overrides, path);
 }
 
 export function parseServeConfig(raw: unknown, baseDir: string, overrides: Partial<ServerOptions> = {}, what = 'config'): ServeConfig {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UsageError(`${what}: expected a JSON object`);
+  const fail: Fail = (field, message) => {
+    throw new UsageError(`${what}: ${field ? `${field}: ` : ''}${message}`);
+  };
+  const top = object(raw, '', fail);
   const runPart: Record<string, unknown> = {};
   const serverPart: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (RUN_KEYS.has(k)) runPart[k] = v;
-    else if (SERVER_KEYS.has(k)) serverPart[k] = v;
-    else throw new UsageError(`${what}: unknown key '${k}' (run options: ${[...RUN_KEYS].join(', ')}; server options: ${[...SERVER_KEYS].join(', ')})`);
+  for (const [k, v] of Object.entries(top)) {
+    if (RUN_KEYS.includes(k)) runPart[k] = v;
+    else if (SERVER_KEYS.includes(k)) serverPart[k] = v;
+    else fail('', `unknown key '${excerpt(k)}' (run options: ${RUN_KEYS.join(', ')}; server options: ${SERVER_KEYS.join(', ')})`);
   }
-  if (typeof runPart.algorithm !== 'string') throw new UsageError(`${what}: 'algorithm' is required`);
-  const run = resolveConfig(runPart as Parameters<typeof resolveConfig>[0]);
+  if (runPart.algorithm === undefined) fail('', "'algorithm' is required");
+  checkFields(runPart, RUN_OPTION_TYPES, '', fail);
+  let run: RunConfig;
+  try {
+    run = resolveConfig(runPart as Parameters<typeof resolveConfig>[0]);
+  } catch (e) {
+    return fail('', (e as Error).message);
+  }
   if (run.init !== null) run.init = resolve(baseDir, run.init); // like the server's paths: relative to the file
-  if (run.lambda === 'auto') throw new UsageError(`${what}: lambda 'auto' searches by simulation; give the number \`run --lambda auto\` found`);
-  if (run.hReference === 'recentre') throw new UsageError(`${what}: hReference 'recentre' needs every h_i in one place (simulator only)`);
-  const path = (v: unknown, key: string): string => {
-    if (typeof v !== 'string' || v === '') throw new UsageError(`${what}: '${key}' must be a file path`);
-    return resolve(baseDir, v);
-  };
-  const s: ServerOptions = { ...SERVER_DEFAULTS, out: resolve(baseDir, `runs/net-${run.algorithm}`) };
+  if (run.lambda === 'auto') fail('', "lambda 'auto' searches by simulation; give the number `run --lambda auto` found");
+  if (run.hReference === 'recentre') fail('', "hReference 'recentre' needs every h_i in one place (simulator only)");
+
   const merged = { ...serverPart, ...definedOnly(overrides) };
-  for (const [k, v] of Object.entries(merged)) {
-    switch (k) {
-      case 'host':
-        if (typeof v !== 'string' || v === '') throw new UsageError(`${what}: 'host' must be a host name or address`);
-        s.host = v;
-        break;
-      case 'port':
-        if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 65535) throw new UsageError(`${what}: 'port' must be in 0..65535, got ${v}`);
-        s.port = v as number;
-        break;
-      case 'maxMessageBytes':
-        if (!Number.isInteger(v) || (v as number) < 1024 || (v as number) > 2 ** 31 - 2 ** 20) {
-          throw new UsageError(`${what}: 'maxMessageBytes' must be an integer in [1024, 2^31 - 2^20], got ${v}`);
-        }
-        s.maxMessageBytes = v as number;
-        break;
-      case 'roundTimeout':
-        if (typeof v !== 'number' || !(v > 0)) throw new UsageError(`${what}: 'roundTimeout' must be a positive number of seconds, got ${v}`);
-        s.roundTimeout = v;
-        break;
-      case 'allowPartial':
-        if (typeof v !== 'boolean') throw new UsageError(`${what}: 'allowPartial' must be true or false`);
-        s.allowPartial = v;
-        break;
-      case 'portFile':
-      case 'tokens':
-      case 'checkpointDir':
-        s[k] = v === null ? null : path(v, k);
-        break;
-      case 'out':
-        s.out = path(v, k);
-        break;
-      case 'tls':
-        s.tls = v === null ? null : parseTls(v, path, what);
-        break;
-    }
-  }
-  if (s.tls?.requireClientCert && !s.tls.ca) throw new UsageError(`${what}: tls.requireClientCert needs tls.ca (the CA of the client certificates)`);
+  checkFields(merged, SERVER_OPTION_TYPES, '', fail);
+  const s: ServerOptions = { ...SERVER_DEFAULTS, out: resolve(baseDir, `runs/net-${run.algorithm}`), ...(merged as Partial<ServerOptions>) };
+  const path = (p: string | null): string | null => (p === null ? null : resolve(baseDir, p));
+  s.out = path(s.out)!;
+  s.portFile = path(s.portFile);
+  s.tokens = path(s.tokens);
+  s.checkpointDir = path(s.checkpointDir);
+  if (s.tls !== null) s.tls = parseTls(s.tls, path, fail);
+  if (s.tls?.requireClientCert && !s.tls.ca) fail('', 'tls.requireClientCert needs tls.ca (the CA of the client certificates)');
   return { run, server: s };
 }
 
-function parseTls(v: unknown, path: (v: unknown, key: string) => string, what: string): TlsFiles {
-  if (typeof v !== 'object' || v === null) throw new UsageError(`${what}: 'tls' must be {cert, key, ca?, requireClientCert?}`);
-  const t = v as Record<string, unknown>;
-  for (const k of Object.keys(t)) {
-    if (!['cert', 'key', 'ca', 'requireClientCert'].includes(k)) throw new UsageError(`${what}: unknown key tls.${k}`);
-  }
+function parseTls(v: unknown, path: (p: string | null) => string | null, fail: Fail): TlsFiles {
+  const t = object(v, 'tls', fail);
+  unknownKeys(t, Object.keys(TLS_TYPES), 'tls.', fail);
+  for (const k of ['cert', 'key'] as const) if (t[k] === undefined) fail(`tls.${k}`, 'is required (tls is {cert, key, ca?, requireClientCert?})');
+  checkFields(t, TLS_TYPES, 'tls.', fail);
   return {
-    cert: path(t.cert, 'tls.cert'),
-    key: path(t.key, 'tls.key'),
-    ca: t.ca === undefined || t.ca === null ? null : path(t.ca, 'tls.ca'),
+    cert: path(t.cert as string)!,
+    key: path(t.key as string)!,
+    ca: path((t.ca as string | null | undefined) ?? null),
     requireClientCert: t.requireClientCert === true,
   };
 }

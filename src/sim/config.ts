@@ -1,10 +1,12 @@
 /** The options of one simulated run, validated, as a plain object (stored in summary.json). */
-import { UsageError } from '../errors.js';
+import { excerpt, UsageError } from '../errors.js';
 import { ALGORITHMS, isAlgorithm, methodSpec, type AlgorithmName, type HReference, type MethodSpec, type PruneMode } from '../algorithms/methods.js';
 import type { Schedule } from '../algorithms/schedule.js';
 import type { TopkScope } from '../core/prune.js';
+import { DEFAULT_LIMITS, resolveLimits, type DataLimits } from '../data/limits.js';
 
-export interface RunConfig {
+/** The data limits (src/data/limits.ts) are run options too, so files, configs and the command line set them alike. */
+export interface RunConfig extends DataLimits {
   algorithm: AlgorithmName;
   /** 'synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'libsvm:PATH', 'blogfeedback[:OPTS]', 'femnist[:OPTS]' (docs/data.md) */
   dataset: string;
@@ -96,12 +98,13 @@ export const DEFAULTS: Omit<RunConfig, 'algorithm'> = {
   pruneMode: null,
   pruneAfterAverage: null,
   hReference: null,
+  ...DEFAULT_LIMITS,
 };
 
 /** Fills defaults and checks every option; throws UsageError naming the option. */
 export function resolveConfig(input: Partial<Omit<RunConfig, 'algorithm'>> & { algorithm: string }): RunConfig {
   if (!isAlgorithm(input.algorithm)) {
-    throw new UsageError(`unknown algorithm '${input.algorithm}' (choose from: ${ALGORITHMS.join(', ')})`);
+    throw new UsageError(`unknown algorithm '${excerpt(String(input.algorithm))}' (choose from: ${ALGORITHMS.join(', ')})`);
   }
   // k = 1/p when only one of them is given
   const p = input.p ?? (input.localSteps !== undefined ? 1 / input.localSteps : DEFAULTS.p);
@@ -129,16 +132,17 @@ export function resolveConfig(input: Partial<Omit<RunConfig, 'algorithm'>> & { a
   check(c.maxSamples === null || isInt(c.maxSamples, 1), `--max-samples must be an integer >= 1, got ${c.maxSamples}`);
   check(c.stateDir === null || c.stateDir !== '', '--state-dir must not be empty');
   check(c.init === null || c.init !== '', '--init must not be empty');
-  check(['fixed', 'random'].includes(c.schedule), `--schedule must be 'fixed' or 'random', got '${c.schedule}'`);
-  check(['global', 'layer'].includes(c.topkScope), `--topk-scope must be 'global' or 'layer', got '${c.topkScope}'`);
-  check(MODELS.includes(c.model), `--model must be one of ${MODELS.join(', ')}, got '${c.model}'`);
-  check(c.pruneMode === null || ['prox', 'ste'].includes(c.pruneMode), `--prune-mode must be 'prox' or 'ste', got '${c.pruneMode}'`);
+  check(['fixed', 'random'].includes(c.schedule), `--schedule must be 'fixed' or 'random', got '${excerpt(String(c.schedule))}'`);
+  check(['global', 'layer'].includes(c.topkScope), `--topk-scope must be 'global' or 'layer', got '${excerpt(String(c.topkScope))}'`);
+  check(MODELS.includes(c.model), `--model must be one of ${MODELS.join(', ')}, got '${excerpt(String(c.model))}'`);
+  check(c.pruneMode === null || ['prox', 'ste'].includes(c.pruneMode), `--prune-mode must be 'prox' or 'ste', got '${excerpt(String(c.pruneMode))}'`);
   check(
     c.hReference === null || ['sent', 'unprunedAverage', 'recentre'].includes(c.hReference),
-    `--h-reference must be sent, unprunedAverage or recentre, got '${c.hReference}'`,
+    `--h-reference must be sent, unprunedAverage or recentre, got '${excerpt(String(c.hReference))}'`,
   );
   try {
     methodOf(c);
+    resolveLimits(c);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

@@ -6,6 +6,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadFederated, parseDatasetSpec } from '../data/index.js';
+import { LIMIT_KEYS, pickLimits } from '../data/limits.js';
 import { parsePartition } from '../data/partition.js';
 import type { FederatedDataset } from '../data/types.js';
 import { createModel, defaultModelSpec, evalReferenceOf, initNnBackend, isNeuralNet } from '../models/index.js';
@@ -62,6 +63,7 @@ export function loadRunData(config: RunConfig): Promise<LoadedData> {
     ...(config.test ? { test: config.test } : {}),
     ...(config.dataDir ? { dataDir: config.dataDir } : {}),
     ...(config.maxSamples !== null ? { maxSamples: config.maxSamples } : {}),
+    limits: pickLimits(config),
   });
 }
 
@@ -107,7 +109,7 @@ export function lambdaCacheKey(config: RunConfig): string {
 }
 
 /** Options that do not change a run's final average (or are λ itself). */
-const NOT_SHAPING_LAMBDA = ['lambda', 'workers', 'timing', 'evalEvery', 'topkAt', 'dataDir', 'stateDir'];
+const NOT_SHAPING_LAMBDA = ['lambda', 'workers', 'timing', 'evalEvery', 'topkAt', 'dataDir', 'stateDir', ...LIMIT_KEYS];
 
 /**
  * The cache entry a search starts from: the λ found last for the same configuration with another seed.

@@ -11,23 +11,27 @@ import { sizeSummary } from '../../data/rows.js';
 import { writeJsonAtomic } from '../../report/io.js';
 import { writeHistogram } from '../../report/plot.js';
 import { formatNumber } from '../../report/table.js';
+import { addLimitOptions } from '../options.js';
 import { registerDataFetch } from './data-fetch.js';
 
 /** Adds the `data` command and returns it, so further subcommands can be added to it. */
 export function registerData(program: Command): Command {
   const data = program.command('data').description('describe a dataset or fetch one (see docs/data.md, docs/cifar10.md)');
-  data
+  const describe = data
     .command('describe')
     .description('client counts and sizes of a dataset; writes OUT/describe.json and the client-size histogram OUT/client_sizes.{svg,png,vl.json}')
     .argument('<dataset>', 'dataset spec, e.g. blogfeedback, femnist, femnist:drop-truncated (as --dataset of run)')
     .option('--data-dir <dir>', 'folder holding blogfeedback/ and femnist/ (default: ../shared/data if it exists, else ./data)')
-    .option('--out <dir>', 'output directory (default: runs/data/NAME)')
-    .action(async (spec: string, o: { dataDir?: string; out?: string }) => {
+    .option('--out <dir>', 'output directory (default: runs/data/NAME)');
+  addLimitOptions(describe).action(
+    async (spec: string, o: { dataDir?: string; out?: string; maxLineBytes?: number; maxDimension?: number; maxDecompressedMb?: number }) => {
+      const { maxLineBytes, maxDimension, maxDecompressedMb } = o;
       const { dataset, warnings } = await loadFederated(parseDatasetSpec(spec), {
         clients: DEFAULTS.clients,
         partition: { kind: 'contiguous' },
         seed: DEFAULTS.seed,
         ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}),
+        limits: { maxLineBytes, maxDimension, maxDecompressedMb },
       });
       for (const w of warnings) console.error(`warning: ${w}`);
       const out = o.out ?? join('runs', 'data', dataset.name);
