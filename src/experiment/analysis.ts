@@ -25,6 +25,8 @@ export interface RunRow {
   rounds: number;
   /** the stop rule holds at the last round (at the run's stopTol, else REPORT_TOL) */
   converged: boolean;
+  /** the first evaluated round from which the rule held at every later evaluated round (null: not at the end) */
+  convergedFrom: number | null;
   trainLoss: number | null;
   gapToDense: number | null;
   gapToSparseRef: number | null;
@@ -88,6 +90,7 @@ export function analyse(spec: ExperimentSpec, out: string): SettingAnalysis[] {
         seed: cell.seed,
         rounds: summary.roundsDone,
         converged: hasConverged(records, tol),
+        convergedFrom: convergedFrom(records, tol),
         trainLoss: last?.trainLoss ?? null,
         gapToDense: gap(last?.trainLoss ?? null, reference?.fStar),
         gapToSparseRef: gap(last?.trainLoss ?? null, reference?.fSparseRef),
@@ -125,6 +128,17 @@ export function analyse(spec: ExperimentSpec, out: string): SettingAnalysis[] {
   });
 }
 
+/** The first evaluated round from which hasConverged held at every evaluated round up to the last; null if not at the last. */
+export function convergedFrom(records: readonly RoundRecord[], tol: number): number | null {
+  let from: number | null = null;
+  for (let i = 0; i < records.length; i++) {
+    if (records[i]!.trainLoss === null) continue;
+    if (hasConverged(records.slice(0, i + 1), tol)) from ??= records[i]!.round;
+    else from = null;
+  }
+  return from;
+}
+
 const num = (x: number | null | undefined, digits = 4): string => (x === null || x === undefined ? '—' : formatNumber(x, digits));
 
 /** The report.md section of one setting. */
@@ -142,14 +156,15 @@ export function analysisMarkdown(a: SettingAnalysis): string[] {
     lines.push('No reference optima for this setting (DIR/references.json has none; set `"reference": true`).', '');
   }
   lines.push(
-    `A run has converged when its train loss changed by less than ${a.tol} (relative) over its last 10% of rounds (src/sim/convergence.ts).`,
+    `A run has converged when its train loss changed by less than ${a.tol} (relative) over its last 10% of rounds (src/sim/convergence.ts); ` +
+      '"from R": the rule held at every evaluated round from R to the last.',
     '',
   );
   const rows = a.runs.map((r) => [
     r.method,
     String(r.seed),
     String(r.rounds),
-    r.converged ? 'yes' : 'no',
+    r.convergedFrom !== null ? `from ${r.convergedFrom}` : 'no',
     num(r.trainLoss, 7),
     num(r.gapToDense, 4),
     num(r.gapToSparseRef, 4),
