@@ -4,7 +4,8 @@
  * model, sparsity, TopK scope) is the same.
  */
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { saveModel } from '../models/io.js';
 import { createModel } from '../models/index.js';
 import { writeJsonAtomic } from '../report/io.js';
 import type { RunConfig } from '../sim/config.js';
@@ -13,6 +14,8 @@ import { referenceOptima, type Reference } from '../sim/reference.js';
 import { expandCells, type ExperimentSpec } from './spec.js';
 
 export const REFERENCES_FILE = 'references.json';
+/** DIR/references/SETTING-dense.safetensors and SETTING-ksparse.safetensors: the reference points */
+export const REFERENCES_DIR = 'references';
 
 export interface SettingReference extends Reference {
   /** the problem it was computed for */
@@ -50,12 +53,17 @@ export async function ensureReferences(spec: ExperimentSpec, out: string, extra:
     const prepared = await prepareRun({ ...cell.config, lambda: 0 });
     const model = createModel(prepared.modelSpec);
     log(`reference optima for ${setting.name}:`);
-    const r = referenceOptima(model, prepared.dataset.clients, {
+    const { reference: r, points } = referenceOptima(model, prepared.dataset.clients, {
       sparsity: cell.config.sparsity,
       topkScope: cell.config.topkScope,
       L: prepared.L,
       log: (l) => log(`  ${l}`),
     });
+    // the points as model files: `evaluate` scores them, `--init` starts a run from them (e.g. from the K-sparse reference)
+    const meta = { dataset: cell.config.dataset, sparsity: String(cell.config.sparsity), k: String(r.sparse.k) };
+    mkdirSync(join(out, REFERENCES_DIR), { recursive: true });
+    saveModel(join(out, REFERENCES_DIR, `${setting.name}-dense.safetensors`), { spec: prepared.modelSpec, params: points.xStar, metadata: { ...meta, point: 'dense optimum x*' } });
+    saveModel(join(out, REFERENCES_DIR, `${setting.name}-ksparse.safetensors`), { spec: prepared.modelSpec, params: points.xSparse, metadata: { ...meta, point: 'K-sparse reference' } });
     refs[setting.name] = { key, ...r };
     writeJsonAtomic(join(out, REFERENCES_FILE), refs);
   }

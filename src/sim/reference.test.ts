@@ -14,7 +14,7 @@ describe('referenceOptima', () => {
   const L = smoothnessOf(model, data);
 
   it('linear: f* is f at the exact least-squares solution, and the K-sparse reference is the best of all supports', () => {
-    const r = referenceOptima(model, data.clients, { sparsity: 0.6, topkScope: 'global', L });
+    const { reference: r, points } = referenceOptima(model, data.clients, { sparsity: 0.6, topkScope: 'global', L });
     const exact = meanLoss(model, data.clients, Float32Array.from(exactLeastSquares(data.clients, spec)));
     expect(r.fStar).toBeCloseTo(exact, 9);
     expect(r.dense.rank).toBe(6);
@@ -39,6 +39,10 @@ describe('referenceOptima', () => {
       }
     }
     expect(r.fSparseRef).toBeCloseTo(best, 6);
+    // the points are the ones the values belong to
+    expect(meanLoss(model, data.clients, points.xSparse)).toBe(r.fSparseRef);
+    expect(points.xSparse.subarray(0, 5).filter((v) => v !== 0)).toHaveLength(2);
+    expect(meanLoss(model, data.clients, points.xStar)).toBe(r.fStar);
     expect(r.fSparseRef).toBeGreaterThanOrEqual(r.fStar);
   });
 
@@ -46,7 +50,7 @@ describe('referenceOptima', () => {
     // Synthetic(α, β) labels are a linear argmax, so the classes are separable: L2 keeps the optimum finite
     const d = syntheticLogistic({ clients: 3, nFeatures: 6, nClasses: 3, maxSamples: 60, alpha: 0.5, beta: 0.5, seed: 2 });
     const m = createModel(defaultModelSpec('multiclass', 6, 3, { intercept: true, l2: 0.01 }));
-    const r = referenceOptima(m, d.clients, { sparsity: 0.5, topkScope: 'global', L: smoothnessOf(m, d), randomStarts: 1 });
+    const { reference: r } = referenceOptima(m, d.clients, { sparsity: 0.5, topkScope: 'global', L: smoothnessOf(m, d), randomStarts: 1 });
     expect(r.dense.gradInf).toBeLessThan(1e-4);
     const x = new Float32Array(m.layout.d);
     const g = new Float32Array(m.layout.d);

@@ -55,8 +55,14 @@ export interface Reference {
   seconds: number;
 }
 
-/** Computes f* and the K-sparse reference of the model's loss averaged over `clients`. */
-export function referenceOptima(model: Model, clients: Dataset[], opts: ReferenceOptions): Reference {
+/** The points behind a Reference, as the runs' float32 parameters. */
+export interface ReferencePoints {
+  xStar: Float32Array;
+  xSparse: Float32Array;
+}
+
+/** Computes f* and the K-sparse reference of the model's loss averaged over `clients`, and their points. */
+export function referenceOptima(model: Model, clients: Dataset[], opts: ReferenceOptions): { reference: Reference; points: ReferencePoints } {
   const t0 = performance.now();
   const log = opts.log ?? (() => {});
   const d = model.layout.d;
@@ -119,15 +125,16 @@ export function referenceOptima(model: Model, clients: Dataset[], opts: Referenc
     const fs = f(swapped.x, null);
     results.push({ name: `1-swap search from the best above (${swapped.swaps} swaps${swapped.complete ? ', none left' : ', stopped by the time limit'})`, f: fs, ihtSteps: 0, supports: swapped.tried });
     log(`K-sparse reference after ${swapped.swaps} swaps: f = ${fs}`);
-    best = Math.min(best, fs);
+    if (fs < best) [best, bestX] = [fs, swapped.x];
   }
-  return {
+  const reference: Reference = {
     fStar,
     dense,
     fSparseRef: best,
     sparse: { k: pruner.k, method: 'iterative hard thresholding (step 1/L) with the exact optimum on each settled support; best of the starts', starts: results },
     seconds: (performance.now() - t0) / 1000,
   };
+  return { reference, points: { xStar: Float32Array.from(xStar), xSparse: Float32Array.from(bestX!) } };
 }
 
 type Objective = (x: Float64Array, g: Float64Array | null) => number;
