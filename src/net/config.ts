@@ -36,6 +36,14 @@ export interface ServerOptions {
   out: string;
   /** where the per-round checkpoint goes (default: out) */
   checkpointDir: string | null;
+  /** most TCP connections open at once; more are closed at once (bounds file descriptors and memory) */
+  maxConnections: number;
+  /** seconds a connection may stay open without carrying an accepted client before it is closed */
+  idleTimeout: number;
+  /** seconds between keepalive pings to each client */
+  keepaliveTime: number;
+  /** seconds without an answer to a ping after which a client's connection counts as dead */
+  keepaliveTimeout: number;
 }
 
 export interface ServeConfig {
@@ -54,6 +62,10 @@ export const SERVER_DEFAULTS: ServerOptions = {
   allowPartial: false,
   out: '',
   checkpointDir: null,
+  maxConnections: 1024,
+  idleTimeout: 30,
+  keepaliveTime: 30,
+  keepaliveTimeout: 120,
 };
 
 const RUN_KEYS = new Set(['algorithm', ...Object.keys(DEFAULTS)]);
@@ -108,6 +120,16 @@ export function parseServeConfig(raw: unknown, baseDir: string, overrides: Parti
       case 'roundTimeout':
         if (typeof v !== 'number' || !(v > 0)) throw new UsageError(`${what}: 'roundTimeout' must be a positive number of seconds, got ${v}`);
         s.roundTimeout = v;
+        break;
+      case 'maxConnections':
+        if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 65536) throw new UsageError(`${what}: 'maxConnections' must be an integer in [1, 65536], got ${v}`);
+        s.maxConnections = v as number;
+        break;
+      case 'idleTimeout':
+      case 'keepaliveTime':
+      case 'keepaliveTimeout':
+        if (typeof v !== 'number' || !(v >= 0.01 && v <= 86400)) throw new UsageError(`${what}: '${k}' must be a number of seconds in [0.01, 86400], got ${v}`);
+        s[k] = v;
         break;
       case 'allowPartial':
         if (typeof v !== 'boolean') throw new UsageError(`${what}: 'allowPartial' must be true or false`);

@@ -12,7 +12,7 @@ import { resolveConfig } from '../sim/config.js';
 import { prepareRun } from '../sim/run.js';
 import { runClients } from './client.js';
 import { SERVER_DEFAULTS } from './config.js';
-import { federation, messageLimitOptions, type ClientMessage, type ServerMessage } from './proto.js';
+import { channelOptions, federation, type ClientMessage, type ServerMessage } from './proto.js';
 import { makeCerts } from './security.js';
 import { FederationServer } from './server.js';
 import { simulatedJsonl } from './testing.js';
@@ -41,7 +41,7 @@ interface Raw {
 function raw(port: number, id: string, token?: string, creds = grpc.credentials.createInsecure()): Raw {
   const { Client } = federation();
   // TLS names the server by host name (localhost is in the `certs` server certificate)
-  const c = new Client(`${creds._isSecure() ? 'localhost' : '127.0.0.1'}:${port}`, creds, messageLimitOptions(SERVER_DEFAULTS.maxMessageBytes));
+  const c = new Client(`${creds._isSecure() ? 'localhost' : '127.0.0.1'}:${port}`, creds, channelOptions(SERVER_DEFAULTS.maxMessageBytes, SERVER_DEFAULTS));
   const md = new grpc.Metadata();
   md.set('client-id', id);
   if (token !== undefined) md.set('authorization', `Bearer ${token}`);
@@ -124,7 +124,7 @@ describe('the server refuses bad clients and bad messages', () => {
       const join1 = async (): Promise<Raw> => {
         const r = raw(srv.port, '1', tokens['1']);
         await r.until('welcome');
-        r.send({ msg: 'ready', ready: { dim: d, smoothness: model.smoothness(shard), samples: shard.y.length } });
+        r.send({ msg: 'ready', ready: { dim: d, smoothness: model.smoothness(shard), samples: shard.y.length, pendingRound: 0 } });
         const b = await r.until('broadcast');
         if (b.broadcast.evaluate) r.send({ msg: 'loss', loss: { round: 0, loss: model.lossGrad(new Float32Array(d), shard, null), postHoc: false } });
         await r.until('train');
