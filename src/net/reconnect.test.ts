@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../sim/config.js';
 import { prepareRun } from '../sim/run.js';
-import { runClients, type ClientOptions, type ClientStep } from './client.js';
+import { onBroadcast, runClients, type ClientOptions, type ClientStep } from './client.js';
 import { SERVER_DEFAULTS } from './config.js';
 import { FederationServer } from './server.js';
 import { simulatedJsonl } from './testing.js';
@@ -43,16 +43,22 @@ const FAULTS: [round: number, step: ClientStep][] = [
   [6, 'loss-sent'], // after its loss
 ];
 
-async function faultyRun(mode: 'kill' | 'cut'): Promise<{ jsonl: string; logs: string[] }> {
-  const config = resolveConfig({ algorithm: 'sparse-proxskip', clients: 3, rounds: 8, timing: false });
-  const dir = tmp();
-  const logs: string[] = [];
+const CONFIG = resolveConfig({ algorithm: 'sparse-proxskip', clients: 3, rounds: 8, timing: false });
+
+async function serve(dir: string, logs: string[], roundTimeout = 20): Promise<{ srv: FederationServer; base: ClientOptions }> {
   const srv = await FederationServer.start({
-    config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out: join(dir, 'out'), roundTimeout: 20 } },
+    config: { run: CONFIG, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out: join(dir, 'out'), roundTimeout } },
     log: (l) => logs.push(l),
-    prepared: await prepareRun(config),
+    prepared: await prepareRun(CONFIG),
   });
   const base: ClientOptions = { server: `127.0.0.1:${srv.port}`, ids: [], data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 10, log: () => {} };
+  return { srv, base };
+}
+
+async function faultyRun(mode: 'kill' | 'cut'): Promise<{ jsonl: string; logs: string[] }> {
+  const dir = tmp();
+  const logs: string[] = [];
+  const { srv, base } = await serve(dir, logs);
   const done = new Set<number>();
   let back: () => void = () => {};
   const victimBack = new Promise<void>((r) => (back = r));
@@ -90,11 +96,76 @@ async function faultyRun(mode: 'kill' | 'cut'): Promise<{ jsonl: string; logs: s
 }
 
 describe('a client faulted at every step of a round', () => {
-  const config = resolveConfig({ algorithm: 'sparse-proxskip', clients: 3, rounds: 8, timing: false });
   for (const mode of ['kill', 'cut'] as const) {
     it(`${mode}: the run still writes the simulator's rounds.jsonl`, { timeout: 60_000 }, async () => {
-      const { jsonl } = await faultyRun(mode);
-      expect(jsonl).toBe(await simulatedJsonl(config));
+      const { jsonl, logs } = await faultyRun(mode);
+      expect(jsonl).toBe(await simulatedJsonl(CONFIG));
+      // round 3: the server held the update the client holds, and kept it
+      expect(logs).toContain('client 2 is back with its update of round 3, which the server holds: kept');
     });
   }
+});
+
+describe('a client restarted without its state', () => {
+  /**
+   * Client 2 is killed at `step` of `round`, then started again without a state directory; with `hold`, the
+   * others send their updates of that round only once it is back.
+   */
+  async function restartedWithoutState(round: number, step: ClientStep, hold = false): Promise<{ result: Promise<void>; logs: string[]; srv: FederationServer; dir: string }> {
+    const dir = tmp();
+    const logs: string[] = [];
+    const { srv, base } = await serve(dir, logs, 2);
+    let killed = false;
+    let back: () => void = () => {};
+    const victimBack = new Promise<void>((r) => (back = r));
+    const others = runClients({ ...base, ids: [0, 1], onStep: async (_id, s, r) => (hold && s === 'train' && r === round ? victimBack : undefined) });
+    others.catch(() => {});
+    const first = runClients({
+      ...base,
+      ids: [2],
+      stateDir: join(dir, 'state'),
+      onStep: async (id, s, r) => {
+        if (r !== round || s !== step || killed) return;
+        killed = true;
+        if (s === 'update-sent') await until(() => (srv['updates'] as Map<number, unknown>).has(id));
+        throw new Error(KILLED);
+      },
+    });
+    await expect(first).rejects.toThrow(KILLED);
+    return { result: runClients({ ...base, ids: [2], onStep: (_id, s) => void (s === 'applied' && back()) }), logs, srv, dir };
+  }
+
+  it('after the server used its updates: it stops, saying it lost h_i, instead of going on with h_i = 0', { timeout: 60_000 }, async () => {
+    const { result, srv } = await restartedWithoutState(3, 'train');
+    await expect(result).rejects.toThrow(/client 2: the server used this client's update of round 2, which this client does not hold .*restart it with the --state-dir it ran with/);
+    await expect(srv.done).rejects.toThrow(/round 3: no update from client 2/);
+  });
+
+  it('in round 1, with its update held by the server: the server drops its copy, asks again, and the run is exact', { timeout: 60_000 }, async () => {
+    const { result, srv, logs, dir } = await restartedWithoutState(1, 'update-sent', true);
+    await result;
+    await srv.done;
+    expect(logs).toContain('client 2 is back without its update of round 1: the server drops its copy and asks again');
+    expect(readFileSync(join(dir, 'out', 'rounds.jsonl'), 'utf8')).toBe(await simulatedJsonl(CONFIG));
+  });
+});
+
+describe('onBroadcast: what a client does with a broadcast (state: last applied round S, pending update of round P)', () => {
+  const st = (round: number, pendingRound: number | null, hasH = true) => ({ round, pendingRound, hasH });
+  it('applies its pending update when the broadcast of that round says the server used it', () => {
+    expect(onBroadcast(st(4, 5), 5, 5)).toBe('apply');
+  });
+  it('skips: an update the server did not use, a broadcast already applied, a stale one while an update is pending, a round it sat out', () => {
+    expect(onBroadcast(st(4, 5), 5, 4)).toBe('skip'); // allowPartial left it out
+    expect(onBroadcast(st(5, null), 5, 5)).toBe('skip'); // sent again after a reconnect
+    expect(onBroadcast(st(4, 5), 4, 4)).toBe('skip'); // the bug of issue 10: the pending update of round 5 stays
+    expect(onBroadcast(st(4, null), 6, 3)).toBe('skip');
+    expect(onBroadcast(st(0, null, false), 7, 7)).toBe('skip'); // no control variate: nothing to keep up to date
+  });
+  it('stops when it cannot update h_i: the server is behind, it missed the broadcast that used its update, or it lost its state', () => {
+    expect(onBroadcast(st(6, null), 5, 5)).toEqual({ stop: expect.stringContaining("the server's checkpoint is older") });
+    expect(onBroadcast(st(4, 5), 7, 5)).toEqual({ stop: expect.stringContaining('missed the broadcast of round 5') });
+    expect(onBroadcast(st(0, null), 3, 3)).toEqual({ stop: expect.stringContaining('does not hold') });
+    expect(onBroadcast(st(0, null), 5, 3)).toEqual({ stop: expect.stringContaining('update of round 3, which this client does not hold') });
+  });
 });
