@@ -147,22 +147,32 @@ export function oneLine(text: string): string {
 }
 
 /**
- * The status gRPC sent on a server call it ended itself (a message over its size limit, one it could not
- * decompress), as "CODE: details", or null. grpc-js (pinned in package.json) refuses such a message below
- * the service handler, which sees only 'cancelled'; the status it sent is in the HTTP/2 stream's trailers.
+ * Calls `done` with the status gRPC sent on a server call it ended itself (a message over its size limit,
+ * one it could not decompress), as "gRPC refused it: CODE: details", or with null. grpc-js (pinned in
+ * package.json) refuses such a message below the service handler, which sees only 'cancelled'; the status
+ * goes out in the HTTP/2 stream's trailers, which are readable once the stream closes (waited for 1 s at most).
  */
-export function statusSentByGrpc(call: JoinServerCall): string | null {
-  const inner = (call as unknown as { call?: { stream?: { sentTrailers?: Record<string, unknown> }; nextCall?: unknown } }).call;
-  const trailers = inner?.stream?.sentTrailers;
-  const code = Number(trailers?.['grpc-status']);
-  if (!trailers || !Number.isInteger(code) || code === grpc.status.OK) return null;
-  let details = String(trailers['grpc-message'] ?? '');
-  try {
-    details = decodeURIComponent(details);
-  } catch {
-    // keep it as sent
-  }
-  return `gRPC refused it: ${grpc.status[code] ?? code}: ${oneLine(details)}`;
+export function grpcRefusal(call: JoinServerCall, done: (reason: string | null) => void): void {
+  type Stream = { sentTrailers?: Record<string, unknown>; closed?: boolean; once?: (e: string, f: () => void) => void };
+  const stream = (call as unknown as { call?: { stream?: Stream } }).call?.stream;
+  let called = false;
+  const finish = (): void => {
+    if (called) return;
+    called = true;
+    const trailers = stream?.sentTrailers;
+    const code = Number(trailers?.['grpc-status']);
+    if (!trailers || !Number.isInteger(code) || code === grpc.status.OK) return done(null);
+    let details = String(trailers['grpc-message'] ?? '');
+    try {
+      details = decodeURIComponent(details);
+    } catch {
+      // keep it as sent
+    }
+    done(`gRPC refused it: ${grpc.status[code] ?? code}: ${oneLine(details)}`);
+  };
+  if (!stream?.once || stream.closed) return finish();
+  stream.once('close', finish);
+  setTimeout(finish, 1000).unref();
 }
 
 export interface KeepaliveOptions {

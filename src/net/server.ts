@@ -29,7 +29,7 @@ import { prepareRun, type PreparedRun } from '../sim/run.js';
 import { chooseParticipants, controlVariateNorms, mean, roundRecord, serverStep, type RoundRecord } from '../sim/simulate.js';
 import { VERSION } from '../version.js';
 import type { ServeConfig } from './config.js';
-import { channelOptions, oneLine, serverService, statusSentByGrpc, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
+import { channelOptions, oneLine, serverService, grpcRefusal, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
 import { Listener } from './listener.js';
 import { parseClientId, readTokens, serverTlsOptions, tokenMatches } from './security.js';
 import { bytesF32, f32bytes, readStateFile, readStateHeader, writeStateFile } from './state.js';
@@ -258,17 +258,18 @@ export class FederationServer {
     const s: Session = { id, call, peer, ready: false, closed: false, release: this.listener.hold(peer) };
     this.sessions[id] = s;
     this.log(`client ${id} connected from ${peer}`);
-    const gone = (why: () => string) => () => {
+    const gone = (event: string) => () => {
       if (s.closed) return;
       this.drop(s);
-      if (this.phase !== 'done') this.log(`client ${id} disconnected (${why()})`);
+      if (this.phase === 'done') return;
+      // gRPC ends a call itself when a message breaks its limits: the log says which, from the status it sent
+      grpcRefusal(call, (refusal) => this.log(`client ${id} disconnected (${refusal ?? event})`));
     };
     call.on('data', (m: ClientMessage | Refusal) => this.onMessage(s, m));
-    call.on('end', gone(() => 'stream closed'));
-    // gRPC ends a call itself when a message breaks its limits: say which, from the status it sent
-    call.on('cancelled', gone(() => statusSentByGrpc(call) ?? 'cancelled'));
-    call.on('error', gone(() => 'error'));
-    call.on('close', gone(() => 'closed'));
+    call.on('end', gone('stream closed'));
+    call.on('cancelled', gone('cancelled'));
+    call.on('error', gone('error'));
+    call.on('close', gone('closed'));
     this.send(s, { msg: 'welcome', welcome: { configJson: JSON.stringify(this.opts.config.run), modelSpecJson: JSON.stringify(this.prepared.modelSpec) } });
   }
 
