@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../sim/config.js';
 import { prepareRun } from '../sim/run.js';
 import { runClients, type ClientOptions } from './client.js';
-import { SERVER_DEFAULTS, type ServerOptions } from './config.js';
+import { parseServeConfig, SERVER_DEFAULTS, type ServerOptions } from './config.js';
 import { throttled } from './listener.js';
 import { makeCerts } from './security.js';
 import { FederationServer } from './server.js';
@@ -178,6 +178,20 @@ describe('keepalive', () => {
     } finally {
       proxy.close();
       await stop(srv);
+    }
+  });
+});
+
+describe('the limits in a serve config', () => {
+  const parse = (o: object) => () => parseServeConfig({ algorithm: 'proxskip', ...o }, '/base');
+  it('default to values that fit a 24 GB machine, and can be set', () => {
+    expect(parseServeConfig({ algorithm: 'proxskip' }, '/base').server).toMatchObject({ maxConnections: 1024, idleTimeout: 30, keepaliveTime: 30, keepaliveTimeout: 120 });
+    expect(parseServeConfig({ algorithm: 'proxskip', maxConnections: 8, idleTimeout: 0.5, keepaliveTime: 10, keepaliveTimeout: 600 }, '/base').server).toMatchObject({ maxConnections: 8, idleTimeout: 0.5, keepaliveTime: 10, keepaliveTimeout: 600 });
+  });
+  it('refuses values out of range or of the wrong type, naming the key', () => {
+    for (const v of [0, 1.5, 70000, '8', null]) expect(parse({ maxConnections: v })).toThrow(/'maxConnections' must be an integer in \[1, 65536\]/);
+    for (const k of ['idleTimeout', 'keepaliveTime', 'keepaliveTimeout']) {
+      for (const v of [0, -1, NaN, 1e9, '30', true]) expect(parse({ [k]: v })).toThrow(new RegExp(`'${k}' must be a number of seconds in \\[0.01, 86400\\]`));
     }
   });
 });

@@ -207,13 +207,13 @@ function varintLength(x: number): number {
   return n;
 }
 
-/** A length-delimited protobuf field of `len` bytes (0 when proto3 leaves it out). */
+/** A length-delimited protobuf field of `len` bytes (protobufjs writes every field the object has, defaults too). */
 function field(len: number): number {
-  return len === 0 ? 0 : 1 + varintLength(len) + len;
+  return 1 + varintLength(len) + len;
 }
 
 function uintField(x: number): number {
-  return x === 0 ? 0 : 1 + varintLength(x);
+  return 1 + varintLength(x);
 }
 
 /** gRPC frame prefix: compressed flag and u32 length. */
@@ -222,9 +222,9 @@ const GRPC_PREFIX = 5;
 /**
  * Bytes of an Update or Broadcast message as gRPC sends it: the protobuf encoding inside the 5-byte
  * gRPC prefix (HTTP/2 frame headers and TLS records not included). `uints`: the values of its uint32
- * fields; `flags`: how many of its bool fields are true.
+ * fields; `bools`: how many bool fields it has.
  */
-export function wireBytes(uints: number[], payloadBytes: number, flags = 0): number {
-  const inner = uints.reduce((sum, x) => sum + uintField(x), 0) + field(payloadBytes) + 2 * flags;
+export function wireBytes(uints: number[], payloadBytes: number, bools = 0): number {
+  const inner = uints.reduce((sum, x) => sum + uintField(x), 0) + field(payloadBytes) + 2 * bools;
   return GRPC_PREFIX + 1 + varintLength(inner) + inner;
 }

@@ -2,7 +2,7 @@
  * Every refusal of the server, each from a hand-driven raw client, while a real client waits in the
  * same round: the run then finishes exactly as the simulator's.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -176,5 +176,60 @@ describe('TLS', () => {
       srv.stop('test over');
       await srv.done.catch(() => {});
     }
+  });
+});
+
+describe('the smoothness constant a client reports', () => {
+  it('must be a finite positive number, and does not set γ: the server uses its own copy of the data, and logs a disagreement', { timeout: 60_000 }, async () => {
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', clients: 2, rounds: 2, timing: false });
+    const prepared = await prepareRun(config);
+    const model = createModel(prepared.modelSpec);
+    const d = model.layout.d;
+    const dir = tmp();
+    const logs: string[] = [];
+    const srv = await FederationServer.start({
+      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out: join(dir, 'out'), roundTimeout: 30 } },
+      log: (l) => logs.push(l),
+      prepared,
+    });
+    try {
+      const clientOpts = { server: `127.0.0.1:${srv.port}`, data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 10, log: () => {} };
+      const c0 = runClients({ ...clientOpts, ids: [0] });
+      const ready = (smoothness: number): RawClient => {
+        const r = rawClient(srv.port, '1');
+        r.send({ msg: 'ready', ready: { dim: d, smoothness, samples: 1, pendingRound: 0 } });
+        return r;
+      };
+      for (const bad of [NaN, Infinity, 0, -1]) {
+        const r = ready(bad);
+        expect(await r.status).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: `smoothness ${bad} is not a finite number > 0` });
+        r.close();
+      }
+      // a huge L (it would make γ = 1/L tiny for everyone): accepted, logged, and not used
+      const huge = ready(1e30);
+      const start = await huge.until('start');
+      expect(start.start.gamma).toBe(prepared.gamma);
+      expect(logs).toContainEqual(expect.stringMatching(/^warning: client 1 reports a smoothness constant L = 1\.00000e\+30, the server's copy of its data gives /));
+      huge.close();
+      await runClients({ ...clientOpts, ids: [1] });
+      await c0;
+      await srv.done;
+      expect(readFileSync(join(dir, 'out', 'rounds.jsonl'), 'utf8')).toBe(await simulatedJsonl(config));
+    } finally {
+      srv.stop('test over');
+      await srv.done.catch(() => {});
+    }
+  });
+});
+
+describe('certs', () => {
+  it('writes the private keys and the tokens readable by their owner only (0600), in a new directory of mode 0700', () => {
+    const dir = join(tmp(), 'new', 'certs');
+    makeCerts({ out: dir, clients: 2, hosts: [], days: 1 });
+    const mode = (f: string): number => statSync(join(dir, f)).mode & 0o777;
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    for (const f of ['server.key', 'client.key', 'tokens.json']) expect({ f, mode: mode(f) }).toEqual({ f, mode: 0o600 });
+    // certificates are public (the umask may take more away)
+    for (const f of ['ca.pem', 'server.pem', 'client.pem']) expect(mode(f) & 0o600).toBe(0o600);
   });
 });

@@ -393,7 +393,7 @@ export class FederationServer {
     const evaluate = wantLoss && !this.evalPostHoc;
     const postHoc = wantLoss && this.evalPostHoc;
     this.send(s, { msg: 'broadcast', broadcast: { round: b.round, payload: b.payload, evaluate, postHoc, lastIncludedRound } });
-    this.wire.down += wireBytes([b.round, lastIncludedRound], b.payload.length, +evaluate + +postHoc);
+    this.wire.down += wireBytes([b.round, lastIncludedRound], b.payload.length, 2);
   }
 
   // ---- the run -----------------------------------------------------------------------------------
