@@ -30,7 +30,7 @@ import { chooseParticipants, controlVariateNorms, mean, roundRecord, serverStep,
 import { VERSION } from '../version.js';
 import type { ServeConfig } from './config.js';
 import { channelOptions, oneLine, serverService, grpcRefusal, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
-import { Listener } from './listener.js';
+import { Listener, throttled } from './listener.js';
 import { parseClientId, readTokens, serverTlsOptions, tokenMatches } from './security.js';
 import { bytesF32, f32bytes, readStateFile, readStateHeader, writeStateFile } from './state.js';
 
@@ -111,6 +111,8 @@ export class FederationServer {
   private readonly ownSmoothness: (number | undefined)[];
   private readonly tokens: Map<number, string> | null;
   private readonly log: (line: string) => void;
+  /** refusals before a client is accepted: anyone can cause them, so a flood of them is thinned out */
+  private readonly logRefusal: (kind: string, line: string) => void;
   private phase: Phase = 'join';
   private round = 0;
   /** local steps of the current round */
@@ -146,6 +148,7 @@ export class FederationServer {
     this.dim = this.model.layout.d;
     this.tokens = opts.config.server.tokens ? readTokens(opts.config.server.tokens) : null;
     this.log = opts.log ?? ((line) => console.error(`[serve] ${line}`));
+    this.logRefusal = throttled(this.log);
     this.done = this.run().then(
       (r) => this.shutdown().then(() => r),
       async (e: unknown) => {
@@ -237,7 +240,7 @@ export class FederationServer {
     const idText = String(md.get('client-id')[0] ?? '');
     const id = parseClientId(idText);
     const refuse = (code: grpc.status, details: string): void => {
-      this.log(`refused ${peer}: ${details}`);
+      this.logRefusal('refused', `refused ${peer}: ${details}`);
       call.emit('error', { code, details });
     };
     if (id === null || id >= this.n) {
