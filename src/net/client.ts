@@ -23,7 +23,7 @@ import { methodOf, type RunConfig } from '../sim/config.js';
 import { loadRunData } from '../sim/run.js';
 import { createRunner, type ClientRunner } from '../sim/runner.js';
 import { SERVER_DEFAULTS } from './config.js';
-import { channelOptions, federation, type ClientMessage, type FederationClient, type KeepaliveOptions, type ServerMessage } from './proto.js';
+import { channelOptions, federation, PROTOCOL, type ClientMessage, type FederationClient, type KeepaliveOptions, type ServerMessage } from './proto.js';
 import { channelCredentials, type ClientTls } from './security.js';
 import { NetError } from './server.js';
 import { bytesF32, f32bytes, readStateFile, writeStateFile } from './state.js';
@@ -298,6 +298,7 @@ async function runSession(
           case 'welcome': {
             const w = m.welcome;
             await opts.onStep?.(id, 'welcome', states.get(id)?.round ?? 0);
+            if (w.protocol !== PROTOCOL) throw new NetError(`client ${id}: the server speaks protocol ${w.protocol}, this client ${PROTOCOL}: run the same sparse-proxskip version on both ends`);
             const s = await pool.prepare(w.configJson, w.modelSpecJson);
             const d = s.model.layout.d;
             if (!states.has(id)) {
@@ -306,7 +307,7 @@ async function runSession(
               states.set(id, st);
             }
             const pendingRound = states.get(id)!.pending?.round ?? 0;
-            send({ msg: 'ready', ready: { dim: d, smoothness: await pool.smoothness(id), samples: s.shards.get(id)!.y.length, pendingRound } });
+            send({ msg: 'ready', ready: { dim: d, smoothness: await pool.smoothness(id), samples: s.shards.get(id)!.y.length, pendingRound, protocol: PROTOCOL } });
             break;
           }
           case 'start':

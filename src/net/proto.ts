@@ -8,11 +8,18 @@ import * as protoLoader from '@grpc/proto-loader';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/sparse_proxskip.proto', import.meta.url));
 
+/**
+ * The version of the protocol. 2: Ready says which update the client holds and Broadcast the last round
+ * the server used it; version 1 had neither, and its clients would go on silently with a wrong h_i.
+ */
+export const PROTOCOL = 2;
+
 export interface ReadyMsg {
   dim: number;
   smoothness: number;
   samples: number;
   pendingRound: number;
+  protocol: number;
 }
 export interface UpdateMsg {
   round: number;
@@ -31,6 +38,7 @@ export type ClientMessage =
 export interface WelcomeMsg {
   configJson: string;
   modelSpecJson: string;
+  protocol: number;
 }
 export interface BroadcastMsg {
   round: number;
@@ -91,7 +99,7 @@ type FieldType = 'uint32' | 'double' | 'bool' | 'bytes';
 
 /** The fields of each kind of ClientMessage (as proto-loader decodes them: camelCase, defaults filled in). */
 const CLIENT_FIELDS: Record<ClientMessage['msg'], Record<string, FieldType>> = {
-  ready: { dim: 'uint32', smoothness: 'double', samples: 'uint32', pendingRound: 'uint32' },
+  ready: { dim: 'uint32', smoothness: 'double', samples: 'uint32', pendingRound: 'uint32', protocol: 'uint32' },
   update: { round: 'uint32', payload: 'bytes' },
   loss: { round: 'uint32', loss: 'double', postHoc: 'bool' },
 };

@@ -12,7 +12,7 @@ import { resolveConfig } from '../sim/config.js';
 import { prepareRun } from '../sim/run.js';
 import { runClients } from './client.js';
 import { SERVER_DEFAULTS } from './config.js';
-import { federation } from './proto.js';
+import { federation, PROTOCOL } from './proto.js';
 import { makeCerts } from './security.js';
 import { FederationServer } from './server.js';
 import { rawClient, simulatedJsonl, type RawClient } from './testing.js';
@@ -77,7 +77,7 @@ describe('the server refuses bad clients and bad messages', () => {
       const join1 = async (): Promise<RawClient> => {
         const r = rawClient(srv.port, '1', tokens['1']);
         await r.until('welcome');
-        r.send({ msg: 'ready', ready: { dim: d, smoothness: model.smoothness(shard), samples: shard.y.length, pendingRound: 0 } });
+        r.send({ msg: 'ready', ready: { dim: d, smoothness: model.smoothness(shard), samples: shard.y.length, pendingRound: 0, protocol: PROTOCOL } });
         const b = await r.until('broadcast');
         if (b.broadcast.evaluate) r.send({ msg: 'loss', loss: { round: 0, loss: model.lossGrad(new Float32Array(d), shard, null), postHoc: false } });
         await r.until('train');
@@ -104,7 +104,7 @@ describe('the server refuses bad clients and bad messages', () => {
         ['an empty message', bytes(new Uint8Array(0)), grpc.status.INVALID_ARGUMENT, 'an empty message (none of ready, update, loss)'],
         ['two kinds in one', bytes(Buffer.concat([serialize({ ready: { dim: d } }), serialize({ loss: { round: 1, loss: 1 } })])), grpc.status.INVALID_ARGUMENT, 'several kinds (ready, loss)'],
         ['undecodable protobuf', bytes(Uint8Array.of(0x0a, 0xff)), grpc.status.INVALID_ARGUMENT, 'undecodable message of 2 bytes'],
-        ['Ready again', (r) => r.send({ msg: 'ready', ready: { dim: d, smoothness: 1, samples: 1, pendingRound: 0 } }), grpc.status.FAILED_PRECONDITION, 'sent Ready twice'],
+        ['Ready again', (r) => r.send({ msg: 'ready', ready: { dim: d, smoothness: 1, samples: 1, pendingRound: 0, protocol: PROTOCOL } }), grpc.status.FAILED_PRECONDITION, 'sent Ready twice'],
         ['a loss not asked for', (r) => r.send({ msg: 'loss', loss: { round: 1, loss: 1, postHoc: false } }), grpc.status.FAILED_PRECONDITION, 'was not asked for'],
       ];
       let r = first;
@@ -195,11 +195,15 @@ describe('the smoothness constant a client reports', () => {
     try {
       const clientOpts = { server: `127.0.0.1:${srv.port}`, data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 10, log: () => {} };
       const c0 = runClients({ ...clientOpts, ids: [0] });
-      const ready = (smoothness: number): RawClient => {
+      const ready = (smoothness: number, protocol = PROTOCOL): RawClient => {
         const r = rawClient(srv.port, '1');
-        r.send({ msg: 'ready', ready: { dim: d, smoothness, samples: 1, pendingRound: 0 } });
+        r.send({ msg: 'ready', ready: { dim: d, smoothness, samples: 1, pendingRound: 0, protocol } });
         return r;
       };
+      // a client of the protocol before issue 10 (no pending_round, no protocol field) would diverge silently
+      const old = ready(1, 0);
+      expect(await old.status).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: 'client 1 speaks protocol 0, this server 2: run the same sparse-proxskip version on both ends' });
+      old.close();
       for (const bad of [NaN, Infinity, 0, -1]) {
         const r = ready(bad);
         expect(await r.status).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: `smoothness ${bad} is not a finite number > 0` });

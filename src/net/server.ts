@@ -29,7 +29,7 @@ import { prepareRun, type PreparedRun } from '../sim/run.js';
 import { chooseParticipants, controlVariateNorms, mean, roundRecord, serverStep, type RoundRecord } from '../sim/simulate.js';
 import { VERSION } from '../version.js';
 import type { ServeConfig } from './config.js';
-import { channelOptions, oneLine, serverService, grpcRefusal, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
+import { channelOptions, grpcRefusal, oneLine, PROTOCOL, serverService, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
 import { Listener, throttled } from './listener.js';
 import { parseClientId, readTokens, serverTlsOptions, tokenMatches } from './security.js';
 import { bytesF32, f32bytes, readStateFile, readStateHeader, writeStateFile } from './state.js';
@@ -273,7 +273,7 @@ export class FederationServer {
     call.on('cancelled', gone('cancelled'));
     call.on('error', gone('error'));
     call.on('close', gone('closed'));
-    this.send(s, { msg: 'welcome', welcome: { configJson: JSON.stringify(this.opts.config.run), modelSpecJson: JSON.stringify(this.prepared.modelSpec) } });
+    this.send(s, { msg: 'welcome', welcome: { configJson: JSON.stringify(this.opts.config.run), modelSpecJson: JSON.stringify(this.prepared.modelSpec), protocol: PROTOCOL } });
   }
 
   private send(s: Session, m: ServerMessage): void {
@@ -312,6 +312,9 @@ export class FederationServer {
     if (m.msg === 'ready') {
       if (s.ready) return this.reject(s, grpc.status.FAILED_PRECONDITION, 'sent Ready twice');
       const r = m.ready;
+      if (r.protocol !== PROTOCOL) {
+        return this.reject(s, grpc.status.FAILED_PRECONDITION, `client ${s.id} speaks protocol ${r.protocol}, this server ${PROTOCOL}: run the same sparse-proxskip version on both ends`);
+      }
       if (r.dim !== d) return this.reject(s, grpc.status.INVALID_ARGUMENT, `client ${s.id} built a model of dimension ${r.dim}, the server's has ${d}: check --data`);
       const refusal = this.checkSmoothness(s.id, r.smoothness);
       if (refusal) return this.reject(s, grpc.status.INVALID_ARGUMENT, refusal);

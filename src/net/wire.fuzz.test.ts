@@ -16,7 +16,7 @@ import { resolveConfig } from '../sim/config.js';
 import { prepareRun } from '../sim/run.js';
 import { runClients } from './client.js';
 import { SERVER_DEFAULTS } from './config.js';
-import { checkClientMessage, decodeClientMessage, federation, wireBytes, type ClientMessage, type Refusal } from './proto.js';
+import { checkClientMessage, decodeClientMessage, federation, PROTOCOL, wireBytes, type ClientMessage, type Refusal } from './proto.js';
 import { FederationServer } from './server.js';
 import { rawClient, simulatedJsonl } from './testing.js';
 
@@ -37,7 +37,7 @@ const uint32 = fc.oneof(fc.constantFrom(0, 1, 2, 0xffffffff), fc.nat({ max: 0xff
 const double = fc.oneof(fc.constantFrom(0, -0, 1, -1, NaN, Infinity, -Infinity, 1e308, 5e-324), fc.double());
 const payload = fc.uint8Array({ maxLength: 300 });
 const clientMessage = fc.oneof(
-  fc.record({ ready: fc.record({ dim: uint32, smoothness: double, samples: uint32, pendingRound: uint32 }) }),
+  fc.record({ ready: fc.record({ dim: uint32, smoothness: double, samples: uint32, pendingRound: uint32, protocol: uint32 }) }),
   fc.record({ update: fc.record({ round: uint32, payload }) }),
   fc.record({ loss: fc.record({ round: uint32, loss: double, postHoc: fc.boolean() }) }),
   fc.constant({}),
@@ -165,7 +165,7 @@ describe('the server under hostile messages', () => {
           // client 1, joined and at its Train of round 1 (the round waits for it)
           const r = rawClient(srv.port, '1');
           await r.until('welcome');
-          r.send({ msg: 'ready', ready: { dim: d, smoothness: model.smoothness(shard), samples: shard.y.length, pendingRound: 0 } });
+          r.send({ msg: 'ready', ready: { dim: d, smoothness: model.smoothness(shard), samples: shard.y.length, pendingRound: 0, protocol: PROTOCOL } });
           const b = await r.until('broadcast');
           if (b.broadcast.evaluate) r.send({ msg: 'loss', loss: { round: 0, loss: model.lossGrad(new Float32Array(d), shard, null), postHoc: false } });
           await r.until('train');
