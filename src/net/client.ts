@@ -22,7 +22,8 @@ import { UsageError } from '../errors.js';
 import { methodOf, type RunConfig } from '../sim/config.js';
 import { loadRunData } from '../sim/run.js';
 import { createRunner, type ClientRunner } from '../sim/runner.js';
-import { federation, messageLimitOptions, type ClientMessage, type FederationClient, type ServerMessage } from './proto.js';
+import { SERVER_DEFAULTS } from './config.js';
+import { channelOptions, federation, PROTOCOL, type ClientMessage, type FederationClient, type KeepaliveOptions, type ServerMessage } from './proto.js';
 import { channelCredentials, type ClientTls } from './security.js';
 import { NetError } from './server.js';
 import { bytesF32, f32bytes, readStateFile, writeStateFile } from './state.js';
@@ -47,8 +48,18 @@ export interface ClientOptions {
   maxMessageBytes: number;
   /** seconds to keep trying to reach the server before giving up */
   connectTimeout: number;
+  /** keepalive pings to the server (default: the server's defaults) */
+  keepalive?: KeepaliveOptions;
   log?: (line: string) => void;
+  /**
+   * Awaited at each step of a session, so tests can cut or kill a client at an exact point: it may wait,
+   * or throw (an error whose gRPC `code` is retried acts as a cut connection; any other stops the client, as a kill).
+   */
+  onStep?: (id: number, step: ClientStep, round: number) => void | Promise<void>;
 }
+
+/** The points of a session at which `onStep` is called. */
+export type ClientStep = 'welcome' | 'broadcast' | 'applied' | 'loss-sent' | 'train' | 'update-saved' | 'update-sent';
 
 /** Parses '3', '0-99', '0-9,20,30-35' into ascending unique ids. */
 export function parseClientIds(text: string): number[] {
@@ -62,6 +73,30 @@ export function parseClientIds(text: string): number[] {
     for (let i = a; i <= b; i++) ids.add(i);
   }
   return [...ids].sort((x, y) => x - y);
+}
+
+/**
+ * What a client does with the broadcast of `round`, given its state (the last broadcast it applied, the
+ * round of the update it holds) and `lastIncluded`, the last round in which the server used its update:
+ * fold the update it holds into h_i ('apply'), nothing ('skip'), or stop, with the reason. A client with a
+ * control variate must have folded in every update the server used; one that cannot (it missed that
+ * round's broadcast, or lost its state) stops rather than go on with a wrong h_i. The caller then drops an
+ * update of this round or earlier, and records `round` as applied.
+ */
+export function onBroadcast(st: { round: number; pendingRound: number | null; hasH: boolean }, round: number, lastIncluded: number): 'apply' | 'skip' | { stop: string } {
+  if (round < st.round) return { stop: `the server is at round ${round} but this client's state is at round ${st.round}: the server's checkpoint is older than the client's state` };
+  // the broadcast it last applied, sent again after a reconnect; an update of a later round stays pending
+  if (round === st.round || !st.hasH) return 'skip';
+  if (lastIncluded === round && st.pendingRound === round) return 'apply';
+  if (lastIncluded <= st.round) return 'skip';
+  if (lastIncluded === st.pendingRound) {
+    return { stop: `missed the broadcast of round ${lastIncluded}, in which the server used its update, so its control variate cannot be brought up to date` };
+  }
+  return {
+    stop:
+      `the server used this client's update of round ${lastIncluded}, which this client does not hold (its state ends at round ${st.round}), ` +
+      'so its control variate cannot be brought up to date: restart it with the --state-dir it ran with',
+  };
 }
 
 /** Errors worth waiting out: the server is (re)starting, or the connection dropped. */
@@ -227,7 +262,7 @@ function saveState(dir: string | null, st: ClientState): void {
 export async function runClients(opts: ClientOptions): Promise<void> {
   const log = opts.log ?? ((line) => console.error(`[client] ${line}`));
   const { Client } = federation();
-  const channel = new Client(opts.server, channelCredentials(opts.tls), messageLimitOptions(opts.maxMessageBytes));
+  const channel = new Client(opts.server, channelCredentials(opts.tls), channelOptions(opts.maxMessageBytes, opts.keepalive ?? SERVER_DEFAULTS));
   const pool = new Pool(opts);
   const states = new Map<number, ClientState>();
   try {
@@ -257,7 +292,6 @@ async function runSession(
     };
     let done = false;
     try {
-      let lastIncluded = 0;
       let gamma = 0;
       let current: Derived | null = null;
       for await (const m of call as AsyncIterable<ServerMessage>) {
@@ -266,7 +300,8 @@ async function runSession(
         switch (m.msg) {
           case 'welcome': {
             const w = m.welcome;
-            lastIncluded = w.lastIncludedRound;
+            await opts.onStep?.(id, 'welcome', states.get(id)?.round ?? 0);
+            if (w.protocol !== PROTOCOL) throw new NetError(`client ${id}: the server speaks protocol ${w.protocol}, this client ${PROTOCOL}: run the same sparse-proxskip version on both ends`);
             const s = await pool.prepare(w.configJson, w.modelSpecJson);
             const d = s.model.layout.d;
             if (!states.has(id)) {
@@ -274,7 +309,8 @@ async function runSession(
               if (st.round > 0 || st.pending) log(`client ${id}: resumed from ${opts.stateDir} (round ${st.round}${st.pending ? `, update of round ${st.pending.round} in flight` : ''})`);
               states.set(id, st);
             }
-            send({ msg: 'ready', ready: { dim: d, smoothness: await pool.smoothness(id), samples: s.shards.get(id)!.y.length } });
+            const pendingRound = states.get(id)!.pending?.round ?? 0;
+            send({ msg: 'ready', ready: { dim: d, smoothness: await pool.smoothness(id), samples: s.shards.get(id)!.y.length, pendingRound, protocol: PROTOCOL } });
             break;
           }
           case 'start':
@@ -283,30 +319,33 @@ async function runSession(
           case 'broadcast': {
             const b = m.broadcast;
             const st = states.get(id)!;
+            await opts.onStep?.(id, 'broadcast', b.round);
             const s = await pool.setupReady;
             const der = (current = await pool.derive(b.round, b.payload));
             const { step } = await pool.step(gamma);
-            if (b.round < st.round) throw new NetError(`client ${id}: the server is at round ${b.round} but this client's state is at round ${st.round}: the server's checkpoint is older than the client's state`);
-            if (st.pending && st.pending.round === b.round && b.included && st.h && der.b.ref) {
-              updateControlVariate(s.method, st.h, st.pending.vector, der.b.ref, step);
-            } else if (st.pending && st.pending.round < b.round && st.pending.round === lastIncluded && lastIncluded > 0) {
-              throw new NetError(`client ${id}: missed the broadcast of round ${st.pending.round}, in which the server used its update, so its control variate cannot be brought up to date`);
-            }
-            if (st.pending || st.round !== b.round) {
-              st.pending = null;
+            const pendingRound = st.pending?.round ?? null;
+            const action = onBroadcast({ round: st.round, pendingRound, hasH: st.h !== null }, b.round, b.lastIncludedRound);
+            if (typeof action === 'object') throw new NetError(`client ${id}: ${action.stop}`);
+            if (action === 'apply' && der.b.ref) updateControlVariate(s.method, st.h!, st.pending!.vector, der.b.ref, step);
+            const settled = pendingRound !== null && pendingRound <= b.round;
+            if (settled || st.round !== b.round) {
+              if (settled) st.pending = null;
               st.round = b.round;
               saveState(opts.stateDir, st);
             }
+            await opts.onStep?.(id, 'applied', b.round);
             if (b.evaluate || b.postHoc) {
               const { runner } = await pool.step(gamma);
               const x = b.postHoc ? s.pruner.apply(der.average!) : der.evalModel;
               send({ msg: 'loss', loss: { round: b.round, loss: runner.loss(x, id), postHoc: b.postHoc } });
+              await opts.onStep?.(id, 'loss-sent', b.round);
             }
             break;
           }
           case 'train': {
             const t = m.train;
             const st = states.get(id)!;
+            await opts.onStep?.(id, 'train', t.round);
             if (!st.pending || st.pending.round !== t.round) {
               const s = await pool.setupReady;
               const { runner, step } = await pool.step(gamma);
@@ -322,7 +361,9 @@ async function runSession(
               st.pending = { round: t.round, payload, vector: decode(payload, u.length).vector };
               saveState(opts.stateDir, st);
             }
+            await opts.onStep?.(id, 'update-saved', t.round);
             send({ msg: 'update', update: { round: t.round, payload: st.pending.payload } });
+            await opts.onStep?.(id, 'update-sent', t.round);
             break;
           }
           case 'done':

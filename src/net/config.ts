@@ -49,6 +49,14 @@ export interface ServerOptions {
   out: string;
   /** where the per-round checkpoint goes (default: out) */
   checkpointDir: string | null;
+  /** most TCP connections open at once; more are closed at once (bounds file descriptors and memory) */
+  maxConnections: number;
+  /** seconds a connection may stay open without carrying an accepted client before it is closed */
+  idleTimeout: number;
+  /** seconds between keepalive pings to each client */
+  keepaliveTime: number;
+  /** seconds without an answer to a ping after which a client's connection counts as dead */
+  keepaliveTimeout: number;
 }
 
 export interface ServeConfig {
@@ -67,12 +75,19 @@ export const SERVER_DEFAULTS: ServerOptions = {
   allowPartial: false,
   out: '',
   checkpointDir: null,
+  maxConnections: 1024,
+  idleTimeout: 30,
+  keepaliveTime: 30,
+  keepaliveTimeout: 120,
 };
 
 const PATH: FieldType = { want: 'a file path', test: NON_EMPTY_STRING.test };
 const OBJECT: FieldType = { want: 'an object', test: (v) => typeof v === 'object' && v !== null && !Array.isArray(v) };
 
 /** The JSON type of every server option (run options: RUN_OPTION_TYPES). */
+/** idle timeout and keepalive intervals */
+const SECONDS: FieldType = { want: 'a number of seconds in [0.01, 86400]', test: (v) => typeof v === 'number' && v >= 0.01 && v <= 86400 };
+
 const SERVER_OPTION_TYPES: { readonly [K in keyof ServerOptions]: FieldType } = {
   host: { want: 'a host name or address', test: NON_EMPTY_STRING.test },
   port: integer(0, 65535),
@@ -84,6 +99,10 @@ const SERVER_OPTION_TYPES: { readonly [K in keyof ServerOptions]: FieldType } = 
   allowPartial: BOOLEAN,
   out: PATH,
   checkpointDir: nullable(PATH),
+  maxConnections: integer(1, 65536),
+  idleTimeout: SECONDS,
+  keepaliveTime: SECONDS,
+  keepaliveTimeout: SECONDS,
 };
 
 /** The fields of `tls`: cert and key are required. */
@@ -119,6 +138,8 @@ export function parseServeConfig(raw: unknown, baseDir: string, overrides: Parti
   }
   if (run.init !== null) run.init = resolve(baseDir, run.init); // like the server's paths: relative to the file
   if (run.lambda === 'auto') fail('', "lambda 'auto' searches by simulation; give the number `run --lambda auto` found");
+  if (run.stopTol > 0) fail('', 'stopTol (stopping a converged run) is simulator only: give the rounds');
+  if (run.topkAt.length > 0) fail('', 'topkAt is simulator only');
   if (run.hReference === 'recentre') fail('', "hReference 'recentre' needs every h_i in one place (simulator only)");
 
   const merged = { ...serverPart, ...definedOnly(overrides) };

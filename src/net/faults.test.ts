@@ -5,11 +5,12 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../sim/config.js';
-import { sha, simulated, spawnCli, type CliProcess } from './testing.js';
+import { sha, simulated, spawnCli, tcpProxy, type CliProcess } from './testing.js';
 
 const running = new Set<ChildProcess>();
 const dirs: string[] = [];
@@ -20,12 +21,12 @@ afterAll(() => {
 });
 
 /** A directory with a serve config, and `cli` to run commands in it. */
-function setup(config: Record<string, unknown>): { dir: string; configPath: string; cli: (args: string[]) => CliProcess } {
+function setup(config: Record<string, unknown>): { dir: string; configPath: string; cli: (args: string[], fdLimit?: number) => CliProcess } {
   const dir = mkdtempSync(join(tmpdir(), 'spx-faults-'));
   dirs.push(dir);
   const configPath = join(dir, 'serve.json');
   writeFileSync(configPath, JSON.stringify({ host: '127.0.0.1', port: 0, portFile: 'port', out: 'out', timing: false, ...config }));
-  return { dir, configPath, cli: (args) => spawnCli(args, dir, running) };
+  return { dir, configPath, cli: (args, fdLimit) => spawnCli(args, dir, running, fdLimit) };
 }
 
 async function portOf(dir: string, server: CliProcess): Promise<number> {
@@ -99,5 +100,48 @@ describe.concurrent('faults, with real processes', () => {
     const model = readFileSync(join(dir, 'out', 'model.f32'));
     expect(sha(new Float32Array(model.buffer, model.byteOffset, model.byteLength / 4))).toBe(sim.models.at(-1));
   });
-});
 
+  it('an aborted server exits at once, even while a connection to a vanished client lasts', { timeout: 180_000 }, async () => {
+    // keepalive too slow to notice the vanished client within the test: only the shutdown can close its connection
+    const { dir, configPath, cli } = setup({ ...RUN, rounds: 10_000, roundTimeout: 1, keepaliveTime: 3600, keepaliveTimeout: 3600 });
+    const server = cli(['serve', '--config', configPath]);
+    const port = await portOf(dir, server);
+    const proxy = await tcpProxy(port);
+    try {
+      cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-1']);
+      cli(['client', '--server', `127.0.0.1:${proxy.port}`, '--client-id', '2', '--keepalive-time', '3600', '--keepalive-timeout', '3600']);
+      await server.waitFor(/round 2\//);
+      proxy.freeze();
+      await server.waitFor(/no (update|loss) from client 2 within the round timeout of 1 s; aborting/);
+      const t = performance.now();
+      expect(await server.exit).toBe(2);
+      expect(performance.now() - t).toBeLessThan(10_000);
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('a flood of silent connections cannot exhaust file descriptors: the run and its checkpoints go on, and it equals the simulator', { timeout: 180_000 }, async () => {
+    const { dir, configPath, cli } = setup({ ...RUN, rounds: 40, roundTimeout: 30, maxConnections: 40, idleTimeout: 1 });
+    // the server may open 128 files; the flood, in the middle of the run, is 300 sockets (before issue 10: EMFILE on the next checkpoint)
+    const server = cli(['serve', '--config', configPath], 128);
+    const port = await portOf(dir, server);
+    const pool = cli(['client', '--server', `127.0.0.1:${port}`, '--client-ids', '0-2']);
+    await server.waitFor(/round 2\//);
+    const flood = await Promise.all(
+      Array.from({ length: 300 }, () => new Promise<Socket>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => resolve(s));
+        s.on('error', () => resolve(s));
+      })),
+    );
+    try {
+      expect(await server.exit).toBe(0);
+      expect(await pool.exit).toBe(0);
+      expect(server.output()).toMatch(/refused a connection from 127\.0\.0\.1:\d+: 40 connections are open \(maxConnections\)/);
+      const sim = await simulated(resolveConfig({ ...RUN, rounds: 40, timing: false }));
+      expect(readFileSync(join(dir, 'out', 'rounds.jsonl'), 'utf8')).toBe(sim.jsonl);
+    } finally {
+      for (const s of flood) s.destroy();
+    }
+  });
+});

@@ -8,10 +8,18 @@ import * as protoLoader from '@grpc/proto-loader';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/sparse_proxskip.proto', import.meta.url));
 
+/**
+ * The version of the protocol. 2: Ready says which update the client holds and Broadcast the last round
+ * the server used it; version 1 had neither, and its clients would go on silently with a wrong h_i.
+ */
+export const PROTOCOL = 2;
+
 export interface ReadyMsg {
   dim: number;
   smoothness: number;
   samples: number;
+  pendingRound: number;
+  protocol: number;
 }
 export interface UpdateMsg {
   round: number;
@@ -30,14 +38,14 @@ export type ClientMessage =
 export interface WelcomeMsg {
   configJson: string;
   modelSpecJson: string;
-  lastIncludedRound: number;
+  protocol: number;
 }
 export interface BroadcastMsg {
   round: number;
   payload: Uint8Array;
-  included: boolean;
   evaluate: boolean;
   postHoc: boolean;
+  lastIncludedRound: number;
 }
 export type ServerMessage =
   | { msg: 'welcome'; welcome: WelcomeMsg }
@@ -46,7 +54,12 @@ export type ServerMessage =
   | { msg: 'train'; train: { round: number; steps: number } }
   | { msg: 'done'; done: { message: string } };
 
-export type JoinServerCall = grpc.ServerDuplexStream<ClientMessage, ServerMessage>;
+/** A client message the server cannot use, and why (one line). */
+export interface Refusal {
+  refused: string;
+}
+
+export type JoinServerCall = grpc.ServerDuplexStream<ClientMessage | Refusal, ServerMessage>;
 export type JoinClientCall = grpc.ClientDuplexStream<ClientMessage, ServerMessage>;
 
 export interface FederationClient extends grpc.Client {
@@ -72,10 +85,125 @@ export function federation(): Loaded {
   return loaded;
 }
 
-/** gRPC's own limits, a little above our explicit payload limit so the explicit check gives the clearer error. */
-export function messageLimitOptions(maxMessageBytes: number): grpc.ChannelOptions {
+/**
+ * The service as the server registers it: each request is decoded and checked by decodeClientMessage,
+ * which never throws, so an undecodable message reaches the handler as a Refusal (logged, client dropped)
+ * instead of ending inside gRPC without a word.
+ */
+export function serverService(): grpc.ServiceDefinition {
+  const join = federation().service.Join!;
+  return { Join: { ...join, requestDeserialize: (bytes: Buffer) => decodeClientMessage(bytes) } };
+}
+
+type FieldType = 'uint32' | 'double' | 'bool' | 'bytes';
+
+/** The fields of each kind of ClientMessage (as proto-loader decodes them: camelCase, defaults filled in). */
+const CLIENT_FIELDS: Record<ClientMessage['msg'], Record<string, FieldType>> = {
+  ready: { dim: 'uint32', smoothness: 'double', samples: 'uint32', pendingRound: 'uint32', protocol: 'uint32' },
+  update: { round: 'uint32', payload: 'bytes' },
+  loss: { round: 'uint32', loss: 'double', postHoc: 'bool' },
+};
+
+function hasType(t: FieldType, v: unknown): boolean {
+  switch (t) {
+    case 'uint32':
+      return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff;
+    case 'double':
+      return typeof v === 'number';
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'bytes':
+      return v instanceof Uint8Array;
+  }
+}
+
+/** A ClientMessage from the wire: decoded and checked (see checkClientMessage), or why not. Never throws. */
+export function decodeClientMessage(bytes: Uint8Array): ClientMessage | Refusal {
+  let m: unknown;
+  try {
+    m = federation().service.Join!.requestDeserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    return { refused: `undecodable message of ${bytes.length} bytes (${oneLine((e as Error)?.message ?? String(e))})` };
+  }
+  return checkClientMessage(m);
+}
+
+/**
+ * Checks a decoded ClientMessage: exactly one of ready, update, loss, and each of its fields of the right
+ * type. (Whether it comes in its place, and its values, are the server's to check.)
+ */
+export function checkClientMessage(m: unknown): ClientMessage | Refusal {
+  if (typeof m !== 'object' || m === null) return { refused: 'not a message' };
+  const o = m as Record<string, unknown>;
+  const kinds = (Object.keys(CLIENT_FIELDS) as ClientMessage['msg'][]).filter((k) => o[k] !== undefined && o[k] !== null);
+  if (kinds.length !== 1) {
+    return { refused: kinds.length === 0 ? 'an empty message (none of ready, update, loss)' : `one message of several kinds (${kinds.join(', ')})` };
+  }
+  const kind = kinds[0]!;
+  const body = o[kind];
+  if (typeof body !== 'object' || body === null) return { refused: `${kind}: not a message` };
+  for (const [field, type] of Object.entries(CLIENT_FIELDS[kind])) {
+    if (!hasType(type, (body as Record<string, unknown>)[field])) return { refused: `${kind}.${field} is not a ${type}` };
+  }
+  return { msg: kind, [kind]: body } as unknown as ClientMessage;
+}
+
+/** A message made safe for a log line: one line, at most 200 characters. */
+export function oneLine(text: string): string {
+  const flat = text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return flat.length > 200 ? `${flat.slice(0, 200)}...` : flat;
+}
+
+/**
+ * Calls `done` with the status gRPC sent on a server call it ended itself (a message over its size limit,
+ * one it could not decompress), as "gRPC refused it: CODE: details", or with null. grpc-js (pinned in
+ * package.json) refuses such a message below the service handler, which sees only 'cancelled'; the status
+ * goes out in the HTTP/2 stream's trailers, which are readable once the stream closes (waited for 1 s at most).
+ */
+export function grpcRefusal(call: JoinServerCall, done: (reason: string | null) => void): void {
+  type Stream = { sentTrailers?: Record<string, unknown>; closed?: boolean; once?: (e: string, f: () => void) => void };
+  const stream = (call as unknown as { call?: { stream?: Stream } }).call?.stream;
+  let called = false;
+  const finish = (): void => {
+    if (called) return;
+    called = true;
+    const trailers = stream?.sentTrailers;
+    const code = Number(trailers?.['grpc-status']);
+    if (!trailers || !Number.isInteger(code) || code === grpc.status.OK) return done(null);
+    let details = String(trailers['grpc-message'] ?? '');
+    try {
+      details = decodeURIComponent(details);
+    } catch {
+      // keep it as sent
+    }
+    done(`gRPC refused it: ${grpc.status[code] ?? code}: ${oneLine(details)}`);
+  };
+  if (!stream?.once || stream.closed) return finish();
+  stream.once('close', finish);
+  setTimeout(finish, 1000).unref();
+}
+
+export interface KeepaliveOptions {
+  /** seconds between keepalive pings */
+  keepaliveTime: number;
+  /** seconds to wait for a ping's answer before the connection counts as dead */
+  keepaliveTimeout: number;
+}
+
+/**
+ * The gRPC options of both ends: message limits a little above our explicit payload limit (so the explicit
+ * check gives the clearer error), and keepalive pings, so a peer that vanished without closing its
+ * connection is noticed (its streams then end as if cut).
+ */
+export function channelOptions(maxMessageBytes: number, k: KeepaliveOptions): grpc.ChannelOptions {
   const limit = maxMessageBytes + 64 * 1024;
-  return { 'grpc.max_receive_message_length': limit, 'grpc.max_send_message_length': limit };
+  return {
+    'grpc.max_receive_message_length': limit,
+    'grpc.max_send_message_length': limit,
+    'grpc.keepalive_time_ms': Math.round(k.keepaliveTime * 1000),
+    'grpc.keepalive_timeout_ms': Math.round(k.keepaliveTimeout * 1000),
+    'grpc.keepalive_permit_without_calls': 1,
+  };
 }
 
 function varintLength(x: number): number {
@@ -87,13 +215,13 @@ function varintLength(x: number): number {
   return n;
 }
 
-/** A length-delimited protobuf field of `len` bytes (0 when proto3 leaves it out). */
+/** A length-delimited protobuf field of `len` bytes (protobufjs writes every field the object has, defaults too). */
 function field(len: number): number {
-  return len === 0 ? 0 : 1 + varintLength(len) + len;
+  return 1 + varintLength(len) + len;
 }
 
 function uintField(x: number): number {
-  return x === 0 ? 0 : 1 + varintLength(x);
+  return 1 + varintLength(x);
 }
 
 /** gRPC frame prefix: compressed flag and u32 length. */
@@ -101,9 +229,10 @@ const GRPC_PREFIX = 5;
 
 /**
  * Bytes of an Update or Broadcast message as gRPC sends it: the protobuf encoding inside the 5-byte
- * gRPC prefix (HTTP/2 frame headers and TLS records not included).
+ * gRPC prefix (HTTP/2 frame headers and TLS records not included). `uints`: the values of its uint32
+ * fields; `bools`: how many bool fields it has.
  */
-export function wireBytes(round: number, payloadBytes: number, flags = 0): number {
-  const inner = uintField(round) + field(payloadBytes) + 2 * flags;
+export function wireBytes(uints: number[], payloadBytes: number, bools = 0): number {
+  const inner = uints.reduce((sum, x) => sum + uintField(x), 0) + field(payloadBytes) + 2 * bools;
   return GRPC_PREFIX + 1 + varintLength(inner) + inner;
 }

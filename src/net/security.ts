@@ -5,6 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TlsOptions } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import forge from 'node-forge';
 import { UsageError } from '../errors.js';
@@ -19,14 +20,24 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
-export function serverCredentials(tls: TlsFiles | null): grpc.ServerCredentials {
-  if (!tls) return grpc.ServerCredentials.createInsecure();
-  const ca = tls.ca ? readPem(tls.ca, 'CA certificate') : null;
-  return grpc.ServerCredentials.createSsl(
-    ca,
-    [{ cert_chain: readPem(tls.cert, 'server certificate'), private_key: readPem(tls.key, 'server key') }],
-    tls.requireClientCert,
-  );
+/**
+ * The server's TLS options (the listener does the handshake, see listener.ts), or null for plain text. With
+ * requireClientCert, a client must present a certificate signed by `ca`.
+ */
+export function serverTlsOptions(tls: TlsFiles | null): TlsOptions | null {
+  if (!tls) return null;
+  return {
+    cert: readPem(tls.cert, 'server certificate'),
+    key: readPem(tls.key, 'server key'),
+    ...(tls.ca ? { ca: readPem(tls.ca, 'CA certificate') } : {}),
+    requestCert: tls.requireClientCert,
+    rejectUnauthorized: true,
+  };
+}
+
+/** A client id as the wire and the tokens file spell it: a plain decimal integer (no sign, exponent, hex or leading zero), or null. */
+export function parseClientId(text: string): number | null {
+  return /^(0|[1-9][0-9]{0,8})$/.test(text) ? Number(text) : null;
 }
 
 export interface ClientTls {
@@ -58,8 +69,8 @@ export function readTokens(path: string): Map<number, string> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UsageError(`${path}: expected {"CLIENT_ID": "TOKEN", ...}`);
   const out = new Map<number, string>();
   for (const [k, v] of Object.entries(raw)) {
-    const id = Number(k);
-    if (!Number.isSafeInteger(id) || id < 0 || String(id) !== k) throw new UsageError(`${path}: '${k}' is not a client id`);
+    const id = parseClientId(k);
+    if (id === null) throw new UsageError(`${path}: '${k}' is not a client id (a plain decimal integer)`);
     if (typeof v !== 'string' || v.length < 16) throw new UsageError(`${path}: the token of client ${k} must be a string of at least 16 characters`);
     out.set(id, v);
   }
@@ -85,10 +96,11 @@ export interface CertsOptions {
 /**
  * A CA, a server certificate (SAN localhost, 127.0.0.1 and `hosts`), one client certificate (CN
  * sparse-proxskip-client, shared by the client machines) and a tokens file with a random token per client.
- * For trying TLS out; a deployment uses certificates from its own CA.
+ * For trying TLS out; a deployment uses certificates from its own CA. The private keys and the tokens are
+ * readable by their owner only (0600) from the moment they exist; a directory it creates is 0700.
  */
 export function makeCerts(opts: CertsOptions): string[] {
-  mkdirSync(opts.out, { recursive: true });
+  mkdirSync(opts.out, { recursive: true, mode: 0o700 });
   const ca = issue({ cn: 'sparse-proxskip test CA', days: opts.days, isCa: true });
   const hosts = ['localhost', '127.0.0.1', ...opts.hosts.filter((h) => h !== 'localhost' && h !== '127.0.0.1')];
   const server = issue({ cn: hosts[0]!, days: opts.days, isCa: false, issuer: ca, altNames: hosts, usage: 'server' });
@@ -100,10 +112,10 @@ export function makeCerts(opts: CertsOptions): string[] {
     ['client.pem', forge.pki.certificateToPem(client.cert)],
     ['client.key', forge.pki.privateKeyToPem(client.key)],
   ];
-  for (const [name, pem] of files) writeFileAtomic(join(opts.out, name), pem);
+  for (const [name, pem] of files) writeFileAtomic(join(opts.out, name), pem, name.endsWith('.key') ? 0o600 : 0o644);
   const tokens: Record<string, string> = {};
   for (let i = 0; i < opts.clients; i++) tokens[String(i)] = randomBytes(24).toString('hex');
-  writeJsonAtomic(join(opts.out, 'tokens.json'), tokens);
+  writeJsonAtomic(join(opts.out, 'tokens.json'), tokens, 0o600);
   return [...files.map(([name]) => join(opts.out, name)), join(opts.out, 'tokens.json')];
 }
 

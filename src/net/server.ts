@@ -30,9 +30,10 @@ import { prepareRun, runModelInfo, type PreparedRun } from '../sim/run.js';
 import { chooseParticipants, controlVariateNorms, initialModel, mean, roundRecord, serverStep, type RoundRecord } from '../sim/simulate.js';
 import { VERSION } from '../version.js';
 import type { ServeConfig } from './config.js';
-import { federation, messageLimitOptions, wireBytes, type ClientMessage, type JoinServerCall, type ServerMessage } from './proto.js';
-import { readTokens, serverCredentials, tokenMatches } from './security.js';
-import { bytesF32, f32bytes, readStateFile, writeStateFile } from './state.js';
+import { channelOptions, grpcRefusal, oneLine, PROTOCOL, serverService, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
+import { Listener, throttled } from './listener.js';
+import { parseClientId, readTokens, serverTlsOptions, tokenMatches } from './security.js';
+import { bytesF32, f32bytes, readStateFile, readStateHeader, writeStateFile } from './state.js';
 
 /** The run cannot go on (a client missing past the round timeout, a bad checkpoint): one line for the user. */
 export class NetError extends Error {
@@ -78,6 +79,8 @@ interface Session {
   peer: string;
   ready: boolean;
   closed: boolean;
+  /** frees the connection's place in the listener's idle accounting */
+  release: () => void;
 }
 
 type Phase = 'join' | 'train' | 'evaluate' | 'done';
@@ -85,7 +88,6 @@ type Phase = 'join' | 'train' | 'evaluate' | 'done';
 interface LastBroadcast {
   round: number;
   payload: Uint8Array;
-  included: Set<number>;
 }
 
 interface Checkpoint {
@@ -95,7 +97,6 @@ interface Checkpoint {
   steps: number;
   gamma: number;
   elapsed: number;
-  included: number[];
   lastIncluded: number[];
   ledger: ReturnType<Ledger['toJSON']>;
   hasH: boolean;
@@ -104,11 +105,15 @@ interface Checkpoint {
 const CHECKPOINT = 'checkpoint.bin';
 
 export class FederationServer {
-  private readonly grpcServer: grpc.Server;
+  readonly port: number;
   private readonly sessions: (Session | null)[];
-  private readonly smoothness: (number | null)[];
+  private readonly model: Model;
+  /** L_i of the server's copy of each client's data, computed when the client joins */
+  private readonly ownSmoothness: (number | undefined)[];
   private readonly tokens: Map<number, string> | null;
   private readonly log: (line: string) => void;
+  /** refusals before a client is accepted: anyone can cause them, so a flood of them is thinned out */
+  private readonly logRefusal: (kind: string, line: string) => void;
   private phase: Phase = 'join';
   private round = 0;
   /** local steps of the current round */
@@ -132,17 +137,20 @@ export class FederationServer {
   private constructor(
     private readonly opts: ServeOptions,
     private readonly prepared: PreparedRun,
-    readonly port: number,
-    server: grpc.Server,
+    private readonly grpcServer: grpc.Server,
+    private readonly listener: Listener,
   ) {
-    this.grpcServer = server;
     const n = prepared.dataset.clients.length;
+    this.port = listener.port;
     this.sessions = new Array(n).fill(null);
-    this.smoothness = new Array(n).fill(null);
+    this.ownSmoothness = new Array(n).fill(undefined);
     this.lastIncluded = new Array(n).fill(0);
-    this.dim = createModel(prepared.modelSpec).layout.d;
+    // a network with BatchNorm evaluates with the statistics of a fixed sample of the training images, as the clients do
+    this.model = createModel(prepared.modelSpec, evalReferenceOf(prepared.modelSpec, prepared.dataset.clients));
+    this.dim = this.model.layout.d;
     this.tokens = opts.config.server.tokens ? readTokens(opts.config.server.tokens) : null;
     this.log = opts.log ?? ((line) => console.error(`[serve] ${line}`));
+    this.logRefusal = throttled(this.log);
     this.done = this.run().then(
       (r) => this.shutdown().then(() => r),
       async (e: unknown) => {
@@ -156,24 +164,36 @@ export class FederationServer {
     this.done.catch(() => {});
   }
 
-  /** Loads the data, binds the port, and starts the run (`done` settles when it ends). */
+  /** Loads the data, opens the port, and starts the run (`done` settles when it ends). */
   static async start(opts: ServeOptions): Promise<FederationServer> {
     const { run, server: s } = opts.config;
+    if (opts.resume) {
+      // a finished run has nothing to resume: say so, rather than wait for clients that have exited
+      const c = readStateHeader<Checkpoint>(join(s.checkpointDir ?? s.out, CHECKPOINT));
+      if (c && c.round >= run.rounds && c.config === JSON.stringify(run) && existsSync(join(s.out, 'summary.json'))) {
+        throw new NetError(`the run in ${s.out} is finished (checkpoint at the last round, ${run.rounds}, and summary.json written): nothing to resume; start it without --resume to run it again`);
+      }
+    }
     const prepared = opts.prepared ?? (await prepareRun(run));
-    const grpcServer = new grpc.Server(messageLimitOptions(s.maxMessageBytes));
-    const creds = serverCredentials(s.tls);
+    const log = opts.log ?? ((line: string) => console.error(`[serve] ${line}`));
+    const grpcServer = new grpc.Server(channelOptions(s.maxMessageBytes, s));
     let self: FederationServer | null = null;
-    grpcServer.addService(federation().service, {
+    grpcServer.addService(serverService(), {
       Join: (call: JoinServerCall) => {
         if (self) self.join(call);
         else call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'server is starting' });
       },
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      grpcServer.bindAsync(`${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`, creds, (err, p) => (err ? reject(new NetError(`cannot listen on ${s.host}:${s.port}: ${err.message}`)) : resolve(p))),
-    );
-    if (s.portFile) writeFileAtomic(s.portFile, `${port}\n`);
-    self = new FederationServer(opts, prepared, port, grpcServer);
+    const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = await Listener.open(
+      { host: s.host, port: s.port, tls: serverTlsOptions(s.tls), maxConnections: s.maxConnections, idleTimeout: s.idleTimeout, log },
+      (socket) => injector.injectConnection(socket),
+    ).catch((e: Error) => {
+      grpcServer.forceShutdown();
+      throw new NetError(`cannot listen on ${s.host}:${s.port}: ${e.message}`);
+    });
+    if (s.portFile) writeFileAtomic(s.portFile, `${listener.port}\n`);
+    self = new FederationServer({ ...opts, log }, prepared, grpcServer, listener);
     return self;
   }
 
@@ -187,20 +207,28 @@ export class FederationServer {
     return this.sessions.length;
   }
 
-  /** Lets the last messages (Done, ABORTED) reach the clients, then closes; a stopped server closes at once. */
+  /**
+   * Lets the last messages (Done, ABORTED) reach the clients, then closes every connection: a connection
+   * to a peer that vanished is closed too, so the process can exit. A stopped server closes at once.
+   */
   private shutdown(): Promise<void> {
     this.phase = 'done';
-    if (this.stopReason) {
+    const close = (): void => {
       this.grpcServer.forceShutdown();
+      this.listener.close();
+    };
+    if (this.stopReason) {
+      close();
       return Promise.resolve();
     }
     return new Promise((resolve) => {
       const force = setTimeout(() => {
-        this.grpcServer.forceShutdown();
+        close();
         resolve();
       }, 2000);
       this.grpcServer.tryShutdown(() => {
         clearTimeout(force);
+        close();
         resolve();
       });
     });
@@ -212,13 +240,13 @@ export class FederationServer {
     const md = call.metadata;
     const peer = call.getPeer();
     const idText = String(md.get('client-id')[0] ?? '');
-    const id = Number(idText);
+    const id = parseClientId(idText);
     const refuse = (code: grpc.status, details: string): void => {
-      this.log(`refused ${peer}: ${details}`);
+      this.logRefusal('refused', `refused ${peer}: ${details}`);
       call.emit('error', { code, details });
     };
-    if (idText === '' || !Number.isSafeInteger(id) || id < 0 || id >= this.n) {
-      return refuse(grpc.status.NOT_FOUND, `unknown client id '${idText}': this run has clients 0..${this.n - 1}`);
+    if (id === null || id >= this.n) {
+      return refuse(grpc.status.NOT_FOUND, `unknown client id '${oneLine(idText)}': this run has clients 0..${this.n - 1} (plain decimal integers)`);
     }
     if (this.tokens) {
       const expected = this.tokens.get(id);
@@ -232,58 +260,70 @@ export class FederationServer {
       return refuse(grpc.status.ALREADY_EXISTS, `client ${id} is already connected (from ${existing.peer}); a second connection for the same id is refused`);
     }
     if (this.phase === 'done') return refuse(grpc.status.UNAVAILABLE, 'the run is over');
-    const s: Session = { id, call, peer, ready: false, closed: false };
+    const s: Session = { id, call, peer, ready: false, closed: false, release: this.listener.hold(peer) };
     this.sessions[id] = s;
     this.log(`client ${id} connected from ${peer}`);
-    const gone = (why: string) => () => {
+    const gone = (event: string) => () => {
       if (s.closed) return;
-      s.closed = true;
-      if (this.sessions[id] === s) this.sessions[id] = null;
-      if (this.phase !== 'done') this.log(`client ${id} disconnected (${why})`);
-      this.wake?.();
+      this.drop(s);
+      if (this.phase === 'done') return;
+      // gRPC ends a call itself when a message breaks its limits: the log says which, from the status it sent
+      grpcRefusal(call, (refusal) => this.log(`client ${id} disconnected (${refusal ?? event})`));
     };
-    call.on('data', (m: ClientMessage) => this.onMessage(s, m));
+    call.on('data', (m: ClientMessage | Refusal) => this.onMessage(s, m));
     call.on('end', gone('stream closed'));
     call.on('cancelled', gone('cancelled'));
     call.on('error', gone('error'));
     call.on('close', gone('closed'));
-    this.send(s, {
-      msg: 'welcome',
-      welcome: {
-        configJson: JSON.stringify(this.opts.config.run),
-        modelSpecJson: JSON.stringify(this.prepared.modelSpec),
-        lastIncludedRound: this.lastIncluded[id]!,
-      },
-    });
+    this.send(s, { msg: 'welcome', welcome: { configJson: JSON.stringify(this.opts.config.run), modelSpecJson: JSON.stringify(this.prepared.modelSpec), protocol: PROTOCOL } });
   }
 
   private send(s: Session, m: ServerMessage): void {
     if (!s.closed) s.call.write({ [m.msg]: (m as Record<string, unknown>)[m.msg] } as unknown as ServerMessage);
   }
 
+  /** The session is over: its id is free again, its connection may go idle. */
+  private drop(s: Session): void {
+    s.closed = true;
+    if (this.sessions[s.id] === s) this.sessions[s.id] = null;
+    s.release();
+    this.wake?.();
+  }
+
   /** Refuses one message: that client's stream ends with `code`; the round goes on for the others. */
   private reject(s: Session, code: grpc.status, details: string): void {
     this.log(`client ${s.id}: rejected: ${details}`);
     if (s.closed) return;
-    s.closed = true;
-    if (this.sessions[s.id] === s) this.sessions[s.id] = null;
+    this.drop(s);
     s.call.emit('error', { code, details });
-    this.wake?.();
   }
 
-  private onMessage(s: Session, m: ClientMessage): void {
+  /** Handles one message; whatever goes wrong in doing so drops that client, never the run. */
+  private onMessage(s: Session, m: ClientMessage | Refusal): void {
     if (s.closed) return;
+    try {
+      this.handle(s, m);
+    } catch (e) {
+      this.reject(s, grpc.status.INTERNAL, `the server failed on this client's message: ${oneLine((e as Error)?.message ?? String(e))}`);
+    }
+  }
+
+  private handle(s: Session, m: ClientMessage | Refusal): void {
+    if ('refused' in m) return this.reject(s, grpc.status.INVALID_ARGUMENT, m.refused);
     const d = this.dim;
     if (m.msg === 'ready') {
       if (s.ready) return this.reject(s, grpc.status.FAILED_PRECONDITION, 'sent Ready twice');
       const r = m.ready;
+      if (r.protocol !== PROTOCOL) {
+        return this.reject(s, grpc.status.FAILED_PRECONDITION, `client ${s.id} speaks protocol ${r.protocol}, this server ${PROTOCOL}: run the same sparse-proxskip version on both ends`);
+      }
       if (r.dim !== d) return this.reject(s, grpc.status.INVALID_ARGUMENT, `client ${s.id} built a model of dimension ${r.dim}, the server's has ${d}: check --data`);
-      if (!Number.isFinite(r.smoothness) || r.smoothness < 0) return this.reject(s, grpc.status.INVALID_ARGUMENT, `smoothness ${r.smoothness} is not a finite number >= 0`);
+      const refusal = this.checkSmoothness(s.id, r.smoothness);
+      if (refusal) return this.reject(s, grpc.status.INVALID_ARGUMENT, refusal);
       s.ready = true;
-      this.smoothness[s.id] = r.smoothness;
       this.log(`client ${s.id} ready (${r.samples} samples, L = ${r.smoothness.toPrecision(6)})`);
       if (this.absent.delete(s.id)) this.log(`client ${s.id} is back`);
-      if (this.gamma !== null) this.catchUp(s);
+      if (this.gamma !== null) this.catchUp(s, r.pendingRound);
       this.wake?.();
       return;
     }
@@ -310,7 +350,7 @@ export class FederationServer {
         return;
       }
       this.updates.set(s.id, { ...decoded, payload: u.payload });
-      this.wire.up += wireBytes(u.round, u.payload.length);
+      this.wire.up += wireBytes([u.round], u.payload.length);
       this.wake?.();
       return;
     }
@@ -323,22 +363,45 @@ export class FederationServer {
     this.wake?.();
   }
 
-  /** What a client that (re)joined a running run needs: γ, the current model, and the pending request. */
-  private catchUp(s: Session): void {
+  /**
+   * The smoothness constant a client reports is not used: γ 'auto' is 1/max L_i over the server's own copy
+   * of the data, as in the simulator. A report that is not a finite positive number is refused; one that
+   * differs from the server's L_i of that client is logged (the client's data is not the server's copy).
+   */
+  private checkSmoothness(id: number, reported: number): string | null {
+    if (isNeuralNet(this.prepared.modelSpec)) return Number.isFinite(reported) ? null : `smoothness ${reported} is not a finite number`;
+    if (!Number.isFinite(reported) || !(reported > 0)) return `smoothness ${reported} is not a finite number > 0`;
+    const own = (this.ownSmoothness[id] ??= this.model.smoothness(this.prepared.dataset.clients[id]!));
+    if (Math.abs(reported - own) > 1e-6 * own) {
+      this.log(`warning: client ${id} reports a smoothness constant L = ${reported.toPrecision(6)}, the server's copy of its data gives ${own.toPrecision(6)}: its data differs from the server's; γ uses the server's values`);
+    }
+    return null;
+  }
+
+  /**
+   * What a client that (re)joined a running run needs: γ, the current model, and the pending request. An
+   * update the server holds from this client is kept if the client holds it too (`pendingRound`), so the
+   * broadcast that includes it lets the client update h_i; otherwise the server drops its copy and asks again.
+   */
+  private catchUp(s: Session, pendingRound: number): void {
     this.send(s, { msg: 'start', start: { gamma: this.gamma! } });
     if (this.last) this.sendBroadcast(s, this.phase === 'evaluate' && this.evalRound === this.last.round && !this.losses.has(s.id));
-    if (this.phase === 'train' && this.participants.has(s.id) && !this.updates.has(s.id)) {
-      this.send(s, { msg: 'train', train: { round: this.round, steps: this.steps } });
+    if (this.phase !== 'train' || !this.participants.has(s.id)) return;
+    if (this.updates.has(s.id)) {
+      if (pendingRound === this.round) return this.log(`client ${s.id} is back with its update of round ${this.round}, which the server holds: kept`);
+      this.updates.delete(s.id);
+      this.log(`client ${s.id} is back without its update of round ${this.round}: the server drops its copy and asks again`);
     }
+    this.send(s, { msg: 'train', train: { round: this.round, steps: this.steps } });
   }
 
   private sendBroadcast(s: Session, wantLoss: boolean): void {
     const b = this.last!;
-    const included = b.included.has(s.id);
+    const lastIncludedRound = this.lastIncluded[s.id]!;
     const evaluate = wantLoss && !this.evalPostHoc;
     const postHoc = wantLoss && this.evalPostHoc;
-    this.send(s, { msg: 'broadcast', broadcast: { round: b.round, payload: b.payload, included, evaluate, postHoc } });
-    this.wire.down += wireBytes(b.round, b.payload.length, +included + +evaluate + +postHoc);
+    this.send(s, { msg: 'broadcast', broadcast: { round: b.round, payload: b.payload, evaluate, postHoc, lastIncludedRound } });
+    this.wire.down += wireBytes([b.round, lastIncludedRound], b.payload.length, 2);
   }
 
   // ---- the run -----------------------------------------------------------------------------------
@@ -390,8 +453,7 @@ export class FederationServer {
   private async run(): Promise<ServeResult> {
     const { run: config, server: so } = this.opts.config;
     const { method, dataset } = this.prepared;
-    // a network with BatchNorm evaluates with the statistics of a fixed sample of the training images, as the clients do
-    const model = createModel(this.prepared.modelSpec, evalReferenceOf(this.prepared.modelSpec, dataset.clients));
+    const model = this.model;
     const d = this.dim;
     const n = this.n;
     const pruner = makePruner(model.layout, config.sparsity, config.topkScope);
@@ -405,6 +467,7 @@ export class FederationServer {
 
     this.log(`listening on ${so.host}:${this.port}${so.tls ? ' (TLS' + (so.tls.requireClientCert ? ', client certificates required)' : ')') : ' (no TLS)'}; waiting for ${n} clients`);
     if (!so.tls && !this.tokens) this.log('warning: no TLS and no tokens: anyone who can reach this port can join as any client');
+    if (!so.tls && this.tokens) this.log('warning: tokens without TLS: they cross the network in plain text, where anyone on the path can read and reuse them (set tls)');
     await this.waitUntil(() => this.sessions.every((s) => s?.ready), null);
 
     const ckpt = this.opts.resume ? readStateFile<Checkpoint>(join(ckptDir, CHECKPOINT)) : null;
@@ -412,10 +475,10 @@ export class FederationServer {
     if (ckpt && ckpt.header.config !== JSON.stringify(config)) {
       throw new NetError(`the checkpoint in ${ckptDir} belongs to a different configuration; remove it or use the original config`);
     }
-    // a network has no smoothness constant: 'auto' is then prepareRun's default step, as in the simulator
-    const L = Math.max(...this.smoothness.map((x) => x!));
-    const auto = isNeuralNet(this.prepared.modelSpec) ? this.prepared.gamma : 1 / L;
-    this.gamma = ckpt ? ckpt.header.gamma : config.gamma === 'auto' ? auto : config.gamma;
+    // γ as in the simulator: 1/max L_i over the server's copy of the data for 'auto' (a network has no
+    // smoothness constant: prepareRun's default step), never from what the clients report
+    const L = this.prepared.L;
+    this.gamma = ckpt ? ckpt.header.gamma : this.prepared.gamma;
     const step: StepConfig = { gamma: this.gamma, p: config.p, lambda: config.lambda as number, steDecay: config.steDecay, batchSize: config.batchSize, seed: config.seed };
     const ledger = ckpt ? Ledger.fromJSON(ckpt.header.ledger) : new Ledger(n);
     const test = dataset.test;
@@ -439,7 +502,7 @@ export class FederationServer {
       this.lastIncluded = c.lastIncluded;
       this.round = c.round;
       this.steps = c.steps;
-      this.last = { round: c.round, payload: payload!, included: new Set(c.included) };
+      this.last = { round: c.round, payload: payload! };
       elapsed = c.elapsed;
       firstRound = c.round + 1;
       // the record of the checkpointed round is redone below (its broadcast may not have reached everyone)
@@ -449,7 +512,7 @@ export class FederationServer {
       writeFileAtomic(netPath, netRecords.map((x) => JSON.stringify(x) + '\n').join(''));
       this.log(`resuming after round ${c.round} from ${join(ckptDir, CHECKPOINT)}`);
     } else {
-      this.last = { round: 0, payload: encode(toSparse(current)), included: new Set() };
+      this.last = { round: 0, payload: encode(toSparse(current)) };
     }
     const writer = new JsonlWriter(roundsPath, { append: ckpt !== null });
     const netWriter = new JsonlWriter(netPath, { append: ckpt !== null });
@@ -483,7 +546,7 @@ export class FederationServer {
       return (performance.now() - t) / 1000;
     };
 
-    this.log(`all ${n} clients ready; γ = ${this.gamma}${config.gamma === 'auto' ? ` (1/L, L = ${L} the largest over the clients)` : ''}`);
+    this.log(`all ${n} clients ready; γ = ${this.gamma}${config.gamma === 'auto' ? ` (1/L, L = ${L} the largest over the server's copy of the clients' data)` : ''}`);
     for (const s of this.sessions) if (s) this.send(s, { msg: 'start', start: { gamma: this.gamma } });
     let postHocTopk: { trainLoss: number; testMetric: number | null; nnz: number } | null = null;
     try {
@@ -520,7 +583,7 @@ export class FederationServer {
         current = b.model;
         evalModel = evaluatedModel(method, average, b, pruner, config.postHocTopk);
         for (const i of answered) this.lastIncluded[i] = r;
-        this.last = { round: r, payload: encode(server.down, server.downKind), included: new Set(answered) };
+        this.last = { round: r, payload: encode(server.down, server.downKind) };
         this.checkpoint(join(ckptDir, CHECKPOINT), { config: JSON.stringify(config), round: r, steps, gamma: this.gamma, elapsed: seconds(), ledger }, [average, current, evalModel], h);
         const evalSeconds = await record(r, steps, r % config.evalEvery === 0 || r === config.rounds);
         const net: NetRecord = {
@@ -560,12 +623,12 @@ export class FederationServer {
 
   private checkpoint(
     path: string,
-    c: Omit<Checkpoint, 'version' | 'included' | 'lastIncluded' | 'ledger' | 'hasH'> & { ledger: Ledger },
+    c: Omit<Checkpoint, 'version' | 'lastIncluded' | 'ledger' | 'hasH'> & { ledger: Ledger },
     vectors: Float32Array[],
     h: (Float32Array | null)[],
   ): void {
     const hasH = h.every((x) => x !== null);
-    const header: Checkpoint = { ...c, version: 1, included: [...this.last!.included], lastIncluded: this.lastIncluded, ledger: c.ledger.toJSON(), hasH };
+    const header: Checkpoint = { ...c, version: 1, lastIncluded: this.lastIncluded, ledger: c.ledger.toJSON(), hasH };
     writeStateFile(path, header, [this.last!.payload, ...vectors.map(f32bytes), ...(hasH ? h.map((x) => f32bytes(x!)) : [])]);
   }
 

@@ -6,7 +6,7 @@
  * Layout: "SPXN", u32 header length, header JSON (UTF-8), then the sections back to back; the header
  * lists their lengths and a CRC-32 of each.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { DataError } from '../data/errors.js';
 import { writeFileAtomic } from '../report/io.js';
@@ -18,24 +18,53 @@ export function writeStateFile(path: string, header: object, sections: Uint8Arra
   const head = Buffer.alloc(8);
   head.write(MAGIC, 0, 'latin1');
   head.writeUInt32LE(meta.length, 4);
-  writeFileAtomic(path, Buffer.concat([head, meta, ...sections.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength))]));
+  // 0600: the control variates are derived from the clients' private data
+  writeFileAtomic(path, Buffer.concat([head, meta, ...sections.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength))]), 0o600);
+}
+
+function invalid(path: string, why: string): never {
+  throw new DataError(`${path}: not a valid state file (${why})`);
+}
+
+/** The header of a state file (without reading its sections), or null when there is none. */
+export function readStateHeader<H>(path: string): H | null {
+  if (!existsSync(path)) return null;
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    if (readSync(fd, head, 0, 8, 0) < 8 || head.toString('latin1', 0, 4) !== MAGIC) invalid(path, 'bad magic');
+    const metaLen = head.readUInt32LE(4);
+    if (8 + metaLen > fstatSync(fd).size) invalid(path, 'truncated header');
+    const meta = Buffer.alloc(metaLen);
+    readSync(fd, meta, 0, metaLen, 8);
+    return parseHeader<H>(path, meta);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseHeader<H>(path: string, meta: Buffer): H & { sections: [number, number][] } {
+  let header: H & { sections: [number, number][] };
+  try {
+    header = JSON.parse(meta.toString('utf8'));
+  } catch {
+    return invalid(path, 'corrupt header');
+  }
+  const ok = (x: unknown): boolean => Number.isSafeInteger(x) && (x as number) >= 0;
+  if (typeof header !== 'object' || header === null || !Array.isArray(header.sections) || !header.sections.every((e) => Array.isArray(e) && e.length === 2 && ok(e[0]) && ok(e[1]))) {
+    invalid(path, 'corrupt header');
+  }
+  return header;
 }
 
 export function readStateFile<H>(path: string): { header: H; sections: Uint8Array[] } | null {
   if (!existsSync(path)) return null;
   const buf = readFileSync(path);
-  const bad = (why: string): never => {
-    throw new DataError(`${path}: not a valid state file (${why})`);
-  };
+  const bad = (why: string): never => invalid(path, why);
   if (buf.length < 8 || buf.toString('latin1', 0, 4) !== MAGIC) bad('bad magic');
   const metaLen = buf.readUInt32LE(4);
   if (8 + metaLen > buf.length) bad('truncated header');
-  let header: H & { sections: [number, number][] };
-  try {
-    header = JSON.parse(buf.toString('utf8', 8, 8 + metaLen));
-  } catch {
-    return bad('corrupt header');
-  }
+  const header = parseHeader<H>(path, buf.subarray(8, 8 + metaLen));
   const sections: Uint8Array[] = [];
   let at = 8 + metaLen;
   for (const [len, crc] of header.sections) {

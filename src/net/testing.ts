@@ -4,11 +4,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
 import type { RunConfig } from '../sim/config.js';
 import { prepareRun } from '../sim/run.js';
 import { simulate } from '../sim/simulate.js';
+import { SERVER_DEFAULTS } from './config.js';
+import { channelOptions, federation, type ClientMessage, type ServerMessage } from './proto.js';
 
 export const sha = (v: Float32Array): string => createHash('sha256').update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).digest('hex');
 
@@ -57,9 +61,14 @@ export interface CliProcess {
   exit: Promise<number | null>;
 }
 
-/** `sparse-proxskip ARGS` from source, as one process; `running` tracks it until it exits (for cleanup). */
-export function spawnCli(args: string[], cwd: string, running: Set<ChildProcess>): CliProcess {
-  const child = spawn(process.execPath, [...NODE_ARGS, MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+/**
+ * `sparse-proxskip ARGS` from source, as one process; `running` tracks it until it exits (for cleanup).
+ * `fdLimit`: the process may open at most this many files (`ulimit -n`, through bash).
+ */
+export function spawnCli(args: string[], cwd: string, running: Set<ChildProcess>, fdLimit?: number): CliProcess {
+  const command = [process.execPath, ...NODE_ARGS, MAIN, ...args];
+  const [file, argv] = fdLimit === undefined ? [command[0]!, command.slice(1)] : ['bash', ['-c', `ulimit -n ${fdLimit} && exec "$@"`, 'bash', ...command]];
+  const child = spawn(file, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
   running.add(child);
   let text = '';
   const watchers: { re: RegExp; resolve: () => void }[] = [];
@@ -85,5 +94,97 @@ export function spawnCli(args: string[], cwd: string, running: Set<ChildProcess>
     output: () => text,
     waitFor: (re) => (re.test(text) ? Promise.resolve() : new Promise((resolve) => watchers.push({ re, resolve }))),
     exit,
+  };
+}
+
+export interface RawClient {
+  next(): Promise<ServerMessage>;
+  /** the next message of this kind, skipping others */
+  until<K extends ServerMessage['msg']>(kind: K): Promise<Extract<ServerMessage, { msg: K }>>;
+  send(m: ClientMessage): void;
+  /** a message of any bytes (the gRPC frame around them is right) */
+  sendBytes(bytes: Uint8Array): void;
+  /** how the server ended the stream */
+  status: Promise<{ code: grpc.status; details: string }>;
+  close(): void;
+}
+
+/** A client driven by hand, message by message (or byte by byte), for tests of the server's checks. */
+export function rawClient(port: number, id: string, token?: string, creds = grpc.credentials.createInsecure(), maxMessageBytes = SERVER_DEFAULTS.maxMessageBytes): RawClient {
+  const { service } = federation();
+  const join = service.Join!;
+  // TLS names the server by host name (localhost is in the `certs` server certificate)
+  const c = new grpc.Client(`${creds._isSecure() ? 'localhost' : '127.0.0.1'}:${port}`, creds, channelOptions(maxMessageBytes, SERVER_DEFAULTS));
+  const md = new grpc.Metadata();
+  md.set('client-id', id);
+  if (token !== undefined) md.set('authorization', `Bearer ${token}`);
+  const serialize = (m: unknown): Buffer => (m instanceof Uint8Array ? Buffer.from(m) : join.requestSerialize(m));
+  const call = c.makeBidiStreamRequest(join.path, serialize, join.responseDeserialize as (b: Buffer) => ServerMessage, md);
+  const queue: ServerMessage[] = [];
+  let waiter: (() => void) | null = null;
+  call.on('data', (m: ServerMessage) => {
+    queue.push(m);
+    waiter?.();
+  });
+  const status = new Promise<{ code: grpc.status; details: string }>((resolve) => {
+    call.on('error', (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }));
+    call.on('status', (s: grpc.StatusObject) => resolve({ code: s.code, details: s.details }));
+  });
+  const next = async (): Promise<ServerMessage> => {
+    while (queue.length === 0) await new Promise<void>((r) => (waiter = r));
+    return queue.shift()!;
+  };
+  return {
+    next,
+    async until(kind) {
+      for (;;) {
+        const m = await next();
+        if (m.msg === kind) return m as never;
+      }
+    },
+    send: (m) => call.write({ [m.msg]: (m as Record<string, unknown>)[m.msg] }),
+    sendBytes: (bytes) => call.write(bytes),
+    status,
+    close: () => {
+      call.cancel();
+      c.close();
+    },
+  };
+}
+
+export interface TcpProxy {
+  port: number;
+  /** the peer vanishes: bytes stop flowing both ways on every open connection, which stays open; new connections are refused */
+  freeze(): void;
+  close(): void;
+}
+
+/** A TCP proxy on loopback to `targetPort`, to make a connection go silent without closing it. */
+export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    freeze() {
+      server.close();
+      for (const s of sockets) {
+        s.unpipe();
+        s.pause();
+      }
+    },
+    close() {
+      server.close();
+      for (const s of sockets) s.destroy();
+    },
   };
 }

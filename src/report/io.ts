@@ -24,14 +24,17 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
-/** Writes `data` to `path` atomically: temp file beside it, fsync, rename over the target. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+/**
+ * Writes `data` to `path` atomically: temp file beside it, fsync, rename over the target. `mode`: the
+ * file's permissions (less the umask) from its creation on, e.g. 0o600 for a secret.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o666): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   // Same directory so the rename never crosses file systems; pid + random so concurrent writers never share a temp file.
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const fd = openSync(tmp, 'wx');
+    const fd = openSync(tmp, 'wx', mode);
     try {
       writeAll(fd, data);
       fsyncSync(fd);
@@ -46,8 +49,8 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 }
 
 /** Writes `value` as pretty JSON (2 spaces, trailing newline), atomically. */
-export function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+export function writeJsonAtomic(path: string, value: unknown, mode?: number): void {
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', mode);
 }
 
 /** writeSync may write fewer bytes than asked; loop until all are written. */

@@ -25,10 +25,13 @@ export function registerClient(program: Command): void {
     .option('--ca <file>', 'use TLS, trusting the server certificate signed by this CA (PEM)')
     .option('--cert <file>', 'client certificate (PEM), for servers that require mutual TLS')
     .option('--key <file>', 'client private key (PEM)')
-    .option('--token <token>', 'secret token of --client-id (also: SPARSE_PROXSKIP_TOKEN)')
+    .option('--token-file <file>', 'file holding the secret token of --client-id (or set SPARSE_PROXSKIP_TOKEN)')
+    .option('--token <token>', 'the token itself (visible to other users in `ps`: prefer --token-file or SPARSE_PROXSKIP_TOKEN)')
     .option('--tokens <file>', 'tokens file {"ID": "TOKEN", ...} (for pools)')
     .option('--max-message-bytes <n>', `largest message accepted from the server (default: ${SERVER_DEFAULTS.maxMessageBytes})`, positive('--max-message-bytes'))
     .option('--connect-timeout <s>', 'seconds to keep retrying while the server cannot be reached (default: 600)', positive('--connect-timeout'))
+    .option('--keepalive-time <s>', `seconds between keepalive pings to the server (default: ${SERVER_DEFAULTS.keepaliveTime})`, positive('--keepalive-time'))
+    .option('--keepalive-timeout <s>', `a server that leaves a ping unanswered this long counts as gone (default: ${SERVER_DEFAULTS.keepaliveTimeout})`, positive('--keepalive-timeout'))
     .action(async (o: Record<string, unknown>) => {
       if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/.test(String(o.server))) {
         throw new UsageError(`--server must be HOST:PORT (e.g. 10.0.0.5:50051 or [::1]:50051), got '${o.server}'`);
@@ -39,14 +42,9 @@ export function registerClient(program: Command): void {
       if (o.data && o.ownData) throw new UsageError('give --data (a shard of a shared dataset) or --own-data (this client\'s file), not both');
       if (o.ownData && ids.length !== 1) throw new UsageError('--own-data is the data of one client: give one --client-id');
       if ((o.cert || o.key) && !o.ca) throw new UsageError('--cert/--key need --ca (client certificates go with TLS)');
-      let tokens: Map<number, string> | null = null;
-      const token = (o.token as string | undefined) ?? process.env.SPARSE_PROXSKIP_TOKEN;
-      if (o.tokens) tokens = readTokens(String(o.tokens));
-      else if (token) {
-        if (ids.length !== 1) throw new UsageError('--token is for one --client-id; give a pool --tokens FILE');
-        tokens = new Map([[ids[0]!, token]]);
-      }
+      const tokens = clientTokens(o, ids);
       if (o.ca) readFileSync(String(o.ca)); // fail early on a wrong path
+      if (tokens && !o.ca) console.error('[client] warning: tokens without TLS (--ca): they cross the network in plain text, where anyone on the path can read and reuse them');
       await runClients({
         server: String(o.server),
         ids,
@@ -58,6 +56,31 @@ export function registerClient(program: Command): void {
         tokens,
         maxMessageBytes: (o.maxMessageBytes as number | undefined) ?? SERVER_DEFAULTS.maxMessageBytes,
         connectTimeout: (o.connectTimeout as number | undefined) ?? 600,
+        keepalive: {
+          keepaliveTime: (o.keepaliveTime as number | undefined) ?? SERVER_DEFAULTS.keepaliveTime,
+          keepaliveTimeout: (o.keepaliveTimeout as number | undefined) ?? SERVER_DEFAULTS.keepaliveTimeout,
+        },
       });
     });
+}
+
+/** The tokens of `ids`: from --tokens FILE, or for one id from --token-file, SPARSE_PROXSKIP_TOKEN or --token; null without any. */
+function clientTokens(o: Record<string, unknown>, ids: number[]): Map<number, string> | null {
+  const given = ['tokens', 'tokenFile', 'token'].filter((k) => o[k] !== undefined);
+  if (given.length > 1) throw new UsageError('give one of --tokens, --token-file and --token');
+  if (o.tokens) return readTokens(String(o.tokens));
+  let token: string | undefined;
+  if (o.tokenFile !== undefined) {
+    const path = String(o.tokenFile);
+    try {
+      // one line; the line break an editor adds is not part of the token
+      token = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new UsageError(`cannot read --token-file ${path}: ${(e as Error).message}`);
+    }
+    if (token === '' || /[\r\n]/.test(token)) throw new UsageError(`--token-file ${path} must hold the token on one line`);
+  } else token = (o.token as string | undefined) ?? process.env.SPARSE_PROXSKIP_TOKEN;
+  if (token === undefined) return null;
+  if (ids.length !== 1) throw new UsageError('a single token is for one --client-id; give a pool --tokens FILE');
+  return new Map([[ids[0]!, token]]);
 }

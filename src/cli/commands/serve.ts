@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadServeConfig, type ServerOptions } from '../../net/config.js';
+import { loadServeConfig, SERVER_DEFAULTS, type ServerOptions } from '../../net/config.js';
 import { FederationServer } from '../../net/server.js';
 import { formatNumber } from '../../report/table.js';
 import { stopOnSigint } from '../signals.js';
@@ -30,6 +30,10 @@ export function registerServe(program: Command): void {
     .option('--round-timeout <s>', 'seconds to wait for the clients in each round (default: 300)', positive('--round-timeout'))
     .option('--allow-partial', 'on a round timeout, go on with the clients that answered (default: abort the run)')
     .option('--max-message-bytes <n>', 'largest accepted update payload (default: 67108864)', integer('--max-message-bytes'))
+    .option('--max-connections <n>', `most connections open at once (default: ${SERVER_DEFAULTS.maxConnections})`, integer('--max-connections'))
+    .option('--idle-timeout <s>', `close a connection that carries no accepted client for this long (default: ${SERVER_DEFAULTS.idleTimeout})`, positive('--idle-timeout'))
+    .option('--keepalive-time <s>', `seconds between keepalive pings to each client (default: ${SERVER_DEFAULTS.keepaliveTime})`, positive('--keepalive-time'))
+    .option('--keepalive-timeout <s>', `a client that leaves a ping unanswered this long is dropped (default: ${SERVER_DEFAULTS.keepaliveTimeout})`, positive('--keepalive-timeout'))
     .action(async (o: Record<string, unknown>) => {
       const overrides: Partial<ServerOptions> = {
         host: o.host as string | undefined,
@@ -40,6 +44,10 @@ export function registerServe(program: Command): void {
         roundTimeout: o.roundTimeout as number | undefined,
         allowPartial: o.allowPartial as boolean | undefined,
         maxMessageBytes: o.maxMessageBytes as number | undefined,
+        maxConnections: o.maxConnections as number | undefined,
+        idleTimeout: o.idleTimeout as number | undefined,
+        keepaliveTime: o.keepaliveTime as number | undefined,
+        keepaliveTimeout: o.keepaliveTimeout as number | undefined,
       };
       // command-line paths are relative to the working directory, not to the config file
       for (const k of ['portFile', 'out', 'checkpointDir'] as const) if (overrides[k]) overrides[k] = resolve(overrides[k]!);
