@@ -7,13 +7,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../data/errors.js';
-import { convergencePlot, metricLabel, otherUplinkUnit, UPLINK_AXES, type Reference, type UplinkUnit } from '../report/figures.js';
+import { metricLabel, type Reference } from '../report/figures.js';
 import { readJsonl, toCsv, writeFileAtomic, writeJsonAtomic } from '../report/io.js';
-import { coincidentSeries, writePlot, type PlotSpec, type Series } from '../report/plot.js';
+import { coincidentSeries, writePlot } from '../report/plot.js';
 import { formatNumber, markdownTable } from '../report/table.js';
 import type { RoundRecord } from '../sim/simulate.js';
 import type { RunSummary } from '../sim/run.js';
 import { formatStat, meanCurve, meanSeOf, type CurvePoint, type Stat } from './aggregate.js';
+import { experimentFigures } from './figures.js';
 import { cellDir, cellState, sameRun } from './run.js';
 import type { RunConfig } from '../sim/config.js';
 import { expandCells, type Cell, type ExperimentSpec, type MethodEntry } from './spec.js';
@@ -248,105 +249,14 @@ export function readReferences(spec: ExperimentSpec, out: string): Record<string
 
 async function writePlots(spec: ExperimentSpec, results: ExperimentResults, out: string, references: Record<string, Reference>): Promise<PlotIndex> {
   const index: PlotIndex = new Map();
-  /** Writes `plot` (and its `variant` in the other uplink unit) unless it has no point at all. */
-  const put = async (key: string, base: string, plot: PlotSpec, variant?: { unit: string; suffix: string; plot: PlotSpec }) => {
-    if (!plot.series.some((s) => s.points.length > 0)) return;
-    await writePlot(join(out, base), plot);
-    if (variant) await writePlot(join(out, `${base}${variant.suffix}`), variant.plot);
-    const notes = coincidentSeries(plot).map(([under, over]) => `${over} coincides with ${under}.`);
-    const entry: PlotEntry = { title: plot.title, base, notes, ...(variant && { variant: { unit: variant.unit, base: `${base}${variant.suffix}` } }) };
-    index.set(key, [...(index.get(key) ?? []), entry]);
-  };
-  const unit = spec.report.uplink;
-  const other = otherUplinkUnit(unit);
-  const uplink = (u: UplinkUnit) => ({ xLabel: UPLINK_AXES[u].label, xScale: spec.report.uplinkScale, x: (p: CurvePoint) => UPLINK_AXES[u].x(p) });
-  /** The same figure against the report's uplink unit, and against the other one as `-bytes`/`-floats`. */
-  const inBothUnits = async (key: string, base: string, make: (u: ReturnType<typeof uplink>) => PlotSpec) =>
-    put(key, base, make(uplink(unit)), { unit: other === 'MB' ? 'bytes' : 'floats', suffix: other === 'MB' ? '-bytes' : '-floats', plot: make(uplink(other)) });
-
-  for (const s of results.settings) {
-    const where = `${s.datasetName ?? spec.name}, ${s.name === 'default' && s.sparsity !== null ? `sparsity ${s.sparsity}` : s.label}`;
-    const dir = `plots/${s.name}`;
-    const withRuns = s.methods.filter((m) => m.seeds.length > 0);
-    const lossSeries = (x: (p: CurvePoint) => number) => withRuns.map((m) => curveSeries(m, x, (p) => p.trainLoss));
-    if (spec.report.plots.includes('loss-vs-uplink')) {
-      await inBothUnits(s.name, `${dir}/loss-vs-uplink`, (u) => ({ title: `${where}: train loss`, xLabel: u.xLabel, xScale: u.xScale, yLabel: 'train loss', yScale: 'log', series: lossSeries(u.x) }));
-    }
-    if (spec.report.plots.includes('metric-vs-uplink') && s.metricName) {
-      const metric = metricLabel(s.metricName);
-      await inBothUnits(s.name, `${dir}/metric-vs-uplink`, (u) => ({
-        title: `${where}: ${metric}`,
-        xLabel: u.xLabel,
-        xScale: u.xScale,
-        yLabel: metric,
-        series: withRuns.map((m) => curveSeries(m, u.x, (p) => p.testMetric)),
-      }));
-    }
-    if (spec.report.plots.includes('sum-h-vs-rounds')) {
-      await put(s.name, `${dir}/sum-h-vs-rounds`, {
-        title: `${where}: ‖Σᵢ hᵢ‖ per round`,
-        xLabel: 'round',
-        yLabel: '‖Σᵢ hᵢ‖',
-        yScale: 'log',
-        series: withRuns.filter((m) => m.controlVariates).map((m) => curveSeries(m, (p) => p.round, (p) => p.sumHNorm)),
-      });
-    }
-    const ref = references[s.name];
-    if (ref) {
-      const title = `${where}: train loss above the dense optimum f* = ${formatNumber(ref.fStar)}`;
-      await put(s.name, `${dir}/convergence-vs-rounds`, convergencePlot(lossSeries((p) => p.round), ref, { title, xLabel: 'round' }));
-      await inBothUnits(s.name, `${dir}/convergence-vs-uplink`, (u) => convergencePlot(lossSeries(u.x), ref, { title, xLabel: u.xLabel, xScale: u.xScale }));
-    }
-  }
-  if (spec.report.plots.includes('sweep') && results.sweepField) {
-    const field = results.sweepField;
-    const metricName = results.settings.find((s) => s.metricName)?.metricName ?? null;
-    const sweepSeries = (stat: (m: MethodResult) => Stat | null): Series[] =>
-      spec.methods.map((method) => ({
-        label: method.label,
-        method: method.name,
-        algorithm: method.algorithm,
-        points: results.settings.flatMap((s) => {
-          const m = s.methods.find((x) => x.name === method.name)!;
-          const st = stat(m);
-          return st && s.sweepValue !== null ? [point(s.sweepValue, st)] : [];
-        }),
-      }));
-    if (metricName) {
-      await put('', 'plots/sweep-metric', {
-        title: `${spec.name}: final ${metricLabel(metricName)} vs ${field}`,
-        xLabel: field,
-        yLabel: `final ${metricLabel(metricName)}`,
-        markers: 'all',
-        series: sweepSeries((m) => m.final.testMetric),
-      });
-    }
-    await put('', 'plots/sweep-loss', {
-      title: `${spec.name}: final train loss vs ${field}`,
-      xLabel: field,
-      yLabel: 'final train loss',
-      yScale: 'log',
-      markers: 'all',
-      series: sweepSeries((m) => m.final.trainLoss),
-    });
+  for (const f of experimentFigures(spec, results, references)) {
+    await writePlot(join(out, f.base), f.plot);
+    if (f.variant) await writePlot(join(out, `${f.base}${f.variant.suffix}`), f.variant.plot);
+    const notes = coincidentSeries(f.plot).map(([under, over]) => `${over} coincides with ${under}.`);
+    const entry: PlotEntry = { title: f.plot.title, base: f.base, notes, ...(f.variant && { variant: { unit: f.variant.unit, base: `${f.base}${f.variant.suffix}` } }) };
+    index.set(f.setting, [...(index.get(f.setting) ?? []), entry]);
   }
   return index;
-}
-
-function curveSeries(m: MethodResult, x: (p: CurvePoint) => number, y: (p: CurvePoint) => Stat | null): Series {
-  return {
-    label: m.label,
-    method: m.name,
-    algorithm: m.algorithm,
-    points: m.curve.flatMap((p) => {
-      const s = y(p);
-      return s ? [point(x(p), s)] : [];
-    }),
-  };
-}
-
-function point(x: number, s: Stat) {
-  return s.se === null ? { x, y: s.mean } : { x, y: s.mean, lo: s.mean - s.se, hi: s.mean + s.se };
 }
 
 /** A figure in Markdown: the PNG, links to its SVG, its Vega-Lite spec and its other-unit variant, and its notes. */
