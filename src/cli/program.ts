@@ -12,6 +12,7 @@ import { registerData } from './commands/data.js';
 import { registerServe } from './commands/serve.js';
 import { registerClient } from './commands/client.js';
 import { registerCerts } from './commands/certs.js';
+import { registerView } from './commands/view.js';
 
 const USER_ERRORS = new Set(['UsageError', 'SearchInterrupted', 'DataError', 'EncodingError', 'SimulationError', 'RangeError', 'NetError']);
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerClient(program);
   registerCerts(program);
+  registerView(program);
   program
     .command('algorithms')
     .description('list the algorithms and the switches of their presets')
