@@ -6,6 +6,7 @@
 import embed from 'vega-embed';
 import { expressionInterpreter } from 'vega-interpreter';
 import { vegaLiteSpec, type PlotSpec } from '../../report/vegalite.js';
+import { toCsv } from './csv.js';
 import { el } from './dom.js';
 
 type View = Awaited<ReturnType<typeof embed>>['view'];
@@ -62,14 +63,6 @@ export function createChart(id: string): Chart {
       current = null;
     },
   };
-}
-
-/** The plotted points, one row per point: series, x, y and the band's lo and hi where there is one. */
-export function toCsv(plot: PlotSpec): string {
-  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-  const rows = [['series', plot.xLabel, plot.yLabel, 'lo', 'hi'].map(q).join(',')];
-  for (const s of plot.series) for (const p of s.points) rows.push([q(s.label), p.x, p.y, p.lo ?? '', p.hi ?? ''].join(','));
-  return rows.join('\n') + '\n';
 }
 
 function download(name: string, type: string, text: string): void {

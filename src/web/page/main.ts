@@ -394,6 +394,8 @@ const testHooks = {
   renders: () => app.renders,
   charts: () => [...app.charts].map(([id, c]) => ({ id, ...(c.view() ? drawnLines(c.view()!) : { series: 0, points: 0 }) })),
   select: (id: string) => select(id),
+  /** the SVG of a chart, as its SVG button downloads it */
+  svg: async (id: string): Promise<string | null> => (await app.charts.get(id)?.view()?.toSVG()) ?? null,
   /** resolves once nothing is scheduled or being drawn */
   idle: async (): Promise<void> => {
     for (;;) {
