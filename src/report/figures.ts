@@ -35,13 +35,16 @@ export interface Reference {
   fSparseRef?: number;
 }
 
-type Field = 'trainLoss' | 'testMetric' | 'sumHNorm';
+type Field = 'trainLoss' | 'testMetric' | 'sumHNorm' | 'nnz';
+
+function styleKeys(run: LabelledRun): Pick<Series, 'method' | 'algorithm'> {
+  return { ...(run.method !== undefined && { method: run.method }), ...(run.algorithm !== undefined && { algorithm: run.algorithm }) };
+}
 
 function series(runs: LabelledRun[], y: Field, x: (r: RoundRecord) => number): Series[] {
   return runs.map((run) => ({
     label: run.label,
-    ...(run.method !== undefined && { method: run.method }),
-    ...(run.algorithm !== undefined && { algorithm: run.algorithm }),
+    ...styleKeys(run),
     points: run.records.filter((r) => r[y] !== null).map((r) => ({ x: x(r), y: r[y] as number })),
   }));
 }
@@ -95,4 +98,50 @@ export function convergencePlot(loss: Series[], ref: Reference, p: { title: stri
     series,
     ...(ref.fSparseRef !== undefined && { rules: [{ y: ref.fSparseRef - ref.fStar, label: 'centralised K-sparse reference' }] }),
   };
+}
+
+export function nnzVsRounds(runs: LabelledRun[], title: string): PlotSpec {
+  return { title, xLabel: 'round', yLabel: 'nonzeros of the evaluated model', series: series(runs, 'nnz', (r) => r.round) };
+}
+
+/** Bytes sent in each round in one direction (the difference of the cumulative counts), against rounds. */
+export function bytesPerRound(runs: LabelledRun[], title: string, direction: 'uplink' | 'downlink'): PlotSpec {
+  const field = direction === 'uplink' ? 'uplinkBytes' : 'downlinkBytes';
+  return {
+    title,
+    xLabel: 'round',
+    yLabel: `${direction} bytes in the round`,
+    series: runs.map((run) => ({
+      ...styleKeys(run),
+      label: run.label,
+      points: run.records.slice(1).map((r, i) => ({ x: r.round, y: r[field] - run.records[i]![field] })),
+    })),
+  };
+}
+
+export interface NamedFigure {
+  /** a file-name-like id, e.g. loss-vs-uplink-bytes */
+  id: string;
+  plot: PlotSpec;
+}
+
+/**
+ * The figures of a set of runs drawn together (a `compare` output, a live run): train loss and the test
+ * metric against cumulative uplink in floats and in bytes, ‖Σh‖ and nnz against rounds, and the bytes
+ * of each round in each direction.
+ */
+export function runFigures(runs: LabelledRun[], metricName: string | null): NamedFigure[] {
+  const figures: NamedFigure[] = [];
+  for (const unit of ['floats', 'MB'] as const) {
+    const suffix = unit === 'MB' ? 'bytes' : 'floats';
+    figures.push({ id: `loss-vs-uplink-${suffix}`, plot: lossVsUplink(runs, `train loss against uplink ${suffix}`, unit) });
+    if (metricName) figures.push({ id: `metric-vs-uplink-${suffix}`, plot: metricVsUplink(runs, `${metricLabel(metricName)} against uplink ${suffix}`, metricName, unit) });
+  }
+  figures.push(
+    { id: 'sum-h-vs-rounds', plot: sumHVsRounds(runs, '‖Σᵢ hᵢ‖ per round') },
+    { id: 'nnz-vs-rounds', plot: nnzVsRounds(runs, 'nonzeros per round') },
+    { id: 'uplink-bytes-per-round', plot: bytesPerRound(runs, 'uplink bytes per round', 'uplink') },
+    { id: 'downlink-bytes-per-round', plot: bytesPerRound(runs, 'downlink bytes per round', 'downlink') },
+  );
+  return figures;
 }

@@ -43,12 +43,17 @@ export interface PlotSpec {
    * that coinciding curves show both ('some', the default) */
   markers?: 'all' | 'some';
   rules?: Rule[];
+  /** an invisible point under the pointer's reach at every point (at most HOVER_PER_SERIES a series),
+   * each with a tooltip of its exact values: for interactive views */
+  hover?: boolean;
   width?: number;
   height?: number;
 }
 
 const DEFAULT_WIDTH = 480;
 const DEFAULT_HEIGHT = 300;
+/** hover targets per series at most (evenly spaced over its points) */
+export const HOVER_PER_SERIES = 400;
 /** markers per curve with markers: 'some' */
 const MARKERS_PER_CURVE = 8;
 /** Curves closer than this fraction of each axis's span at every point look like one line. */
@@ -110,6 +115,11 @@ export function vegaLiteSpec(p: PlotSpec): Record<string, unknown> {
       strokeDash: { field: 'series', type: 'nominal', title: null, scale: byLabel(styles.map((s) => s.dash)) },
     },
   };
+  const tooltip = [
+    { field: 'series', type: 'nominal', title: 'method' },
+    { field: 'x', type: 'quantitative', title: p.xLabel, format: '.6~g' },
+    { field: 'y', type: 'quantitative', title: p.yLabel, format: '.6~g' },
+  ];
   const pointLayer = {
     data: { values: marks },
     mark: { type: 'point', filled: true, size: 40, opacity: 1 },
@@ -119,12 +129,13 @@ export function vegaLiteSpec(p: PlotSpec): Record<string, unknown> {
       // Literal colour and shape (scale: null), like the band's fill: the legend is the lines' alone.
       color: { field: 'color', type: 'nominal', scale: null },
       shape: { field: 'shape', type: 'nominal', scale: null },
-      tooltip: [
-        { field: 'series', type: 'nominal', title: 'method' },
-        { field: 'x', type: 'quantitative', title: p.xLabel, format: '.4~g' },
-        { field: 'y', type: 'quantitative', title: p.yLabel, format: '.6~g' },
-      ],
+      tooltip,
     },
+  };
+  const hoverLayer = {
+    data: { values: p.hover ? hoverRows(p) : [] },
+    mark: { type: 'point', filled: true, size: 120, opacity: 0 },
+    encoding: { x, y, tooltip },
   };
   const bandLayer = {
     data: { values: bands },
@@ -159,7 +170,7 @@ export function vegaLiteSpec(p: PlotSpec): Record<string, unknown> {
     width: p.width ?? DEFAULT_WIDTH,
     height: p.height ?? DEFAULT_HEIGHT,
     // Bands first so the lines are drawn over them.
-    layer: [...(bands.length > 0 ? [bandLayer] : []), lineLayer, pointLayer, ...(rules.length > 0 ? ruleLayers : [])],
+    layer: [...(bands.length > 0 ? [bandLayer] : []), lineLayer, pointLayer, ...(rules.length > 0 ? ruleLayers : []), ...(p.hover ? [hoverLayer] : [])],
     // Full labels (no ellipsis), and legend strokes long enough to show a dash pattern.
     config: { legend: { labelLimit: 0, symbolType: 'stroke', symbolSize: 500, symbolStrokeWidth: 2 } },
   };
@@ -223,6 +234,13 @@ function markerRows(p: PlotSpec, styles: MethodStyle[]): MarkerRow[] {
       chosen.add(best);
     }
     return [...chosen].sort((a, b) => a - b).map((j) => row(pts[j]!.raw));
+  });
+}
+
+function hoverRows(p: PlotSpec): LineRow[] {
+  return drawnPoints(p).flatMap((pts, i) => {
+    const stride = Math.max(1, Math.ceil(pts.length / HOVER_PER_SERIES));
+    return pts.filter((_, j) => j % stride === 0 || j === pts.length - 1).map(({ raw }) => ({ series: p.series[i]!.label, x: raw.x, y: raw.y }));
   });
 }
 

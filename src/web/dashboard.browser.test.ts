@@ -3,9 +3,9 @@
  * puppeteer-core, against `view`'s server and source on loopback. Screenshots go to
  * test-output/dashboard/. Without chromium these tests are skipped, except under CI, where that fails.
  */
-import { accessSync, appendFileSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { experimentFigures } from '../experiment/figures.js';
@@ -15,27 +15,10 @@ import { parseExperiment } from '../experiment/spec.js';
 import { runFigures } from '../report/figures.js';
 import type { RoundRecord } from '../sim/simulate.js';
 import { buildPage } from './build.js';
+import { CHROMIUM_ARGS, findChromium } from './chromium.js';
 import { DirectorySource } from './directory-source.js';
 import { MemorySource } from './memory-source.js';
 import { startDashboard, type DashboardServer } from './server.js';
-
-/** CHROMIUM_PATH, or chromium / chromium-browser / google-chrome on the PATH. */
-export function findChromium(): string | null {
-  const candidates = [
-    ...(process.env['CHROMIUM_PATH'] ? [process.env['CHROMIUM_PATH']] : []),
-    ...(process.env['PATH'] ?? '').split(delimiter).flatMap((d) => ['chromium', 'chromium-browser', 'google-chrome'].map((n) => join(d, n))),
-  ];
-  return (
-    candidates.find((c) => {
-      try {
-        accessSync(c, constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    }) ?? null
-  );
-}
 
 const chromium = findChromium();
 const SHOTS = join(import.meta.dirname, '../../test-output/dashboard');
@@ -104,7 +87,7 @@ describe.skipIf(!chromium)(`the dashboard in Chromium${chromium ? '' : ' (skippe
 
     source = new DirectorySource([join(root, 'data')], { pollMs: 250, scanMs: 1000, experimentMs: 500 });
     server = await startDashboard({ source, port: 0, assetsDir: assets });
-    browser = await puppeteer.launch({ executablePath: chromium!, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await puppeteer.launch({ executablePath: chromium!, headless: true, args: CHROMIUM_ARGS });
     page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 800 });
     page.on('console', (m) => {
