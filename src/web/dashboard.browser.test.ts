@@ -127,6 +127,22 @@ describe.skipIf(!chromium)(`the dashboard in Chromium${chromium ? '' : ' (skippe
     for (const c of drawn) expect(c, c.id).toEqual({ id: c.id, series: 3, points: 3 * (points[c.id] ?? ROUNDS) });
     expect(await page.$$eval('table.data tbody tr', (rows) => rows.length)).toBe(3);
     expect(await page.evaluate(`${hooks}.svg('loss-vs-uplink-bytes')`)).toMatch(/^<svg[\s\S]*sparse-proxskip[\s\S]*<\/svg>$/);
+    // hover: the exact values of a point under the pointer. The pointer sweeps across proxskip's curve
+    // near its round-7 point (2 × 60 × 7 floats, loss 2 × (1 + 1/8)) until a tooltip shows
+    const at = (await page.evaluate(`${hooks}.pixel('loss-vs-uplink-floats', 840, 2.25)`)) as { x: number; y: number };
+    let tip = '';
+    for (let dx = -24; dx <= 24 && !tip; dx += 3) {
+      for (let dy = -12; dy <= 12 && !tip; dy += 3) {
+        await page.mouse.move(at.x + dx, at.y + dy);
+        tip = (await page.evaluate(`document.querySelector('#vg-tooltip-element.visible')?.textContent ?? ''`)) as string;
+      }
+    }
+    const m = /^method(.+)cumulative uplink \(floats\)([\d,.e+-]+)train loss([\d.e+-]+)$/.exec(tip);
+    expect(m, tip).not.toBeNull();
+    const round = Number(m![2]!.replaceAll(',', '')) / 120;
+    expect(m![1]).toBe('proxskip');
+    expect(Number.isInteger(round)).toBe(true);
+    expect(Number(m![3])).toBeCloseTo(2 * (1 + 1 / (round + 1)), 5); // the values of one recorded round
     await page.screenshot({ path: join(SHOTS, 'compare.png') });
     expect(problems).toEqual([]);
   });

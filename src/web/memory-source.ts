@@ -99,3 +99,31 @@ export class MemorySource implements DashboardSource {
     for (const l of this.listeners) l(e);
   }
 }
+
+/**
+ * One live run in a MemorySource, for a round loop to report to (the hook for `serve --http`): a
+ * group of its own, the run, then a call per round, per change of the clients and per event.
+ */
+export function trackRun(source: MemorySource, run: Omit<RunInfo, 'group' | 'roundsDone' | 'status'> & { title: string }) {
+  const { title, ...rest } = run;
+  let info: RunInfo = { ...rest, group: run.id, status: 'running', roundsDone: 0 };
+  source.setGroups([...source.state().groups.filter((g) => g.id !== run.id), { id: run.id, title, kind: 'runs', where: run.where }]);
+  source.putRun(info);
+  return {
+    round(record: RoundRecord): void {
+      source.appendRounds(info.id, [record]);
+      info = { ...info, roundsDone: record.round };
+      source.putRun(info);
+    },
+    clients(rows: ClientRow[]): void {
+      source.setClients(info.id, rows);
+    },
+    event(kind: LogEntry['kind'], message: string, time = new Date()): void {
+      source.addLog(info.id, [{ time: time.toISOString(), kind, message }]);
+    },
+    finish(status: Exclude<RunInfo['status'], 'running'>): void {
+      info = { ...info, status };
+      source.putRun(info);
+    },
+  };
+}

@@ -139,7 +139,7 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
   function sendAsset(req: IncomingMessage, res: ServerResponse, name: string): void {
     const body = assets.get(name)!;
     res.setHeader('Cache-Control', 'no-cache');
-    sendBody(req, res, 200, TYPES[extname(name)] ?? 'application/octet-stream', body);
+    sendBody(req, res, 200, TYPES[extname(name)] ?? 'application/octet-stream', body, true);
   }
 
   function events(req: IncomingMessage, res: ServerResponse): void {
@@ -209,10 +209,17 @@ function sendJson(req: IncomingMessage, res: ServerResponse, value: unknown): vo
   sendBody(req, res, 200, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(value)));
 }
 
+/** The page's files are the same on every request: each is compressed once. */
+const compressed = new WeakMap<Buffer, Buffer>();
+
 /** Gzipped when the client takes it and it pays (the JSON of long runs shrinks about tenfold). */
-function sendBody(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: Buffer): void {
+function sendBody(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: Buffer, cache = false): void {
   const gzip = body.length > 1024 && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
-  const out = gzip ? gzipSync(body) : body;
+  let out = body;
+  if (gzip) {
+    out = (cache && compressed.get(body)) || gzipSync(body);
+    if (cache) compressed.set(body, out);
+  }
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': out.length, ...(gzip && { 'Content-Encoding': 'gzip', Vary: 'Accept-Encoding' }) });
   res.end(req.method === 'HEAD' ? undefined : out);
 }

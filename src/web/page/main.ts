@@ -394,6 +394,16 @@ const testHooks = {
   renders: () => app.renders,
   charts: () => [...app.charts].map(([id, c]) => ({ id, ...(c.view() ? drawnLines(c.view()!) : { series: 0, points: 0 }) })),
   select: (id: string) => select(id),
+  /** where the data point (x, y) of a chart is on the page, in CSS pixels */
+  pixel: (id: string, x: number, y: number): { x: number; y: number } | null => {
+    const c = app.charts.get(id);
+    const view = c?.view();
+    const canvas = c?.element.querySelector('canvas');
+    if (!view || !canvas) return null;
+    const box = canvas.getBoundingClientRect();
+    const [ox, oy] = view.origin();
+    return { x: box.left + ox + (view.scale('x') as (v: number) => number)(x), y: box.top + oy + (view.scale('y') as (v: number) => number)(y) };
+  },
   /** the SVG of a chart, as its SVG button downloads it */
   svg: async (id: string): Promise<string | null> => (await app.charts.get(id)?.view()?.toSVG()) ?? null,
   /** resolves once nothing is scheduled or being drawn */
