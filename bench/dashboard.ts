@@ -52,7 +52,7 @@ function records(cell: Cell, m: number): RoundRecord[] {
   }));
 }
 
-function writeExperiment(out: string): void {
+export function writeExperiment(out: string): void {
   writeJsonAtomic(join(out, 'experiment.json'), spec);
   for (const cell of expandCells(spec)) {
     const m = spec.methods.indexOf(cell.method);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ALGORITHM_STYLES } from './palette.js';
-import { coincidentSeries, findPreferredFamily, histogramSpec, logBins, renderSvg, svgToPng, vegaLiteSpec, writePlot, type PlotSpec } from './plot.js';
+import { coincidentSeries, findPreferredFamily, histogramSpec, logBins, renderSvg, svgToPng, thinForDisplay, vegaLiteSpec, writePlot, type PlotSpec } from './plot.js';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -162,6 +162,32 @@ describe('coincidentSeries', () => {
     expect(coincidentSeries(p)).toEqual([['a', 'b']]); // log10(10.05) − 1 = 0.0022 of a span of 3
     expect(coincidentSeries({ ...p, yScale: 'linear' })).toEqual([['a', 'b']]);
     expect(coincidentSeries({ ...p, series: [{ label: 'a', points: pts([1000, 1.2, 1]) }, { label: 'b', points: pts([1000, 1, 1]) }] })).toEqual([]);
+  });
+});
+
+describe('thinForDisplay', () => {
+  it('keeps the lowest and highest point of each pixel column, and the ends', () => {
+    const ys = [5, 1, 7, 3, 2, 9, 0, 4, 8, 6];
+    const p = plot({ series: [{ label: 'a', points: ys.map((y, x) => ({ x, y, lo: y - 1, hi: y + 1 })) }, { label: 'b', points: [{ x: 0, y: 1 }] }] });
+    const thin = thinForDisplay(p, 2); // columns x < 4.5 and x ≥ 4.5
+    expect(thin.series[0]!.points.map((q) => q.x)).toEqual([0, 1, 2, 5, 6, 9]);
+    expect(thin.series[0]!.points[1]).toEqual({ x: 1, y: 1, lo: 0, hi: 2 }); // real points, bands and all
+    expect(thin.series[1]).toBe(p.series[1]); // short series untouched
+  });
+
+  it('keeps real points, the ends and the extremes, within 2 per column plus 2 (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -1e3, max: 1e3, noNaN: true }), { minLength: 1, maxLength: 300 }), fc.integer({ min: 1, max: 50 }), (ys, columns) => {
+        const points = ys.map((y, x) => ({ x, y }));
+        const kept = thinForDisplay(plot({ series: [{ label: 'a', points }] }), columns).series[0]!.points;
+        expect(kept.every((q) => points[q.x] === q)).toBe(true);
+        expect(kept[0]).toBe(points[0]);
+        expect(kept.at(-1)).toBe(points.at(-1));
+        expect(kept.some((q) => q.y === Math.min(...ys))).toBe(true);
+        expect(kept.some((q) => q.y === Math.max(...ys))).toBe(true);
+        expect(kept.length).toBeLessThanOrEqual(Math.max(points.length <= 2 * columns ? points.length : 0, 2 * columns + 2));
+      }),
+    );
   });
 });
 

@@ -283,6 +283,43 @@ export function coincidentSeries(p: PlotSpec): [string, string][] {
   return pairs;
 }
 
+/**
+ * The plot with each long series thinned to what `columns` pixel columns can show: in every column
+ * (of the x axis, in axis space, over all series) the points of least and greatest y, plus each series'
+ * first and last point. The drawn line is then the same to the pixel, and every point kept is a real one
+ * (with its band), so hover still shows recorded values. Series of at most 2·columns points are kept whole.
+ */
+export function thinForDisplay(p: PlotSpec, columns: number): PlotSpec {
+  const drawn = drawnPoints(p);
+  const xs = drawn.flat().map((q) => q.x);
+  if (xs.length === 0) return p;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of xs) {
+    lo = Math.min(lo, x);
+    hi = Math.max(hi, x);
+  }
+  const width = hi - lo || 1;
+  const series = p.series.map((s, i) => {
+    const pts = drawn[i]!;
+    if (pts.length <= 2 * columns) return s;
+    const keep = new Set<number>([0, pts.length - 1]);
+    const best = new Map<number, { min: number; max: number }>();
+    pts.forEach((q, j) => {
+      const col = Math.min(columns - 1, Math.floor(((q.x - lo) / width) * columns));
+      const b = best.get(col);
+      if (!b) best.set(col, { min: j, max: j });
+      else {
+        if (q.y < pts[b.min]!.y) b.min = j;
+        if (q.y > pts[b.max]!.y) b.max = j;
+      }
+    });
+    for (const b of best.values()) keep.add(b.min).add(b.max);
+    return { ...s, points: [...keep].sort((a, b) => a - b).map((j) => pts[j]!.raw) };
+  });
+  return { ...p, series };
+}
+
 function usable(v: number, scale: PlotSpec['xScale']): boolean {
   return Number.isFinite(v) && (scale !== 'log' || v > 0);
 }

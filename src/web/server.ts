@@ -129,7 +129,7 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
     m = /^\/api\/experiments\/([A-Za-z0-9_-]+)$/.exec(path);
     if (m) {
       const data = o.source.experiment(m[1]!);
-      return data ? sendJson(req, res, data) : send(res, 404, 'text/plain; charset=utf-8', 'no such experiment, or not read yet\n');
+      return data ? sendJson(req, res, data, true) : send(res, 404, 'text/plain; charset=utf-8', 'no such experiment, or not read yet\n');
     }
     const name = path.slice(1);
     if (assets.has(name)) return sendAsset(req, res, name);
@@ -204,12 +204,18 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   res.end(body);
 }
 
-function sendJson(req: IncomingMessage, res: ServerResponse, value: unknown): void {
+/** JSON of objects that are replaced, never changed (an experiment's statistics), serialised once. */
+const serialised = new WeakMap<object, Buffer>();
+
+function sendJson(req: IncomingMessage, res: ServerResponse, value: unknown, immutable = false): void {
   res.setHeader('Cache-Control', 'no-store');
-  sendBody(req, res, 200, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(value)));
+  let body = immutable ? serialised.get(value as object) : undefined;
+  if (!body) body = Buffer.from(JSON.stringify(value));
+  if (immutable) serialised.set(value as object, body);
+  sendBody(req, res, 200, 'application/json; charset=utf-8', body, immutable);
 }
 
-/** The page's files are the same on every request: each is compressed once. */
+/** The page's files (and immutable JSON) are the same on every request: each is compressed once. */
 const compressed = new WeakMap<Buffer, Buffer>();
 
 /** Gzipped when the client takes it and it pays (the JSON of long runs shrinks about tenfold). */
