@@ -63,6 +63,11 @@ export const BENCHES: Bench[] = [
     title: 'Where a neural-network SGD step goes (TF.js wasm), and our gradient kernels against the backend\'s own',
     run: async () => (await import('./nn.js')).run(),
   },
+  {
+    name: 'dashboard',
+    title: 'The web dashboard (`view`) with an experiment of 100 runs × 2,000 rounds in headless Chromium: page weight, server aggregation, time to draw',
+    run: async () => (await import('./dashboard.js')).run(),
+  },
 ];
 
 export interface Machine {

@@ -81,7 +81,7 @@ describe('sparse-proxskip compare', () => {
     const csv = readFileSync(join(out, 'comparison.csv'), 'utf8').trimEnd().split('\n');
     expect(csv).toHaveLength(4);
     expect(csv[0]).toMatch(/^algorithm,/);
-    for (const f of ['fedavg/summary.json', 'sparse-proxskip/rounds.jsonl', 'loss-vs-uplink.svg', 'metric-vs-uplink.svg', 'sum-h-vs-rounds.svg']) {
+    for (const f of ['fedavg/summary.json', 'sparse-proxskip/rounds.jsonl', 'loss-vs-uplink.svg', 'loss-vs-uplink-floats.svg', 'metric-vs-uplink.svg', 'metric-vs-uplink-floats.svg', 'sum-h-vs-rounds.svg']) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     expect(readFileSync(join(out, 'loss-vs-uplink.svg'), 'utf8')).toMatch(/^<svg/);

@@ -14,6 +14,7 @@ import { registerClient } from './commands/client.js';
 import { registerCerts } from './commands/certs.js';
 import { registerEvaluate } from './commands/evaluate.js';
 import { registerPredict } from './commands/predict.js';
+import { registerView } from './commands/view.js';
 
 const USER_ERRORS = new Set(['UsageError', 'SearchInterrupted', 'DataError', 'EncodingError', 'SimulationError', 'RangeError', 'NetError']);
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerCerts(program);
   registerEvaluate(program);
   registerPredict(program);
+  registerView(program);
   program
     .command('algorithms')
     .description('list the algorithms and the switches of their presets')

@@ -4,14 +4,18 @@
  * DIR/plots as SVG, PNG and Vega-Lite. Nothing in it depends on wall-clock time, so the same cells give
  * byte-identical reports.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DataError } from '../data/errors.js';
+import { metricLabel, type Reference } from '../report/figures.js';
 import { readJsonl, toCsv, writeFileAtomic, writeJsonAtomic } from '../report/io.js';
-import { writePlot, type PlotSpec, type Series } from '../report/plot.js';
+import { coincidentSeries, writePlot } from '../report/plot.js';
 import { formatNumber, markdownTable } from '../report/table.js';
 import type { RoundRecord } from '../sim/simulate.js';
 import type { RunSummary } from '../sim/run.js';
 import { formatStat, meanCurve, meanSeOf, type CurvePoint, type Stat } from './aggregate.js';
 import { analyse, analysisMarkdown, type SettingAnalysis } from './analysis.js';
+import { experimentFigures } from './figures.js';
 import { cellDir, cellState, sameRun } from './run.js';
 import type { RunConfig } from '../sim/config.js';
 import { expandCells, type Cell, type ExperimentSpec, type MethodEntry } from './spec.js';
@@ -178,10 +182,18 @@ function methodResult(method: MethodEntry, done: Loaded[], failed: MethodResult[
   };
 }
 
-/** Writes report.md, results.json, final.csv, curves.csv and the plots. Returns the results and the written report path. */
-export async function writeReport(spec: ExperimentSpec, out: string): Promise<{ results: ExperimentResults; reportPath: string }> {
+/**
+ * Writes report.md, results.json, final.csv, curves.csv and the plots. Returns the results and the written
+ * report path. `references` (default: DIR/references.json when it exists) adds the convergence plots.
+ */
+export async function writeReport(
+  spec: ExperimentSpec,
+  out: string,
+  opts: { references?: Record<string, Reference> } = {},
+): Promise<{ results: ExperimentResults; reportPath: string }> {
+  const references = opts.references ?? readReferences(spec, out) ?? {};
   const results = collectResults(spec, out);
-  const plots = await writePlots(spec, results, out);
+  const plots = await writePlots(spec, results, out, references);
   writeJsonAtomic(join(out, 'results.json'), results);
   writeFileAtomic(join(out, 'final.csv'), toCsv(finalRows(results)));
   writeFileAtomic(join(out, 'curves.csv'), toCsv(curveRows(results)));
@@ -194,106 +206,66 @@ export async function writeReport(spec: ExperimentSpec, out: string): Promise<{ 
 
 // ---- plots ----
 
-/** Plot paths relative to DIR (without extension), by setting name ('' for the sweep plots), then kind. */
-type PlotIndex = Map<string, { title: string; base: string }[]>;
+/** A figure of the report: its title, its path relative to DIR without extension, the same figure in
+ * the other uplink unit (if any) and notes for its caption. */
+interface PlotEntry {
+  title: string;
+  base: string;
+  variant?: { unit: string; base: string };
+  notes: string[];
+}
 
-async function writePlots(spec: ExperimentSpec, results: ExperimentResults, out: string): Promise<PlotIndex> {
-  const index: PlotIndex = new Map();
-  const put = async (key: string, base: string, plot: PlotSpec) => {
-    const nonEmpty = plot.series.some((s) => s.points.length > 0);
-    if (!nonEmpty) return;
-    await writePlot(join(out, base), plot);
-    index.set(key, [...(index.get(key) ?? []), { title: plot.title, base }]);
+/** The figures by setting name ('' for the sweep plots), in order. */
+type PlotIndex = Map<string, PlotEntry[]>;
+
+/** The references file of an experiment's output directory: reference optima per setting name. */
+export const REFERENCES_FILE = 'references.json';
+
+/**
+ * DIR/references.json, `{ SETTING: { "fStar": f*, "fSparseRef": f_sparse } }` (fSparseRef optional), checked
+ * against the experiment's settings; undefined when the file does not exist.
+ */
+export function readReferences(spec: ExperimentSpec, out: string): Record<string, Reference> | undefined {
+  const path = join(out, REFERENCES_FILE);
+  if (!existsSync(path)) return undefined;
+  const fail = (what: string): never => {
+    throw new DataError(`${path}: ${what}`);
   };
-  const xUplink = spec.report.uplink === 'MB' ? (p: CurvePoint) => p.uplinkBytes / MB : (p: CurvePoint) => p.uplinkFloats;
-  const xLabel = spec.report.uplink === 'MB' ? 'cumulative uplink (MB)' : 'cumulative uplink (floats)';
-  for (const s of results.settings) {
-    const where = `${s.datasetName ?? spec.name}, ${s.name === 'default' && s.sparsity !== null ? `sparsity ${s.sparsity}` : s.label}`;
-    const dir = `plots/${s.name}`;
-    const withRuns = s.methods.filter((m) => m.seeds.length > 0);
-    if (spec.report.plots.includes('loss-vs-uplink')) {
-      await put(s.name, `${dir}/loss-vs-uplink`, {
-        title: `${where}: train loss`,
-        xLabel,
-        xScale: spec.report.uplinkScale,
-        yLabel: 'train loss',
-        yScale: 'log',
-        series: withRuns.map((m) => curveSeries(m, xUplink, (p) => p.trainLoss)),
-      });
-    }
-    if (spec.report.plots.includes('metric-vs-uplink') && s.metricName) {
-      await put(s.name, `${dir}/metric-vs-uplink`, {
-        title: `${where}: ${metricLabel(s.metricName)}`,
-        xLabel,
-        xScale: spec.report.uplinkScale,
-        yLabel: metricLabel(s.metricName),
-        series: withRuns.map((m) => curveSeries(m, xUplink, (p) => p.testMetric)),
-      });
-    }
-    if (spec.report.plots.includes('sum-h-vs-rounds')) {
-      await put(s.name, `${dir}/sum-h-vs-rounds`, {
-        title: `${where}: ‖Σᵢ hᵢ‖ per round`,
-        xLabel: 'round',
-        yLabel: '‖Σᵢ hᵢ‖',
-        yScale: 'log',
-        series: withRuns.filter((m) => m.controlVariates).map((m) => curveSeries(m, (p) => p.round, (p) => p.sumHNorm)),
-      });
-    }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    return fail(`not valid JSON (${(e as Error).message})`);
   }
-  if (spec.report.plots.includes('sweep') && results.sweepField) {
-    const field = results.sweepField;
-    const metricName = results.settings.find((s) => s.metricName)?.metricName ?? null;
-    const sweepSeries = (stat: (m: MethodResult) => Stat | null): Series[] =>
-      spec.methods.map((method) => ({
-        label: method.label,
-        ...(dashed(method.algorithm) ? { dashed: true } : {}),
-        points: results.settings.flatMap((s) => {
-          const m = s.methods.find((x) => x.name === method.name)!;
-          const st = stat(m);
-          return st && s.sweepValue !== null ? [point(s.sweepValue, st)] : [];
-        }),
-      }));
-    if (metricName) {
-      await put('', 'plots/sweep-metric', {
-        title: `${spec.name}: final ${metricLabel(metricName)} vs ${field}`,
-        xLabel: field,
-        yLabel: `final ${metricLabel(metricName)}`,
-        series: sweepSeries((m) => m.final.testMetric),
-      });
-    }
-    await put('', 'plots/sweep-loss', {
-      title: `${spec.name}: final train loss vs ${field}`,
-      xLabel: field,
-      yLabel: 'final train loss',
-      yScale: 'log',
-      series: sweepSeries((m) => m.final.trainLoss),
-    });
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('must be an object keyed by setting name');
+  const refs: Record<string, Reference> = {};
+  for (const [name, v] of Object.entries(raw)) {
+    if (!spec.settings.some((s) => s.name === name)) fail(`'${name}' is no setting of ${spec.name} (settings: ${spec.settings.map((s) => s.name).join(', ')})`);
+    const o = (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : fail(`${name} must be an object { fStar, fSparseRef? }`)) as Record<string, unknown>;
+    const extra = Object.keys(o).find((k) => k !== 'fStar' && k !== 'fSparseRef');
+    if (extra !== undefined) fail(`${name}.${extra}: unknown key (fStar, fSparseRef)`);
+    const num = (k: string) => (typeof o[k] === 'number' && Number.isFinite(o[k]) ? (o[k] as number) : fail(`${name}.${k} must be a finite number, got ${JSON.stringify(o[k])}`));
+    refs[name] = { fStar: num('fStar'), ...(o.fSparseRef !== undefined && { fSparseRef: num('fSparseRef') }) };
+  }
+  return refs;
+}
+
+async function writePlots(spec: ExperimentSpec, results: ExperimentResults, out: string, references: Record<string, Reference>): Promise<PlotIndex> {
+  const index: PlotIndex = new Map();
+  for (const f of experimentFigures(spec, results, references)) {
+    await writePlot(join(out, f.base), f.plot);
+    if (f.variant) await writePlot(join(out, `${f.base}${f.variant.suffix}`), f.variant.plot);
+    const notes = coincidentSeries(f.plot).map(([under, over]) => `${over} coincides with ${under}.`);
+    const entry: PlotEntry = { title: f.plot.title, base: f.base, notes, ...(f.variant && { variant: { unit: f.variant.unit, base: `${f.base}${f.variant.suffix}` } }) };
+    index.set(f.setting, [...(index.get(f.setting) ?? []), entry]);
   }
   return index;
 }
 
-function curveSeries(m: MethodResult, x: (p: CurvePoint) => number, y: (p: CurvePoint) => Stat | null): Series {
-  return {
-    label: m.label,
-    ...(dashed(m.algorithm) ? { dashed: true } : {}),
-    points: m.curve.flatMap((p) => {
-      const s = y(p);
-      return s ? [point(x(p), s)] : [];
-    }),
-  };
-}
-
-function point(x: number, s: Stat) {
-  return s.se === null ? { x, y: s.mean } : { x, y: s.mean, lo: s.mean - s.se, hi: s.mean + s.se };
-}
-
-/** Sparse-ProxSkip's variants solid, the baselines dashed (as in compare). */
-function dashed(algorithm: string): boolean {
-  return !algorithm.startsWith('sparse-proxskip');
-}
-
-function metricLabel(name: 'r2' | 'accuracy'): string {
-  return name === 'r2' ? 'test R²' : 'test accuracy';
+/** A figure in Markdown: the PNG, links to its SVG, its Vega-Lite spec and its other-unit variant, and its notes. */
+function plotLines(p: PlotEntry): string[] {
+  const links = [`[SVG](${p.base}.svg)`, `[Vega-Lite](${p.base}.vl.json)`, ...(p.variant ? [`[in ${p.variant.unit}](${p.variant.base}.png)`] : [])];
+  return [`![${p.title}](${p.base}.png)`, '', [...links, ...p.notes].join(' · '), ''];
 }
 
 // ---- tables ----
@@ -413,7 +385,7 @@ function idList(ids: string[]): string {
   return ids.length > 12 ? `${shown} and ${ids.length - 12} more` : shown;
 }
 
-function settingSection(spec: ExperimentSpec, s: SettingResult, plots: { title: string; base: string }[]): string[] {
+function settingSection(spec: ExperimentSpec, s: SettingResult, plots: PlotEntry[]): string[] {
   const metric = s.metricName ? metricLabel(s.metricName) : 'test metric';
   const rows = tableRows(s).map((r) => {
     const f = r.m.final;
@@ -450,11 +422,11 @@ function settingSection(spec: ExperimentSpec, s: SettingResult, plots: { title: 
       if (m.lambdaWarnings.length > 0) lines.push('');
     }
   }
-  for (const p of plots) lines.push(`![${p.title}](${p.base}.png)`, '', `[SVG](${p.base}.svg) · [Vega-Lite](${p.base}.vl.json)`, '');
+  for (const p of plots) lines.push(...plotLines(p));
   return lines;
 }
 
-function sweepSection(results: ExperimentResults, plots: { title: string; base: string }[]): string[] {
+function sweepSection(results: ExperimentResults, plots: PlotEntry[]): string[] {
   const field = results.sweepField!;
   const metricName = results.settings.find((s) => s.metricName)?.metricName ?? null;
   const methods = results.settings[0]?.methods.map((m) => ({ name: m.name, label: m.label })) ?? [];
@@ -472,6 +444,6 @@ function sweepSection(results: ExperimentResults, plots: { title: string; base: 
     '',
     ...(metricName ? table(metricLabel(metricName), (m) => m.final.testMetric) : []),
     ...table('train loss', (m) => m.final.trainLoss),
-    ...plots.flatMap((p) => [`![${p.title}](${p.base}.png)`, '', `[SVG](${p.base}.svg) · [Vega-Lite](${p.base}.vl.json)`, '']),
+    ...plots.flatMap(plotLines),
   ];
 }

@@ -129,13 +129,16 @@ async function writeComparison(rows: Row[], out: string): Promise<void> {
   );
   writeFileAtomic(join(out, 'comparison.csv'), toCsv(table));
   writeJsonAtomic(join(out, 'comparison.json'), table);
-  const runs: LabelledRun[] = rows.map((r) => ({ label: r.summary.algorithm, records: r.records, dashed: !r.summary.algorithm.startsWith('sparse-proxskip') }));
+  const runs: LabelledRun[] = rows.map((r) => ({ label: r.summary.algorithm, records: r.records }));
   const name = rows[0]!.summary.dataset.name;
   const sparsity = rows[0]!.summary.config.sparsity;
-  const written = [
-    ...(await writePlot(join(out, 'loss-vs-uplink'), lossVsUplink(runs, `${name}: train loss, ${sparsity * 100}% sparsity`))),
-    ...(metricName ? await writePlot(join(out, 'metric-vs-uplink'), metricVsUplink(runs, `${name}: test ${metricName}`, metricName)) : []),
-    ...(await writePlot(join(out, 'sum-h-vs-rounds'), sumHVsRounds(runs, `${name}: ‖Σᵢ hᵢ‖ per round`))),
-  ];
+  // Each uplink figure in encoded bytes (MB) and, with the suffix -floats, in floats carried.
+  const written: string[] = [];
+  for (const unit of ['MB', 'floats'] as const) {
+    const suffix = unit === 'MB' ? '' : '-floats';
+    written.push(...(await writePlot(join(out, `loss-vs-uplink${suffix}`), lossVsUplink(runs, `${name}: train loss, ${sparsity * 100}% sparsity`, unit))));
+    if (metricName) written.push(...(await writePlot(join(out, `metric-vs-uplink${suffix}`), metricVsUplink(runs, `${name}: test ${metricName}`, metricName, unit))));
+  }
+  written.push(...(await writePlot(join(out, 'sum-h-vs-rounds'), sumHVsRounds(runs, `${name}: ‖Σᵢ hᵢ‖ per round`))));
   console.log(`results: ${join(out, 'comparison.csv')}; per-algorithm runs in ${out}/<algorithm>/; plots: ${written.filter((f) => f.endsWith('.svg')).join(', ')}`);
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from '../testing.js';
+import { droppedNote } from './data.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'data-cli-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,7 +41,19 @@ describe('sparse-proxskip data describe', () => {
     for (const ext of ['svg', 'png', 'vl.json']) expect(existsSync(join(out, `client_sizes.${ext}`)), ext).toBe(true);
     const spec = JSON.parse(readFileSync(join(out, 'client_sizes.vl.json'), 'utf8'));
     expect(spec.mark.type).toBe('bar');
-    expect(spec.data.values).toEqual([{ value: 2 }, { value: 3 }, { value: 1 }]);
+    expect(spec.encoding.x.scale).toEqual({ type: 'log', nice: false });
+    // sizes 2, 3, 1 in tenths of a decade from 1: [1, 1.26), ..., [2, 2.51), [2.51, 3.16)
+    expect(spec.data.values.map((b: { count: number }) => b.count)).toEqual([1, 0, 0, 1, 1]);
+    expect(spec.title).toBe('femnist: training samples per client (3 clients)'); // nothing dropped: no subtitle
+  });
+
+  it('states the dropped sources or writers under the title', () => {
+    expect(droppedNote({ sources: 554, droppedSources: 133, droppedRows: 705, minClientSize: 10, pooledClients: 0 })).toBe(
+      '133 of 554 sources dropped: under 10 rows (705 rows in all)',
+    );
+    expect(droppedNote({ sources: 554, droppedSources: 0, droppedRows: 0, minClientSize: 10, pooledClients: 14 })).toBe('sources under 10 rows pooled into 14 clients');
+    expect(droppedNote({ droppedTruncated: 56 })).toBe('56 writers flagged maybe_truncated dropped');
+    expect(droppedNote({ droppedTruncated: 0 })).toBeNull();
   });
 
   it('missing data: one line saying where it looked, exit code 2, nothing written', async () => {

@@ -38,12 +38,15 @@ export function registerData(program: Command): Command {
       const description = describeDataset(spec, dataset);
       console.log(formatDescription(description));
       writeJsonAtomic(join(out, 'describe.json'), description);
+      const dropped = droppedNote(description.meta);
       const written = await writeHistogram(join(out, 'client_sizes'), {
         title: `${dataset.name}: training samples per client (${dataset.clients.length} clients)`,
-        xLabel: 'training samples per client',
+        ...(dropped !== null && { subtitle: [dropped] }),
+        xLabel: 'training samples per client (log scale)',
+        xScale: 'log',
         yLabel: 'clients',
         values: description.clientSizes,
-        maxBins: 50,
+        maxBins: 30,
       });
       console.log(`wrote ${[join(out, 'describe.json'), ...written].join(', ')}`);
     });
@@ -82,6 +85,21 @@ export function describeDataset(spec: string, d: FederatedDataset): DatasetDescr
     clientSizes: d.clients.map((c) => c.y.length),
     meta,
   };
+}
+
+/** What the loader left out, for the histogram's subtitle: small sources (BlogFeedback) or flagged writers (FEMNIST). */
+export function droppedNote(meta: Record<string, unknown>): string | null {
+  const n = (k: string) => (typeof meta[k] === 'number' ? (meta[k] as number) : null);
+  const sources = n('droppedSources');
+  if (sources !== null) {
+    const min = n('minClientSize');
+    const pooled = n('pooledClients') ?? 0;
+    if (sources === 0) return pooled > 0 ? `sources under ${min} rows pooled into ${pooled} clients` : 'no source dropped';
+    return `${sources} of ${n('sources')} sources dropped: under ${min} rows (${n('droppedRows')} rows in all)`;
+  }
+  const writers = n('droppedTruncated');
+  if (writers !== null && writers > 0) return `${writers} writers flagged maybe_truncated dropped`;
+  return null;
 }
 
 function formatDescription(d: DatasetDescription): string {
