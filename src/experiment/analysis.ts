@@ -10,7 +10,7 @@ import { formatNumber, markdownTable } from '../report/table.js';
 import { hasConverged } from '../sim/convergence.js';
 import type { RunSummary } from '../sim/run.js';
 import type { RoundRecord } from '../sim/simulate.js';
-import { readReferences, type SettingReference } from './references.js';
+import { readReferenceFile, type SettingReference } from './references.js';
 import { cellDir, cellState } from './run.js';
 import { expandCells, type Cell, type ExperimentSpec } from './spec.js';
 
@@ -68,7 +68,7 @@ interface Finished {
 }
 
 export function analyse(spec: ExperimentSpec, out: string): SettingAnalysis[] {
-  const refs = readReferences(out);
+  const refs = readReferenceFile(out);
   const cells = expandCells(spec);
   const finished: Finished[] = [];
   for (const cell of cells) {
@@ -146,12 +146,11 @@ export function analysisMarkdown(a: SettingAnalysis): string[] {
   const lines: string[] = [`### Convergence and reference optima (${a.setting})`, ''];
   const ref = a.reference;
   if (ref) {
-    lines.push(
-      `Dense optimum f* = ${num(ref.fStar, 7)} (${ref.dense.method}; ‖∇f‖∞ = ${num(ref.dense.gradInf, 2)}${ref.dense.rank !== null ? `; the normal equations have rank ${ref.dense.rank}` : ''}). ` +
-        `K-sparse reference f_K-ref = ${num(ref.fSparseRef, 7)} at K = ${ref.sparse.k} (${ref.sparse.method}; best of ${ref.sparse.starts.length}: ` +
-        `${ref.sparse.starts.map((s) => `${s.name} ${num(s.f, 6)}`).join(', ')}). Computed in ${num(ref.seconds, 2)} s.`,
-      '',
-    );
+    // references.json may also be written by hand with the values alone
+    const how = ref.dense ? ` (${ref.dense.method}; ‖∇f‖∞ = ${num(ref.dense.gradInf, 2)}${ref.dense.rank !== null ? `; the normal equations have rank ${ref.dense.rank}` : ''})` : '';
+    const sparse = ref.fSparseRef === undefined ? '' : ` K-sparse reference f_K-ref = ${num(ref.fSparseRef, 7)}` +
+      (ref.sparse ? ` at K = ${ref.sparse.k} (${ref.sparse.method}; best of ${ref.sparse.starts.length}: ${ref.sparse.starts.map((x) => `${x.name} ${num(x.f, 6)}`).join(', ')})` : '') + '.';
+    lines.push(`Dense optimum f* = ${num(ref.fStar, 7)}${how}.${sparse}${ref.seconds !== undefined ? ` Computed in ${num(ref.seconds, 2)} s.` : ''}`, '');
   } else {
     lines.push('No reference optima for this setting (DIR/references.json has none; set `"reference": true`).', '');
   }
@@ -176,7 +175,7 @@ export function analysisMarkdown(a: SettingAnalysis): string[] {
   ]);
   for (const r of a.runs) {
     if (r.postHocTopk) {
-      rows.push([`${r.method} + post-hoc TopK`, String(r.seed), String(r.rounds), r.converged ? 'yes' : 'no', num(r.postHocTopk.trainLoss, 7), num(ref ? r.postHocTopk.trainLoss - ref.fStar : null), num(ref ? r.postHocTopk.trainLoss - ref.fSparseRef : null), num(r.postHocTopk.testMetric), num(r.postHocTopk.nnz, 6), num(r.uplinkFloats), num(r.uplinkBytes), '']);
+      rows.push([`${r.method} + post-hoc TopK`, String(r.seed), String(r.rounds), r.converged ? 'yes' : 'no', num(r.postHocTopk.trainLoss, 7), num(ref ? r.postHocTopk.trainLoss - ref.fStar : null), num(ref?.fSparseRef !== undefined ? r.postHocTopk.trainLoss - ref.fSparseRef : null), num(r.postHocTopk.testMetric), num(r.postHocTopk.nnz, 6), num(r.uplinkFloats), num(r.uplinkBytes), '']);
     }
   }
   lines.push(markdownTable(['method', 'seed', 'rounds', 'converged', 'train loss f', 'f − f*', 'f − f_K-ref', 'test metric', 'nnz', 'uplink floats', 'uplink bytes', '‖Σh‖'], rows), '');

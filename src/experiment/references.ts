@@ -17,10 +17,11 @@ export const REFERENCES_FILE = 'references.json';
 /** DIR/references/SETTING-dense.safetensors and SETTING-ksparse.safetensors: the reference points */
 export const REFERENCES_DIR = 'references';
 
-export interface SettingReference extends Reference {
+/** One setting's entry: fStar (and fSparseRef) always; how they were found when `experiment` computed them. */
+export type SettingReference = Pick<Reference, 'fStar'> & Partial<Omit<Reference, 'fStar'>> & {
   /** the problem it was computed for */
-  key: string;
-}
+  key?: string;
+};
 
 export type References = Record<string, SettingReference>;
 
@@ -30,7 +31,8 @@ function problemKey(c: RunConfig): string {
   return JSON.stringify({ dataset, test, clients, partition, model, intercept, l2, sparsity, topkScope, maxSamples, seed });
 }
 
-export function readReferences(out: string): References {
+/** The whole of DIR/references.json as `experiment` wrote it (absent or unreadable: none); report.ts's readReferences checks the plotted values. */
+export function readReferenceFile(out: string): References {
   try {
     return JSON.parse(readFileSync(join(out, REFERENCES_FILE), 'utf8')) as References;
   } catch {
@@ -43,7 +45,7 @@ export function readReferences(out: string): References {
  * nothing for the deterministic convex settings this is meant for) and writes them as they finish.
  */
 export async function ensureReferences(spec: ExperimentSpec, out: string, extra: Partial<RunConfig> = {}, log: (line: string) => void = () => {}): Promise<References> {
-  const refs = readReferences(out);
+  const refs = readReferenceFile(out);
   const cells = expandCells(spec, extra);
   for (const setting of spec.settings) {
     const cell = cells.find((c) => c.setting === setting);

@@ -15,6 +15,7 @@ import type { RoundRecord } from '../sim/simulate.js';
 import type { RunSummary } from '../sim/run.js';
 import { formatStat, meanCurve, meanSeOf, type CurvePoint, type Stat } from './aggregate.js';
 import { analyse, analysisMarkdown, type SettingAnalysis } from './analysis.js';
+import { REFERENCES_FILE } from './references.js';
 import { experimentFigures } from './figures.js';
 import { cellDir, cellState, sameRun } from './run.js';
 import type { RunConfig } from '../sim/config.js';
@@ -219,10 +220,9 @@ interface PlotEntry {
 type PlotIndex = Map<string, PlotEntry[]>;
 
 /** The references file of an experiment's output directory: reference optima per setting name. */
-export const REFERENCES_FILE = 'references.json';
-
 /**
- * DIR/references.json, `{ SETTING: { "fStar": f*, "fSparseRef": f_sparse } }` (fSparseRef optional), checked
+ * The plotted values of DIR/references.json, `{ SETTING: { "fStar": f*, "fSparseRef": f_sparse, ... } }`
+ * (fSparseRef optional; `experiment` writes more about how they were found, see references.ts), checked
  * against the experiment's settings; undefined when the file does not exist.
  */
 export function readReferences(spec: ExperimentSpec, out: string): Record<string, Reference> | undefined {
@@ -242,8 +242,6 @@ export function readReferences(spec: ExperimentSpec, out: string): Record<string
   for (const [name, v] of Object.entries(raw)) {
     if (!spec.settings.some((s) => s.name === name)) fail(`'${name}' is no setting of ${spec.name} (settings: ${spec.settings.map((s) => s.name).join(', ')})`);
     const o = (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : fail(`${name} must be an object { fStar, fSparseRef? }`)) as Record<string, unknown>;
-    const extra = Object.keys(o).find((k) => k !== 'fStar' && k !== 'fSparseRef');
-    if (extra !== undefined) fail(`${name}.${extra}: unknown key (fStar, fSparseRef)`);
     const num = (k: string) => (typeof o[k] === 'number' && Number.isFinite(o[k]) ? (o[k] as number) : fail(`${name}.${k} must be a finite number, got ${JSON.stringify(o[k])}`));
     refs[name] = { fStar: num('fStar'), ...(o.fSparseRef !== undefined && { fSparseRef: num('fSparseRef') }) };
   }
@@ -429,13 +427,17 @@ function settingSection(spec: ExperimentSpec, s: SettingResult, plots: PlotEntry
 function sweepSection(results: ExperimentResults, plots: PlotEntry[]): string[] {
   const field = results.sweepField!;
   const metricName = results.settings.find((s) => s.metricName)?.metricName ?? null;
-  const methods = results.settings[0]?.methods.map((m) => ({ name: m.name, label: m.label })) ?? [];
+  // every method of any setting, in order; a method that does not run in a setting (methods[].settings) shows '—'
+  const methods = [...new Map(results.settings.flatMap((s) => s.methods.map((m) => [m.name, { name: m.name, label: m.label }] as const))).values()];
   const table = (title: string, stat: (m: MethodResult) => Stat | null) => [
     `Final ${title} by ${field}:`,
     '',
     markdownTable(
       ['method', ...results.settings.map((s) => `${field} ${s.sweepValue}`)],
-      methods.map((mm) => [mm.label, ...results.settings.map((s) => formatStat(stat(s.methods.find((x) => x.name === mm.name)!), fmt))]),
+      methods.map((mm) => [mm.label, ...results.settings.map((s) => {
+        const m = s.methods.find((x) => x.name === mm.name);
+        return m ? formatStat(stat(m), fmt) : '—';
+      })]),
       { align: ['left', ...results.settings.map(() => 'right' as const)] },
     ),
   ];
