@@ -139,6 +139,16 @@ export function convergedFrom(records: readonly RoundRecord[], tol: number): num
   return from;
 }
 
+/** 'from 23 starts: f in [lo, hi]', then the last start's value when it is the swap search that refines the best. */
+function startsSummary(starts: { name: string; f: number }[]): string {
+  const swap = starts.find((x) => x.name.startsWith('1-swap'));
+  const plain = starts.filter((x) => x !== swap);
+  const fs = plain.map((x) => x.f);
+  const best = plain.reduce((b, x) => (x.f < b.f ? x : b), plain[0]!);
+  const range = `${plain.length} starts gave f from ${num(Math.min(...fs), 6)} (${best.name}) to ${num(Math.max(...fs), 6)}`;
+  return swap ? `${range}; a 1-swap search from the best then reached ${num(swap.f, 6)}` : range;
+}
+
 const num = (x: number | null | undefined, digits = 4): string => (x === null || x === undefined ? '—' : formatNumber(x, digits));
 
 /** The report.md section of one setting. */
@@ -149,7 +159,7 @@ export function analysisMarkdown(a: SettingAnalysis): string[] {
     // references.json may also be written by hand with the values alone
     const how = ref.dense ? ` (${ref.dense.method}; ‖∇f‖∞ = ${num(ref.dense.gradInf, 2)}${ref.dense.rank !== null ? `; the normal equations have rank ${ref.dense.rank}` : ''})` : '';
     const sparse = ref.fSparseRef === undefined ? '' : ` K-sparse reference f_K-ref = ${num(ref.fSparseRef, 7)}` +
-      (ref.sparse ? ` at K = ${ref.sparse.k} (${ref.sparse.method}; best of ${ref.sparse.starts.length}: ${ref.sparse.starts.map((x) => `${x.name} ${num(x.f, 6)}`).join(', ')})` : '') + '.';
+      (ref.sparse ? ` at K = ${ref.sparse.k} (${ref.sparse.method}; ${startsSummary(ref.sparse.starts)}; every start in references.json)` : '') + '.';
     lines.push(`Dense optimum f* = ${num(ref.fStar, 7)}${how}.${sparse}${ref.seconds !== undefined ? ` Computed in ${num(ref.seconds, 2)} s.` : ''}`, '');
   } else {
     lines.push('No reference optima for this setting (DIR/references.json has none; set `"reference": true`).', '');
