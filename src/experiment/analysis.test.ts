@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RoundRecord } from '../sim/simulate.js';
-import { convergedFrom } from './analysis.js';
+import { convergedFrom, pairedDifferences, tQuantile975, type RunRow } from './analysis.js';
 
 const records = (losses: (number | null)[]) => losses.map((trainLoss, round) => ({ round, trainLoss }) as RoundRecord);
 
@@ -15,5 +15,20 @@ describe('convergedFrom', () => {
 
   it('is null when the rule does not hold at the last round', () => {
     expect(convergedFrom(records(Array.from({ length: 31 }, (_, r) => 100 - r)), 1e-4)).toBeNull();
+  });
+});
+
+describe('pairedDifferences', () => {
+  const row = (method: string, seed: number, trainLoss: number) => ({ method, seed, trainLoss, testMetric: null }) as unknown as RunRow;
+  it('takes differences seed by seed and a Student-t interval: by hand for three seeds', () => {
+    // differences 1, 2, 3: mean 2, sd 1, half-width t(2) · 1/√3 = 4.303/√3 = 2.4843
+    const runs = [row('sparse-proxskip', 0, 10), row('sparse-proxskip', 1, 20), row('sparse-proxskip', 2, 30), row('fedavg', 0, 11), row('fedavg', 1, 22), row('fedavg', 2, 33)];
+    const [p] = pairedDifferences(runs);
+    expect(p).toMatchObject({ method: 'fedavg', against: 'sparse-proxskip', quantity: 'trainLoss', seeds: 3, mean: 2 });
+    expect(p!.high - p!.mean).toBeCloseTo(4.303 / Math.sqrt(3), 10);
+    expect(tQuantile975(1)).toBe(12.706);
+  });
+  it('needs two seeds both methods finished', () => {
+    expect(pairedDifferences([row('sparse-proxskip', 0, 1), row('fedavg', 0, 2), row('fedavg', 1, 3)])).toEqual([]);
   });
 });

@@ -59,7 +59,25 @@ export interface SettingAnalysis {
   reference: SettingReference | null;
   runs: RunRow[];
   path: PathRow[];
+  /** with several seeds: each method's final values minus the reference method's, seed by seed */
+  paired: PairedRow[];
 }
+
+/** A method against the reference method over the seeds both finished (methods share a seed: data and coins). */
+export interface PairedRow {
+  method: string;
+  against: string;
+  quantity: 'trainLoss' | 'testMetric';
+  seeds: number;
+  /** mean of the per-seed differences (method − against) */
+  mean: number;
+  /** the 95% interval of that mean (Student's t with seeds − 1 degrees of freedom) */
+  low: number;
+  high: number;
+}
+
+/** The method other methods are compared with, seed by seed: the paper's method where the grid has it. */
+const PAIRED_AGAINST = 'sparse-proxskip';
 
 interface Finished {
   cell: Cell;
@@ -124,8 +142,38 @@ export function analyse(spec: ExperimentSpec, out: string): SettingAnalysis[] {
     path.sort((a, b) => a.lambda - b.lambda);
     const best = path.reduce<PathRow | null>((b, r) => (b === null || r.trainLoss < b.trainLoss ? r : b), null);
     if (best) best.best = true;
-    return { setting: setting.name, sparsity, tol, reference, runs, path };
+    return { setting: setting.name, sparsity, tol, reference, runs, path, paired: pairedDifferences(runs) };
   });
+}
+
+/** Per-seed differences to PAIRED_AGAINST (by method name) with 95% intervals; none with fewer than 2 shared seeds. */
+export function pairedDifferences(runs: readonly RunRow[]): PairedRow[] {
+  const against = runs.filter((r) => r.method === PAIRED_AGAINST);
+  const rows: PairedRow[] = [];
+  const methods = [...new Set(runs.map((r) => r.method))].filter((m) => m !== PAIRED_AGAINST);
+  for (const method of methods) {
+    for (const quantity of ['trainLoss', 'testMetric'] as const) {
+      const diffs: number[] = [];
+      for (const r of runs.filter((x) => x.method === method)) {
+        const a = against.find((x) => x.seed === r.seed);
+        if (a && r[quantity] !== null && a[quantity] !== null) diffs.push(r[quantity]! - a[quantity]!);
+      }
+      if (diffs.length < 2) continue;
+      const n = diffs.length;
+      const mean = diffs.reduce((s, v) => s + v, 0) / n;
+      const sd = Math.sqrt(diffs.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1));
+      const half = tQuantile975(n - 1) * (sd / Math.sqrt(n));
+      rows.push({ method, against: PAIRED_AGAINST, quantity, seeds: n, mean, low: mean - half, high: mean + half });
+    }
+  }
+  return rows;
+}
+
+/** Student's t 0.975 quantile for df degrees of freedom (table to 30, then the normal 1.96 with a 1/df correction). */
+export function tQuantile975(df: number): number {
+  const T = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+  if (!(df >= 1)) throw new RangeError(`t quantile needs df >= 1, got ${df}`);
+  return df <= 30 ? T[df - 1]! : 1.96 + 2.4 / df;
 }
 
 /** The first evaluated round from which hasConverged held at every evaluated round up to the last; null if not at the last. */
@@ -189,6 +237,17 @@ export function analysisMarkdown(a: SettingAnalysis): string[] {
     }
   }
   lines.push(markdownTable(['method', 'seed', 'rounds', 'converged', 'train loss f', 'f − f*', 'f − f_K-ref', 'test metric', 'nnz', 'uplink floats', 'uplink bytes', '‖Σh‖'], rows), '');
+  if (a.paired.length > 0) {
+    lines.push(
+      `Paired differences to ${a.paired[0]!.against} (each method's final value minus ${a.paired[0]!.against}'s with the same seed, which fixes the data split and the coins; mean and 95% interval over the seeds):`,
+      '',
+      markdownTable(
+        ['method', 'quantity', 'seeds', 'mean difference', '95% interval'],
+        a.paired.map((p) => [p.method, p.quantity === 'trainLoss' ? 'train loss' : 'test metric', String(p.seeds), num(p.mean), `[${num(p.low)}, ${num(p.high)}]`]),
+      ),
+      '',
+    );
+  }
   if (a.path.length > 0) {
     lines.push(
       `RandProx-ℓ1 λ path at sparsity ${a.sparsity}: TopK_K of each λ's final average (from the run's topkAt, or its own evaluation in this setting); **bold** is the best λ by train loss.`,
