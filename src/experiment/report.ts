@@ -179,7 +179,9 @@ function methodResult(method: MethodEntry, done: Loaded[], failed: MethodResult[
         ? { trainLoss: meanSeOf(ph.map((p) => p!.trainLoss)), testMetric: meanSeOf(ph.map((p) => p!.testMetric)), nnz: meanSeOf(ph.map((p) => p!.nnz)) }
         : null,
     controlVariates: first?.method.controlVariates ?? false,
-    curve: meanCurve(done.map((l) => l.records)),
+    // the rounds the runs evaluated (--eval-every): the other rounds' points would only repeat the curves in
+    // results.json and the plots at ten times their size
+    curve: meanCurve(done.map((l) => l.records)).filter((p, i, all) => p.trainLoss !== null || i === all.length - 1),
   };
 }
 
