@@ -44,20 +44,32 @@ export function formatBytes(n: number): string {
 }
 
 /**
- * The bytes of the regular file `path`, refused unread when it is larger than maxBytes; `limit`
- * says in the message which limit that is and how to change it.
+ * A descriptor of the regular file `path`, opened without blocking (a FIFO would block an open for
+ * reading until a writer comes) and refused at once when it is no plain file. The caller closes it.
  */
-export function readRegularFile(path: string, maxBytes: number, limit: string): Buffer {
+export function openRegularFile(path: string): number {
   let fd: number;
   try {
     fd = openSync(path, OPEN_FLAGS);
   } catch (e) {
     throw cannotRead(path, e);
   }
+  const bad = notRegular(path, fstatSync(fd));
+  if (bad) {
+    closeSync(fd);
+    throw bad;
+  }
+  return fd;
+}
+
+/**
+ * The bytes of the regular file `path`, refused unread when it is larger than maxBytes; `limit`
+ * says in the message which limit that is and how to change it.
+ */
+export function readRegularFile(path: string, maxBytes: number, limit: string): Buffer {
+  const fd = openRegularFile(path);
   try {
     const st = fstatSync(fd);
-    const bad = notRegular(path, st);
-    if (bad) throw bad;
     if (st.size > maxBytes) throw new DataError(`${path}: ${formatBytes(st.size)}, more than ${formatBytes(maxBytes)} (${limit})`);
     const buf = Buffer.allocUnsafe(st.size);
     let got = 0;

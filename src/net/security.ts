@@ -3,7 +3,8 @@
  * a throw-away CA with server and client certificates for trying it out.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { readRegularFile } from '../data/files.js';
 import { join } from 'node:path';
 import type { TlsOptions } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -12,9 +13,12 @@ import { UsageError } from '../errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../report/io.js';
 import type { TlsFiles } from './config.js';
 
+/** Keys, certificates and token files are small: this bounds what a wrong path can make us read. */
+export const SMALL_FILE_BYTES = 16 * 2 ** 20;
+
 function readPem(path: string, what: string): Buffer {
   try {
-    return readFileSync(path);
+    return readRegularFile(path, SMALL_FILE_BYTES, 'a PEM file is a few KB');
   } catch (e) {
     throw new UsageError(`cannot read ${what} ${path}: ${(e as Error).message}`);
   }
@@ -62,7 +66,7 @@ export function channelCredentials(tls: ClientTls | null): grpc.ChannelCredentia
 export function readTokens(path: string): Map<number, string> {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(readRegularFile(path, SMALL_FILE_BYTES, 'a tokens file is a few KB per thousand clients').toString('utf8'));
   } catch (e) {
     throw new UsageError(`cannot read tokens file ${path}: ${(e as Error).message}`);
   }

@@ -6,7 +6,8 @@
  * Layout: "SPXN", u32 header length, header JSON (UTF-8), then the sections back to back; the header
  * lists their lengths and a CRC-32 of each.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, readSync } from 'node:fs';
+import { openRegularFile, readRegularFile } from '../data/files.js';
 import { crc32 } from 'node:zlib';
 import { DataError } from '../data/errors.js';
 import { writeFileAtomic } from '../report/io.js';
@@ -22,6 +23,9 @@ export function writeStateFile(path: string, header: object, sections: Uint8Arra
   writeFileAtomic(path, Buffer.concat([head, meta, ...sections.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength))]), 0o600);
 }
 
+/** What one Buffer can hold: a state file is d floats per section, far below this for every model here. */
+const MAX_STATE_BYTES = 2 ** 32 - 1;
+
 function invalid(path: string, why: string): never {
   throw new DataError(`${path}: not a valid state file (${why})`);
 }
@@ -29,7 +33,7 @@ function invalid(path: string, why: string): never {
 /** The header of a state file (without reading its sections), or null when there is none. */
 export function readStateHeader<H>(path: string): H | null {
   if (!existsSync(path)) return null;
-  const fd = openSync(path, 'r');
+  const fd = openRegularFile(path);
   try {
     const head = Buffer.alloc(8);
     if (readSync(fd, head, 0, 8, 0) < 8 || head.toString('latin1', 0, 4) !== MAGIC) invalid(path, 'bad magic');
@@ -59,7 +63,7 @@ function parseHeader<H>(path: string, meta: Buffer): H & { sections: [number, nu
 
 export function readStateFile<H>(path: string): { header: H; sections: Uint8Array[] } | null {
   if (!existsSync(path)) return null;
-  const buf = readFileSync(path);
+  const buf = readRegularFile(path, MAX_STATE_BYTES, 'a state file is our own; this bound only stops a wrong path');
   const bad = (why: string): never => invalid(path, why);
   if (buf.length < 8 || buf.toString('latin1', 0, 4) !== MAGIC) bad('bad magic');
   const metaLen = buf.readUInt32LE(4);

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readRegularFile } from '../../data/files.js';
+import { SMALL_FILE_BYTES } from '../../net/security.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { parseClientIds, runClients } from '../../net/client.js';
@@ -43,7 +44,7 @@ export function registerClient(program: Command): void {
       if (o.ownData && ids.length !== 1) throw new UsageError('--own-data is the data of one client: give one --client-id');
       if ((o.cert || o.key) && !o.ca) throw new UsageError('--cert/--key need --ca (client certificates go with TLS)');
       const tokens = clientTokens(o, ids);
-      if (o.ca) readFileSync(String(o.ca)); // fail early on a wrong path
+      if (o.ca) readRegularFile(String(o.ca), SMALL_FILE_BYTES, 'a PEM file is a few KB'); // fail early on a wrong path
       if (tokens && !o.ca) console.error('[client] warning: tokens without TLS (--ca): they cross the network in plain text, where anyone on the path can read and reuse them');
       await runClients({
         server: String(o.server),
@@ -74,7 +75,7 @@ function clientTokens(o: Record<string, unknown>, ids: number[]): Map<number, st
     const path = String(o.tokenFile);
     try {
       // one line; the line break an editor adds is not part of the token
-      token = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+      token = readRegularFile(path, SMALL_FILE_BYTES, 'a token is one line').toString('utf8').replace(/\r?\n$/, '');
     } catch (e) {
       throw new UsageError(`cannot read --token-file ${path}: ${(e as Error).message}`);
     }
