@@ -7,6 +7,7 @@
  * With a state directory, h_i and the update in flight are saved atomically before anything is sent,
  * so a client killed at any point and restarted with the same --state-dir carries on where it was.
  */
+import { pickLimits, type DataLimits } from '../data/limits.js';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { decode, encode } from '../core/encoding.js';
@@ -41,6 +42,8 @@ export interface ClientOptions {
    * (binary), 0..C-1 (multiclass) or real (regression), feature indices up to the model's nFeatures
    */
   ownData?: string | null;
+  /** data-file limits of this machine, over the server config's (which apply otherwise) */
+  limits?: Partial<DataLimits>;
   stateDir: string | null;
   tls: ClientTls | null;
   /** the token of each id (when the server has a tokens file) */
@@ -160,11 +163,12 @@ class Pool {
         const task = TASK_OF_KIND[modelSpec.kind];
         if (!task) throw new UsageError(`--own-data takes LIBSVM files, for the linear models only (this run's model is ${modelSpec.kind})`);
         const labelMap = task === 'binary' ? [-1, 1] : task === 'multiclass' ? Array.from({ length: modelSpec.nClasses }, (_, c) => c) : undefined;
-        const own = await readLibsvm(this.opts.ownData, { nFeatures: modelSpec.nFeatures, task, ...(labelMap ? { labelMap } : {}) });
+        const limits = { ...pickLimits(config), ...this.opts.limits };
+        const own = await readLibsvm(this.opts.ownData, { nFeatures: modelSpec.nFeatures, task, limits, ...(labelMap ? { labelMap } : {}) });
         if (own.nFeatures !== modelSpec.nFeatures) throw new UsageError(`${this.opts.ownData} has ${own.nFeatures} features, the model ${modelSpec.nFeatures}`);
         shards.set(this.opts.ids[0]!, own.data);
       } else {
-        const loaded = await loadRunData({ ...config, dataset: this.opts.data ?? config.dataset, dataDir: this.opts.dataDir ?? config.dataDir });
+        const loaded = await loadRunData({ ...config, ...this.opts.limits, dataset: this.opts.data ?? config.dataset, dataDir: this.opts.dataDir ?? config.dataDir });
         for (const id of this.opts.ids) {
           const shard = loaded.dataset.clients[id];
           if (!shard) throw new UsageError(`client id ${id} is out of range: the data has ${loaded.dataset.clients.length} clients`);

@@ -75,6 +75,22 @@ describe('clients with their own data files', () => {
     const net = await networked(config, {}, files);
     expect(net.jsonl).toBe(sim.jsonl);
   });
+
+  it("--own-data is read under the server config's data limits, or the client's own (--max-line-bytes)", { timeout: 30_000 }, async () => {
+    const dir = tmp();
+    const file = join(dir, 'mine.txt');
+    writeFileSync(file, `1 1:0.5 2:0.25 3:${'1'.repeat(200)}\n-1 1:0.1\n`);
+    const config = resolveConfig({ algorithm: 'proxskip', dataset: 'lsq', clients: 1, rounds: 1, maxLineBytes: 64, timing: false });
+    const srv = await FederationServer.start({
+      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out: tmp(), roundTimeout: 5 } },
+      log: () => {},
+    });
+    const base = { server: `127.0.0.1:${srv.port}`, ids: [0], data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 5, log: () => {} };
+    await expect(runClients({ ...base, ownData: file })).rejects.toThrow(/longer than 64 bytes.*--max-line-bytes/);
+    await expect(runClients({ ...base, ownData: file, limits: { maxLineBytes: 40 } })).rejects.toThrow(/longer than 40 bytes/);
+    srv.stop('test over');
+    await srv.done.catch(() => {});
+  });
 });
 
 describe('serve config file', () => {

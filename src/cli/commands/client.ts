@@ -1,4 +1,5 @@
 import { readRegularFile } from '../../data/files.js';
+import { LIMIT_KEYS } from '../../data/limits.js';
 import { SMALL_FILE_BYTES } from '../../net/security.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
@@ -29,6 +30,9 @@ export function registerClient(program: Command): void {
     .option('--token-file <file>', 'file holding the secret token of --client-id (or set SPARSE_PROXSKIP_TOKEN)')
     .option('--token <token>', 'the token itself (visible to other users in `ps`: prefer --token-file or SPARSE_PROXSKIP_TOKEN)')
     .option('--tokens <file>', 'tokens file {"ID": "TOKEN", ...} (for pools)')
+    .option('--max-line-bytes <n>', 'longest line of a text data file this client reads (default: the server config\'s)', positive('--max-line-bytes'))
+    .option('--max-dimension <n>', 'largest LIBSVM feature index (default: the server config\'s)', positive('--max-dimension'))
+    .option('--max-decompressed-mb <mb>', 'most content of one data file after gunzip (default: the server config\'s)', positive('--max-decompressed-mb'))
     .option('--max-message-bytes <n>', `largest message accepted from the server (default: ${SERVER_DEFAULTS.maxMessageBytes})`, positive('--max-message-bytes'))
     .option('--connect-timeout <s>', 'seconds to keep retrying while the server cannot be reached (default: 600)', positive('--connect-timeout'))
     .option('--keepalive-time <s>', `seconds between keepalive pings to the server (default: ${SERVER_DEFAULTS.keepaliveTime})`, positive('--keepalive-time'))
@@ -52,6 +56,7 @@ export function registerClient(program: Command): void {
         data: (o.data as string | undefined) ?? null,
         dataDir: (o.dataDir as string | undefined) ?? null,
         ownData: (o.ownData as string | undefined) ?? null,
+        limits: Object.fromEntries(LIMIT_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])),
         stateDir: (o.stateDir as string | undefined) ?? null,
         tls: o.ca ? { ca: String(o.ca), cert: (o.cert as string | undefined) ?? null, key: (o.key as string | undefined) ?? null } : null,
         tokens,
