@@ -47,6 +47,8 @@ export function addRunOptions(cmd: Command): Command {
     .option('--participation <q>', 'fraction of clients per round (default: 1; the theory assumes 1)', num('--participation'))
     .option('--workers <n>', 'worker threads for the clients (default: 1)', int('--workers'))
     .option('--eval-every <n>', 'evaluate every n rounds (default: 1)', int('--eval-every'))
+    .option('--eval-train-rows <n>', 'the train loss over the first n rows of each client, to keep evaluation cheap (default: all rows)', int('--eval-train-rows'))
+    .option('--prune-init', 'start from TopK of the initial model at --sparsity (networks start dense otherwise)')
     .option('--post-hoc-topk', 'dense methods: evaluate TopK of the model')
     .option('--topk-at <list>', 'also evaluate TopK of the final average at these sparsities, e.g. 0.5,0.9 (summary.json topkAt)', (v: string) => v.split(',').map((x) => num('--topk-at')(x)))
     .option('--no-timing', 'write seconds as null, so equal seeds give byte-identical rounds.jsonl')
@@ -73,7 +75,7 @@ export function configFromOptions(o: Record<string, unknown>): Partial<Omit<RunC
   const keys: (keyof RunConfig)[] = [
     'dataset', 'test', 'dataDir', 'clients', 'partition', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p',
     'localSteps', 'schedule', 'rounds', 'stopTol', 'seed', 'lambda', 'steDecay', 'batchSize', 'participation', 'workers',
-    'evalEvery', 'postHocTopk', 'topkAt', 'timing', 'maxSamples', 'augment', 'stateDir', 'init', 'pruneMode', 'pruneAfterAverage', 'hReference',
+    'evalEvery', 'evalTrainRows', 'pruneInit', 'postHocTopk', 'topkAt', 'timing', 'maxSamples', 'augment', 'stateDir', 'init', 'pruneMode', 'pruneAfterAverage', 'hReference',
     'maxLineBytes', 'maxDimension', 'maxDecompressedMb',
   ];
   const out: Record<string, unknown> = {};

@@ -181,6 +181,23 @@ describe('--dataset cifar10 in the registry', () => {
     expect(lsq.dataset.meta.samplesPerClient).toMatchObject({ max: 2 });
   });
 
+  it('cifar10:validation=N holds out the last N training images as the test set, for tuning without the test set', async () => {
+    expect(parseDatasetSpec('cifar10:validation=3')).toEqual({ kind: 'cifar10', validation: 3 });
+    expect(() => parseDatasetSpec('cifar10:validation=0')).toThrow("bad dataset 'cifar10:validation=0': option");
+    expect(() => parseDatasetSpec('cifar10:test=2,validation=3')).toThrow('give test=N or validation=N, not both');
+    const base = { clients: 3, partition: { kind: 'contiguous' as const }, seed: 2, dataDir: dir };
+    const all = await loadFederated({ kind: 'cifar10' }, base);
+    const held = await loadFederated({ kind: 'cifar10', validation: 3 }, base);
+    const pixels = (m: Matrix): Float32Array => (m.kind === 'dense' ? m.data : new Float32Array(0));
+    const allRows = all.dataset.clients.reduce((n, c) => n + c.y.length, 0);
+    expect(held.dataset.clients.reduce((n, c) => n + c.y.length, 0)).toBe(allRows - 3);
+    // contiguous split: the last client's last 3 rows are now the test set
+    const last = all.dataset.clients.at(-1)!;
+    expect(held.dataset.test!.y).toEqual(last.y.subarray(last.y.length - 3));
+    expect(pixels(held.dataset.test!.x)).toEqual(pixels(last.x).subarray((last.y.length - 3) * 3072));
+    expect(held.dataset.meta.testSet).toMatch(/validation: the last 3 training images/);
+  });
+
   it('--augment needs CIFAR-10', async () => {
     await expect(prepareRun(resolveConfig({ algorithm: 'fedavg', dataset: 'lsq', augment: true }))).rejects.toThrow(
       '--augment needs 32×32 colour images (--dataset cifar10), not',

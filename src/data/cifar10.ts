@@ -142,6 +142,12 @@ export interface Cifar10Options {
   maxSamples?: number;
   /** keep only the first this many of the 10,000 test images (the test batch is in random class order) */
   testSamples?: number;
+  /**
+   * hold out the last this many training images as the test set (for tuning, so the test set is never
+   * looked at); the clients split the rest. The test batch is then not read. The normalisation
+   * statistics still come from all training images (no label enters them).
+   */
+  validation?: number;
   /** decompressed size of a batch (defaults: DEFAULT_LIMITS) */
   limits?: Partial<DataLimits>;
 }
@@ -152,18 +158,24 @@ export interface Cifar10Options {
  */
 export function loadCifar10(dir: string, opts: Cifar10Options): { dataset: FederatedDataset; warnings: string[] } {
   const trainPaths = CIFAR10_TRAIN_FILES.map((f) => cifarFile(dir, f));
-  const testPath = cifarFile(dir, CIFAR10_TEST_FILE);
   const train = readCifarBatches(trainPaths, opts.limits);
+  const held = Math.min(opts.validation ?? 0, train.n - 1);
   const stats = channelStats(train);
   // Split a column of row indices (exact in float32 below 2^24), so only the rows kept are ever converted to floats.
-  const index: Dataset = { x: { kind: 'dense', rows: train.n, cols: 1, data: Float32Array.from({ length: train.n }, (_, i) => i) }, y: cifarLabels(train) };
+  const kept = train.n - held;
+  const index: Dataset = { x: { kind: 'dense', rows: kept, cols: 1, data: Float32Array.from({ length: kept }, (_, i) => i) }, y: cifarLabels(train).subarray(0, kept) };
   const split = partition(index, opts.clients, opts.partition, opts.seed, 'multiclass');
   const clients = split.clients.map((c) => {
     const rows = c.x.kind === 'dense' ? c.x.data : new Float32Array(0);
     return cifarImages(train, opts.maxSamples === undefined ? rows : rows.subarray(0, opts.maxSamples), stats);
   });
-  const testRecords = readCifarBatches([testPath], opts.limits);
-  const testSet = cifarImages(testRecords, Array.from({ length: Math.min(testRecords.n, opts.testSamples ?? testRecords.n) }, (_, i) => i), stats);
+  const testSet =
+    held > 0
+      ? cifarImages(train, Array.from({ length: held }, (_, i) => kept + i), stats)
+      : (() => {
+          const testRecords = readCifarBatches([cifarFile(dir, CIFAR10_TEST_FILE)], opts.limits);
+          return cifarImages(testRecords, Array.from({ length: Math.min(testRecords.n, opts.testSamples ?? testRecords.n) }, (_, i) => i), stats);
+        })();
   return {
     dataset: {
       name: 'cifar10',
@@ -180,6 +192,7 @@ export function loadCifar10(dir: string, opts: Cifar10Options): { dataset: Feder
         partition: describePartition(opts.partition),
         samplesPerClient: sizeSummary(clients),
         ...(opts.maxSamples !== undefined ? { maxSamples: opts.maxSamples } : {}),
+        ...(held > 0 ? { testSet: `validation: the last ${held} training images (the test batch is not read)` } : {}),
       },
       input: { kind: 'image-bytes', mean: [...stats.mean], std: stats.std.map((s) => (s > 0 ? s : 1)) },
     },

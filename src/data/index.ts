@@ -24,7 +24,7 @@ export type DatasetSpec =
   | { kind: 'libsvm'; path: string }
   | ({ kind: 'blogfeedback' } & BlogOptions)
   | ({ kind: 'femnist' } & FemnistOptions)
-  | { kind: 'cifar10'; testSamples?: number };
+  | { kind: 'cifar10'; testSamples?: number; validation?: number };
 
 export interface LoadOptions {
   clients: number;
@@ -117,22 +117,29 @@ const SOURCES: { [K in DatasetSpec['kind']]: Source<K> } = {
     load: (spec, opts) => naturalDataset('femnist', 'multiclass', opts, () => loadFemnist(dataDirOf(opts), spec, opts.limits)),
   },
   cifar10: {
-    forms: ['cifar10', 'cifar10:test=N'],
+    forms: ['cifar10', 'cifar10:test=N', 'cifar10:validation=N'],
     parse(arg, text) {
       const spec: SpecOf<'cifar10'> = { kind: 'cifar10' };
-      for (const [key, value] of specOptions(arg, text, ['test=N'])) {
+      for (const [key, value] of specOptions(arg, text, ['test=N', 'validation=N'])) {
         // A test subset makes frequent evaluation affordable on CPU (10,000 images take ~20-40 s with the cnn).
         const n = value !== undefined && /^[1-9][0-9]*$/.test(value) ? Number(value) : NaN;
         if (key === 'test' && n <= 10000) spec.testSamples = n;
-        else throw new DataError(`bad dataset '${text}': option '${excerpt(value === undefined ? key : `${key}=${value}`)}' (valid: test=N with 1 <= N <= 10000, the first N test images)`);
+        // tuning (γ, say) on held-out training images, never on the test set
+        else if (key === 'validation' && n <= 25000) spec.validation = n;
+        else {
+          throw new DataError(
+            `bad dataset '${text}': option '${excerpt(value === undefined ? key : `${key}=${value}`)}' (valid: test=N with 1 <= N <= 10000, the first N test images; validation=N with 1 <= N <= 25000, the last N training images as the test set)`,
+          );
+        }
       }
+      if (spec.testSamples !== undefined && spec.validation !== undefined) throw new DataError(`bad dataset '${text}': give test=N or validation=N, not both`);
       return spec;
     },
     async load(spec, opts) {
       if (opts.test !== undefined) throw new DataError(`test data '${opts.test}' can only go with a libsvm dataset; cifar10 brings its own test set`);
       if (opts.task !== undefined && opts.task !== 'multiclass') throw new DataError(`cifar10 is multiclass, not ${opts.task}`);
       const { clients, partition, seed, maxSamples, limits } = opts;
-      const { testSamples } = spec;
+      const { testSamples, validation } = spec;
       return loadCifar10(join(dataDirOf(opts), 'cifar10'), {
         clients,
         partition,
@@ -140,6 +147,7 @@ const SOURCES: { [K in DatasetSpec['kind']]: Source<K> } = {
         ...(limits !== undefined ? { limits } : {}),
         ...(maxSamples !== undefined ? { maxSamples } : {}),
         ...(testSamples !== undefined ? { testSamples } : {}),
+        ...(validation !== undefined ? { validation } : {}),
       });
     },
   },

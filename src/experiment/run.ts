@@ -112,7 +112,7 @@ export function cellFilter(pattern: string): (id: string) => boolean {
  */
 const TRAINING_ONLY = new Set<string>([
   'algorithm', 'model', 'intercept', 'l2', 'sparsity', 'topkScope', 'gamma', 'p', 'localSteps', 'schedule', 'rounds', 'stopTol', 'lambda',
-  'steDecay', 'batchSize', 'participation', 'workers', 'evalEvery', 'postHocTopk', 'topkAt', 'timing', 'init', 'pruneMode', 'pruneAfterAverage', 'hReference',
+  'steDecay', 'batchSize', 'participation', 'workers', 'evalEvery', 'evalTrainRows', 'pruneInit', 'postHocTopk', 'topkAt', 'timing', 'init', 'pruneMode', 'pruneAfterAverage', 'hReference',
 ]);
 
 function dataKey(c: RunConfig): string {

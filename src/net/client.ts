@@ -190,7 +190,7 @@ class Pool {
     const step: StepConfig = { gamma, p: c.p, lambda: c.lambda as number, steDecay: c.steDecay, batchSize: c.batchSize, seed: c.seed };
     if (this.runner?.gamma !== gamma) {
       const ids = [...s.shards.keys()];
-      const runner = createRunner({ modelSpec: s.modelSpec, method: s.method, sparsity: c.sparsity, topkScope: c.topkScope, step, clientIds: ids, data: ids.map((i) => s.shards.get(i)!), evalReference: s.evalReference });
+      const runner = createRunner({ modelSpec: s.modelSpec, method: s.method, sparsity: c.sparsity, topkScope: c.topkScope, step, clientIds: ids, data: ids.map((i) => s.shards.get(i)!), evalReference: s.evalReference, evalRows: c.evalTrainRows ?? null });
       this.runner = { gamma, runner };
     }
     return { runner: this.runner.runner, step };

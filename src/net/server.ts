@@ -485,7 +485,7 @@ export class FederationServer {
     const testMetricName = test ? model.metric(new Float32Array(d), test).name : null;
 
     // x₀ as in the simulator: --init's model, else 0 for convex models, the seeded random init for networks
-    let current = initialModel(model, config.seed, this.prepared.init);
+    let current = initialModel(model, config.seed, this.prepared.init, config.pruneInit ? pruner : null);
     let average: Float32Array = current;
     let evalModel: Float32Array = current;
     let firstRound = 1;

@@ -41,6 +41,10 @@ export interface RunConfig extends DataLimits {
   participation: number;
   workers: number;
   evalEvery: number;
+  /** the train loss over the first this many rows of each client, a fixed stated subsample (null: all rows) */
+  evalTrainRows: number | null;
+  /** start from TopK of x₀ (the seeded init, or --init's model) at the run's sparsity */
+  pruneInit: boolean;
   postHocTopk: boolean;
   /**
    * also evaluate TopK of the final plain average at these sparsities (summary.topkAt): the post-hoc
@@ -88,6 +92,8 @@ export const DEFAULTS: Omit<RunConfig, 'algorithm'> = {
   participation: 1,
   workers: 1,
   evalEvery: 1,
+  evalTrainRows: null,
+  pruneInit: false,
   postHocTopk: false,
   topkAt: [],
   timing: true,
@@ -129,6 +135,7 @@ export function resolveConfig(input: Partial<Omit<RunConfig, 'algorithm'>> & { a
   check(c.participation > 0 && c.participation <= 1, `--participation must be in (0, 1], got ${c.participation}`);
   check(isInt(c.workers, 1), `--workers must be an integer >= 1, got ${c.workers}`);
   check(isInt(c.evalEvery, 1), `--eval-every must be an integer >= 1, got ${c.evalEvery}`);
+  check(c.evalTrainRows === null || isInt(c.evalTrainRows, 1), `--eval-train-rows must be an integer >= 1, got ${c.evalTrainRows}`);
   check(c.maxSamples === null || isInt(c.maxSamples, 1), `--max-samples must be an integer >= 1, got ${c.maxSamples}`);
   check(c.stateDir === null || c.stateDir !== '', '--state-dir must not be empty');
   check(c.init === null || c.init !== '', '--init must not be empty');

@@ -109,7 +109,7 @@ export function lambdaCacheKey(config: RunConfig): string {
 }
 
 /** Options that do not change a run's final average (or are λ itself). */
-const NOT_SHAPING_LAMBDA = ['lambda', 'workers', 'timing', 'evalEvery', 'topkAt', 'dataDir', 'stateDir', ...LIMIT_KEYS];
+const NOT_SHAPING_LAMBDA = ['lambda', 'workers', 'timing', 'evalEvery', 'evalTrainRows', 'topkAt', 'dataDir', 'stateDir', ...LIMIT_KEYS];
 
 /**
  * The cache entry a search starts from: the λ found last for the same configuration with another seed.
@@ -121,7 +121,7 @@ function lambdaHintKey(config: RunConfig): string {
 }
 
 /** Options newer than λ caches on disk: left out of the key while at their default, so those caches still match. */
-const NEWER_OPTIONS: (keyof RunConfig)[] = ['init', 'stopTol'];
+const NEWER_OPTIONS: (keyof RunConfig)[] = ['init', 'stopTol', 'pruneInit'];
 
 function configKey(config: RunConfig, ignored: string[]): string {
   const atDefault = (k: string, v: unknown): boolean => NEWER_OPTIONS.includes(k as keyof RunConfig) && JSON.stringify(v) === JSON.stringify(DEFAULTS[k as keyof typeof DEFAULTS]);
@@ -335,6 +335,8 @@ export function simOptions(prepared: PreparedRun, lambda: number): SimOptions {
     participation: config.participation,
     workers: config.workers,
     evalEvery: config.evalEvery,
+    evalTrainRows: config.evalTrainRows,
+    pruneInit: config.pruneInit,
     postHocTopk: config.postHocTopk,
     topkAt: config.topkAt,
     timing: config.timing,

@@ -17,6 +17,8 @@ export interface RunnerInit {
   data: Dataset[];
   /** a network with BatchNorm: the training images whose statistics evaluation uses (evalReferenceOf) */
   evalReference: Dataset | undefined;
+  /** the train loss over the first this many rows of each client (null: all) */
+  evalRows: number | null;
 }
 
 export interface TrainTask {
@@ -36,6 +38,13 @@ export interface ClientRunner {
   loss(x: Float32Array, client: number): number;
 }
 
+/** 0 … n−1, shared by the clients (a row subset is only read). */
+let rowsCache = new Uint32Array(0);
+function firstRows(n: number): Uint32Array {
+  if (rowsCache.length < n) rowsCache = Uint32Array.from({ length: n }, (_, i) => i);
+  return rowsCache.subarray(0, n);
+}
+
 export function createRunner(init: RunnerInit): ClientRunner {
   const model = createModel(init.modelSpec, init.evalReference);
   const pruner = makePruner(model.layout, init.sparsity, init.topkScope);
@@ -51,7 +60,10 @@ export function createRunner(init: RunnerInit): ClientRunner {
       return { client: task.client, xhat: localTrain(ctx, start, task.h, steps, round), h: task.h };
     },
     loss(x, client) {
-      return model.lossGrad(x, dataOf(client), null);
+      const data = dataOf(client);
+      const m = data.y.length;
+      if (init.evalRows === null || init.evalRows >= m) return model.lossGrad(x, data, null);
+      return model.lossGrad(x, data, null, firstRows(init.evalRows));
     },
   };
 }

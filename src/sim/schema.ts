@@ -96,6 +96,8 @@ export const RUN_OPTION_TYPES: { readonly [K in keyof RunConfig]: FieldType } = 
   participation: NUMBER,
   workers: NUMBER,
   evalEvery: NUMBER,
+  evalTrainRows: nullable(NUMBER),
+  pruneInit: BOOLEAN,
   postHocTopk: BOOLEAN,
   topkAt: NUMBER_LIST,
   timing: BOOLEAN,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { methodSpec } from '../algorithms/methods.js';
 import { heterogeneousLeastSquares } from '../data/synthetic.js';
-import { defaultModelSpec } from '../models/index.js';
+import { createModel, defaultModelSpec } from '../models/index.js';
 import { simulate } from './simulate.js';
 
 describe('simulate', () => {
@@ -52,5 +52,63 @@ describe('simulate', () => {
       timing: false,
     };
     await expect(simulate(data, opts)).rejects.toThrow('the train loss in round 0 is NaN: the run diverged');
+  });
+});
+
+describe('simulate with evalTrainRows', () => {
+  it('evaluates the train loss on the first rows of each client only (a fixed subsample); training is unchanged', async () => {
+    const data = heterogeneousLeastSquares({ clients: 2, seed: 3, nFeatures: 3, samplesPerClient: 6 });
+    const spec = defaultModelSpec('regression', 3, 1, {});
+    const opts = {
+      method: methodSpec('proxskip'),
+      modelSpec: spec,
+      sparsity: 0,
+      topkScope: 'global' as const,
+      step: { gamma: 0.05, p: 0.5, lambda: 0, steDecay: 0, batchSize: 0, seed: 0 },
+      localSteps: 2,
+      schedule: 'fixed' as const,
+      rounds: 3,
+      participation: 1,
+      workers: 1,
+      evalEvery: 1,
+      postHocTopk: false,
+      timing: false,
+    };
+    const full = await simulate(data, opts);
+    const sub = await simulate(data, { ...opts, evalTrainRows: 2 });
+    expect(sub.model).toEqual(full.model);
+    const model = createModel(spec);
+    const rows = new Uint32Array([0, 1]);
+    const byHand = data.clients.reduce((s, c) => s + model.lossGrad(sub.model, c, null, rows), 0) / 2;
+    expect(sub.records.at(-1)!.trainLoss).toBe(byHand);
+    expect(sub.records.at(-1)!.trainLoss).not.toBe(full.records.at(-1)!.trainLoss);
+  });
+});
+
+describe('simulate with pruneInit', () => {
+  it('starts from TopK of x₀: round 0 evaluates the K-sparse start', async () => {
+    const data = heterogeneousLeastSquares({ clients: 2, seed: 4, nFeatures: 4, samplesPerClient: 6 });
+    const spec = defaultModelSpec('regression', 4, 1, {});
+    const init = new Float32Array([0.5, -3, 0.25, 2]);
+    const opts = {
+      method: methodSpec('sparse-proxskip'),
+      modelSpec: spec,
+      sparsity: 0.5,
+      topkScope: 'global' as const,
+      step: { gamma: 0.05, p: 0.5, lambda: 0, steDecay: 0, batchSize: 0, seed: 0 },
+      localSteps: 2,
+      schedule: 'fixed' as const,
+      rounds: 1,
+      participation: 1,
+      workers: 1,
+      evalEvery: 1,
+      postHocTopk: false,
+      timing: false,
+      init,
+    };
+    const pruned = await simulate(data, { ...opts, pruneInit: true });
+    const fromPruned = await simulate(data, { ...opts, init: new Float32Array([0, -3, 0, 2]) });
+    expect(pruned.records).toEqual(fromPruned.records); // the same as starting at TopK₂(init) = (0, −3, 0, 2)
+    expect(init).toEqual(new Float32Array([0.5, -3, 0.25, 2])); // the given start is not changed
   });
 });

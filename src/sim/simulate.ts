@@ -36,6 +36,8 @@ export interface SimOptions {
   workers: number;
   /** evaluate train loss and test metric every this many rounds (and at the last round) */
   evalEvery: number;
+  /** the train loss over the first this many rows of each client (null or absent: all) */
+  evalTrainRows?: number | null;
   /** for dense methods, evaluate TopK of the model (post-hoc pruning) */
   postHocTopk: boolean;
   /** after the last round, also evaluate TopK of the plain average at these sparsities */
@@ -46,6 +48,8 @@ export interface SimOptions {
   stateDir?: string | null;
   /** x₀, e.g. a saved model (`--init`); default: the model's seeded init, or 0 */
   init?: Float32Array | null;
+  /** start from TopK of x₀ at the run's sparsity */
+  pruneInit?: boolean;
 }
 
 /** One line of rounds.jsonl. Communication totals are cumulative. Round 0 is the initial model. */
@@ -119,7 +123,7 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   let exec: Executor;
   try {
     exec = await createExecutor(
-      { modelSpec: opts.modelSpec, method, sparsity: opts.sparsity, topkScope: opts.topkScope, step, clients: data.clients, evalReference },
+      { modelSpec: opts.modelSpec, method, sparsity: opts.sparsity, topkScope: opts.topkScope, step, clients: data.clients, evalReference, evalRows: opts.evalTrainRows ?? null },
       opts.workers,
     );
   } catch (e) {
@@ -133,7 +137,7 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   const wave = stateDir === null ? n : Math.max(1, opts.workers);
   const t0 = performance.now();
   const records: RoundRecord[] = [];
-  let current = initialModel(model, step.seed, opts.init);
+  let current = initialModel(model, step.seed, opts.init, opts.pruneInit ? pruner : null);
   let average = current;
   let evalModel = current;
   let interrupted = false;
@@ -233,12 +237,14 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
  * x₀: a given start (a copy, checked for length), else the same seeded random init on every client for
  * neural nets and 0 for convex tasks (SPEC §1). Shared with the networked server.
  */
-export function initialModel(model: Model, seed: number, init?: Float32Array | null): Float32Array {
+export function initialModel(model: Model, seed: number, init?: Float32Array | null, prune?: Pruner | null): Float32Array {
+  let x: Float32Array;
   if (init) {
     if (init.length !== model.layout.d) throw new RangeError(`the initial model has length ${init.length}, the ${model.spec.kind} model has d = ${model.layout.d}`);
-    return init.slice();
-  }
-  return model.init?.(seed) ?? new Float32Array(model.layout.d);
+    x = init.slice();
+  } else x = model.init?.(seed) ?? new Float32Array(model.layout.d);
+  // pruneInit: start K-sparse, so no pruned mass of x₀ enters the first round (the ablation of issue #14)
+  return prune ? prune.apply(x, x) : x;
 }
 
 /** What the server has after round r: the average, what it broadcasts, and the downlink message. */
