@@ -202,8 +202,9 @@ function sweep(v: unknown, fail: Fail): { field: keyof ConfigOverrides; values: 
   const o = object(v, 'sweep', fail);
   unknownKeys(o, ['field', 'values'], 'sweep.', fail);
   const field = string(o.field, 'sweep.field', fail);
-  if (!isOverrideKey(field) || typeof DEFAULTS[field] !== 'number') {
-    fail('sweep.field', `must be a numeric run option (e.g. sparsity, p, rounds), got '${excerpt(field)}'`);
+  // gamma and lambda default to 'auto' but take numbers
+  if (!isOverrideKey(field) || (typeof DEFAULTS[field] !== 'number' && field !== 'gamma' && field !== 'lambda')) {
+    fail('sweep.field', `must be a numeric run option (e.g. sparsity, p, rounds, gamma), got '${excerpt(field)}'`);
   }
   if (!Array.isArray(o.values) || o.values.length === 0) fail('sweep.values', 'must be a non-empty list of numbers');
   const values = (o.values as unknown[]).map((x, i) => {
