@@ -30,6 +30,7 @@ import { prepareRun, runModelInfo, type PreparedRun } from '../sim/run.js';
 import { chooseParticipants, controlVariateNorms, initialModel, mean, roundRecord, serverStep, type RoundRecord } from '../sim/simulate.js';
 import { VERSION } from '../version.js';
 import type { ServeConfig } from './config.js';
+import { startServeDashboard, type ServeDashboard, type ServeEvent } from './dashboard.js';
 import { channelOptions, grpcRefusal, oneLine, PROTOCOL, serverService, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
 import { Listener, throttled } from './listener.js';
 import { parseClientId, readTokens, serverTlsOptions, tokenMatches } from './security.js';
@@ -49,6 +50,8 @@ export interface ServeOptions {
   onRound?(record: RoundRecord, model: Float32Array): void;
   /** the data already loaded (tests, benchmarks); default: load config.run.dataset */
   prepared?: PreparedRun;
+  /** the dashboard's built page (tests); default: dist/web/page */
+  dashboardAssets?: string;
 }
 
 /** One line of net.jsonl: what the network added to a round. */
@@ -106,6 +109,8 @@ const CHECKPOINT = 'checkpoint.bin';
 
 export class FederationServer {
   readonly port: number;
+  /** the live dashboard's address (`http` in the config), else null */
+  readonly dashboardUrl: string | null;
   private readonly sessions: (Session | null)[];
   private readonly model: Model;
   /** L_i of the server's copy of each client's data, computed when the client joins */
@@ -139,9 +144,11 @@ export class FederationServer {
     private readonly prepared: PreparedRun,
     private readonly grpcServer: grpc.Server,
     private readonly listener: Listener,
+    private readonly dashboard: ServeDashboard | null,
   ) {
     const n = prepared.dataset.clients.length;
     this.port = listener.port;
+    this.dashboardUrl = dashboard?.url ?? null;
     this.sessions = new Array(n).fill(null);
     this.ownSmoothness = new Array(n).fill(undefined);
     this.lastIncluded = new Array(n).fill(0);
@@ -152,8 +159,12 @@ export class FederationServer {
     this.log = opts.log ?? ((line) => console.error(`[serve] ${line}`));
     this.logRefusal = throttled(this.log);
     this.done = this.run().then(
-      (r) => this.shutdown().then(() => r),
+      (r) => {
+        this.emit({ kind: 'end', status: 'done', message: `finished ${r.records.at(-1)!.round} rounds` });
+        return this.shutdown().then(() => r);
+      },
       async (e: unknown) => {
+        this.emit({ kind: 'end', status: this.stopReason ? 'interrupted' : 'failed', message: (e as Error).message });
         // an aborted run is over for the clients too (a stopped server is not: they wait for --resume)
         if (!this.stopReason) for (const s of this.sessions) if (s && !s.closed) s.call.emit('error', { code: grpc.status.ABORTED, details: `the server aborted the run: ${(e as Error).message}` });
         await this.shutdown();
@@ -193,7 +204,12 @@ export class FederationServer {
       throw new NetError(`cannot listen on ${s.host}:${s.port}: ${e.message}`);
     });
     if (s.portFile) writeFileAtomic(s.portFile, `${listener.port}\n`);
-    self = new FederationServer({ ...opts, log }, prepared, grpcServer, listener);
+    const dashboard = s.http === null ? null : await startServeDashboard(opts.config, prepared.dataset.clients.length, `${s.host}:${listener.port}`, opts.dashboardAssets).catch((e: unknown) => {
+      grpcServer.forceShutdown();
+      listener.close();
+      throw e;
+    });
+    self = new FederationServer({ ...opts, log }, prepared, grpcServer, listener, dashboard);
     return self;
   }
 
@@ -201,6 +217,11 @@ export class FederationServer {
   stop(reason: string): void {
     this.stopReason ??= reason;
     this.wake?.();
+  }
+
+  /** Tells the live dashboard (`http`), if there is one. */
+  private emit(e: ServeEvent): void {
+    this.dashboard?.on(e);
   }
 
   private get n(): number {
@@ -216,6 +237,7 @@ export class FederationServer {
     const close = (): void => {
       this.grpcServer.forceShutdown();
       this.listener.close();
+      void this.dashboard?.close();
     };
     if (this.stopReason) {
       close();
@@ -243,6 +265,7 @@ export class FederationServer {
     const id = parseClientId(idText);
     const refuse = (code: grpc.status, details: string): void => {
       this.logRefusal('refused', `refused ${peer}: ${details}`);
+      this.emit({ kind: 'refusal', id: id !== null && id < this.n ? id : null, peer, reason: details });
       call.emit('error', { code, details });
     };
     if (id === null || id >= this.n) {
@@ -263,12 +286,16 @@ export class FederationServer {
     const s: Session = { id, call, peer, ready: false, closed: false, release: this.listener.hold(peer) };
     this.sessions[id] = s;
     this.log(`client ${id} connected from ${peer}`);
+    this.emit({ kind: 'join', id, peer });
     const gone = (event: string) => () => {
       if (s.closed) return;
       this.drop(s);
       if (this.phase === 'done') return;
       // gRPC ends a call itself when a message breaks its limits: the log says which, from the status it sent
-      grpcRefusal(call, (refusal) => this.log(`client ${id} disconnected (${refusal ?? event})`));
+      grpcRefusal(call, (refusal) => {
+        this.log(`client ${id} disconnected (${refusal ?? event})`);
+        this.emit({ kind: 'leave', id, reason: refusal ?? event });
+      });
     };
     call.on('data', (m: ClientMessage | Refusal) => this.onMessage(s, m));
     call.on('end', gone('stream closed'));
@@ -279,7 +306,9 @@ export class FederationServer {
   }
 
   private send(s: Session, m: ServerMessage): void {
-    if (!s.closed) s.call.write({ [m.msg]: (m as Record<string, unknown>)[m.msg] } as unknown as ServerMessage);
+    if (s.closed) return;
+    s.call.write({ [m.msg]: (m as Record<string, unknown>)[m.msg] } as unknown as ServerMessage);
+    if (m.msg === 'train') this.emit({ kind: 'train', id: s.id, round: m.train.round });
   }
 
   /** The session is over: its id is free again, its connection may go idle. */
@@ -293,8 +322,10 @@ export class FederationServer {
   /** Refuses one message: that client's stream ends with `code`; the round goes on for the others. */
   private reject(s: Session, code: grpc.status, details: string): void {
     this.log(`client ${s.id}: rejected: ${details}`);
+    this.emit({ kind: 'refusal', id: s.id, peer: s.peer, reason: details });
     if (s.closed) return;
     this.drop(s);
+    this.emit({ kind: 'leave', id: s.id, reason: 'refused' });
     s.call.emit('error', { code, details });
   }
 
@@ -350,7 +381,9 @@ export class FederationServer {
         return;
       }
       this.updates.set(s.id, { ...decoded, payload: u.payload });
-      this.wire.up += wireBytes([u.round], u.payload.length);
+      const bytes = wireBytes([u.round], u.payload.length);
+      this.wire.up += bytes;
+      this.emit({ kind: 'update', id: s.id, round: u.round, bytes });
       this.wake?.();
       return;
     }
@@ -401,7 +434,9 @@ export class FederationServer {
     const evaluate = wantLoss && !this.evalPostHoc;
     const postHoc = wantLoss && this.evalPostHoc;
     this.send(s, { msg: 'broadcast', broadcast: { round: b.round, payload: b.payload, evaluate, postHoc, lastIncludedRound } });
-    this.wire.down += wireBytes([b.round, lastIncludedRound], b.payload.length, 2);
+    const bytes = wireBytes([b.round, lastIncludedRound], b.payload.length, 2);
+    this.wire.down += bytes;
+    this.emit({ kind: 'broadcast', id: s.id, round: b.round, bytes });
   }
 
   // ---- the run -----------------------------------------------------------------------------------
@@ -443,7 +478,9 @@ export class FederationServer {
     }
     if (missing.length > 0) {
       for (const i of missing) this.absent.add(i);
-      this.log(`round ${this.round}: going on without client${missing.length > 1 ? 's' : ''} ${list} (no ${what} within ${roundTimeout} s, --allow-partial)`);
+      const line = `round ${this.round}: going on without client${missing.length > 1 ? 's' : ''} ${list} (no ${what} within ${roundTimeout} s, --allow-partial)`;
+      this.log(line);
+      this.emit({ kind: 'note', what: 'timeout', message: line });
     }
     const answered = ids.filter(has);
     if (answered.length === 0) throw new NetError(`round ${this.round}: no client answered within ${roundTimeout} s`);
@@ -511,6 +548,7 @@ export class FederationServer {
       netRecords = existsSync(netPath) ? readJsonl<NetRecord>(netPath).records.filter((x) => x.round < c.round) : [];
       writeFileAtomic(netPath, netRecords.map((x) => JSON.stringify(x) + '\n').join(''));
       this.log(`resuming after round ${c.round} from ${join(ckptDir, CHECKPOINT)}`);
+      this.emit({ kind: 'note', what: 'resume', message: `resuming after round ${c.round}` });
     } else {
       this.last = { round: 0, payload: encode(toSparse(current)) };
     }
@@ -543,10 +581,12 @@ export class FederationServer {
       records.push(rec);
       writer.write(rec);
       this.opts.onRound?.(rec, evalModel);
+      this.emit({ kind: 'round', record: rec });
       return (performance.now() - t) / 1000;
     };
 
     this.log(`all ${n} clients ready; γ = ${this.gamma}${config.gamma === 'auto' ? ` (1/L, L = ${L} the largest over the server's copy of the clients' data)` : ''}`);
+    this.emit({ kind: 'start', metricName: testMetricName });
     for (const s of this.sessions) if (s) this.send(s, { msg: 'start', start: { gamma: this.gamma } });
     let postHocTopk: { trainLoss: number; testMetric: number | null; nnz: number } | null = null;
     try {
