@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import type { RoundRecord } from '../sim/simulate.js';
 import { MemorySource, trackRun } from '../web/memory-source.js';
 import type { ClientRow, RunInfo } from '../web/protocol.js';
-import { isLoopback, startDashboard, type DashboardServer } from '../web/server.js';
+import { isLoopback, startDashboard, type DashboardOptions, type DashboardServer } from '../web/server.js';
 import { parseHttpAddress, type ServeConfig } from './config.js';
 import { throttled } from './listener.js';
 
@@ -144,6 +144,8 @@ export async function startServeDashboard(
   config: ServeConfig,
   clients: number,
   grpcWhere: string,
+  /** the clients' WebSocket endpoint on the same port (ws.ts) */
+  upgrade: DashboardOptions['upgrade'],
   /** the built page (default: dist/web/page) */
   assetsDir?: string,
   env: NodeJS.ProcessEnv = process.env,
@@ -155,9 +157,10 @@ export async function startServeDashboard(
   if (!isLoopback(host) && (!s.tls || token === undefined)) {
     throw new UsageError(`serve: http ${s.http} is not loopback: the dashboard there needs tls (the server's certificate) and a dashboard token (httpTokenFile or ${DASHBOARD_TOKEN_ENV})`);
   }
-  const tls = s.tls ? { cert: readFileSync(s.tls.cert), key: readFileSync(s.tls.key) } : undefined;
+  // with requireClientCert the port asks for a client certificate (WebSocket clients must show one; a browser that only views need not)
+  const tls = s.tls ? { cert: readFileSync(s.tls.cert), key: readFileSync(s.tls.key), ...(s.tls.requireClientCert && s.tls.ca && { ca: readFileSync(s.tls.ca), requestCert: true }) } : undefined;
   const source = new MemorySource();
-  const server: DashboardServer = await startDashboard({ source, host, port, ...(tls && { tls }), ...(token !== undefined && { token }), ...(assetsDir !== undefined && { assetsDir }) }).catch((e: Error) => {
+  const server: DashboardServer = await startDashboard({ source, host, port, maxConnections: s.maxConnections, upgrade, ...(tls && { tls }), ...(token !== undefined && { token }), ...(assetsDir !== undefined && { assetsDir }) }).catch((e: Error) => {
     throw e instanceof UsageError ? new UsageError(`serve: http ${s.http}: ${e.message.replace(/^view: /, '')}`) : e;
   });
   const algorithm = config.run.algorithm;

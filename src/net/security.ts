@@ -12,7 +12,7 @@ import { UsageError } from '../errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../report/io.js';
 import type { TlsFiles } from './config.js';
 
-function readPem(path: string, what: string): Buffer {
+export function readPem(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {

@@ -31,10 +31,12 @@ import { chooseParticipants, controlVariateNorms, initialModel, mean, roundRecor
 import { VERSION } from '../version.js';
 import type { ServeConfig } from './config.js';
 import { startServeDashboard, type ServeDashboard, type ServeEvent } from './dashboard.js';
-import { channelOptions, grpcRefusal, oneLine, PROTOCOL, serverService, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
+import { channelOptions, oneLine, PROTOCOL, serverService, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
 import { Listener, throttled } from './listener.js';
 import { parseClientId, readTokens, serverTlsOptions, tokenMatches } from './security.js';
 import { bytesF32, f32bytes, readStateFile, readStateHeader, writeStateFile } from './state.js';
+import { grpcServerStream, type ServerStream } from './transport.js';
+import { WS_PATH, WsFederation } from './ws.js';
 
 /** The run cannot go on (a client missing past the round timeout, a bad checkpoint): one line for the user. */
 export class NetError extends Error {
@@ -78,7 +80,7 @@ export interface ServeResult {
 
 interface Session {
   id: number;
-  call: JoinServerCall;
+  stream: ServerStream;
   peer: string;
   ready: boolean;
   closed: boolean;
@@ -145,6 +147,7 @@ export class FederationServer {
     private readonly grpcServer: grpc.Server,
     private readonly listener: Listener,
     private readonly dashboard: ServeDashboard | null,
+    private readonly ws: WsFederation | null,
   ) {
     const n = prepared.dataset.clients.length;
     this.port = listener.port;
@@ -166,7 +169,7 @@ export class FederationServer {
       async (e: unknown) => {
         this.emit({ kind: 'end', status: this.stopReason ? 'interrupted' : 'failed', message: (e as Error).message });
         // an aborted run is over for the clients too (a stopped server is not: they wait for --resume)
-        if (!this.stopReason) for (const s of this.sessions) if (s && !s.closed) s.call.emit('error', { code: grpc.status.ABORTED, details: `the server aborted the run: ${(e as Error).message}` });
+        if (!this.stopReason) for (const s of this.sessions) if (s && !s.closed) s.stream.fail(grpc.status.ABORTED, `the server aborted the run: ${(e as Error).message}`);
         await this.shutdown();
         throw e;
       },
@@ -189,14 +192,14 @@ export class FederationServer {
     const log = opts.log ?? ((line: string) => console.error(`[serve] ${line}`));
     const grpcServer = new grpc.Server(channelOptions(s.maxMessageBytes, s));
     let self: FederationServer | null = null;
-    grpcServer.addService(serverService(), {
-      Join: (call: JoinServerCall) => {
-        if (self) self.join(call);
-        else call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'server is starting' });
-      },
-    });
+    let listener: Listener | null = null;
+    const joinStream = (stream: ServerStream): void => {
+      if (self) self.join(stream);
+      else stream.fail(grpc.status.UNAVAILABLE, 'server is starting');
+    };
+    grpcServer.addService(serverService(), { Join: (call: JoinServerCall) => joinStream(grpcServerStream(call, (peer) => listener!.hold(peer))) });
     const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const listener = await Listener.open(
+    listener = await Listener.open(
       { host: s.host, port: s.port, tls: serverTlsOptions(s.tls), maxConnections: s.maxConnections, idleTimeout: s.idleTimeout, log },
       (socket) => injector.injectConnection(socket),
     ).catch((e: Error) => {
@@ -204,12 +207,17 @@ export class FederationServer {
       throw new NetError(`cannot listen on ${s.host}:${s.port}: ${e.message}`);
     });
     if (s.portFile) writeFileAtomic(s.portFile, `${listener.port}\n`);
-    const dashboard = s.http === null ? null : await startServeDashboard(opts.config, prepared.dataset.clients.length, `${s.host}:${listener.port}`, opts.dashboardAssets).catch((e: unknown) => {
-      grpcServer.forceShutdown();
-      listener.close();
-      throw e;
-    });
-    self = new FederationServer({ ...opts, log }, prepared, grpcServer, listener, dashboard);
+    // clients over WebSocket (browsers) on the dashboard's port, into the same sessions
+    const ws = s.http === null ? null : new WsFederation({ ...s, requireClientCert: s.tls?.requireClientCert ?? false }, joinStream, throttled(log));
+    const dashboard =
+      s.http === null
+        ? null
+        : await startServeDashboard(opts.config, prepared.dataset.clients.length, `${s.host}:${listener.port}`, { path: WS_PATH, handle: (req, socket, head) => ws!.upgrade(req, socket, head) }, opts.dashboardAssets).catch((e: unknown) => {
+            grpcServer.forceShutdown();
+            listener!.close();
+            throw e;
+          });
+    self = new FederationServer({ ...opts, log }, prepared, grpcServer, listener, dashboard, ws);
     return self;
   }
 
@@ -237,6 +245,7 @@ export class FederationServer {
     const close = (): void => {
       this.grpcServer.forceShutdown();
       this.listener.close();
+      this.ws?.close();
       void this.dashboard?.close();
     };
     if (this.stopReason) {
@@ -258,22 +267,21 @@ export class FederationServer {
 
   // ---- connections -------------------------------------------------------------------------------
 
-  private join(call: JoinServerCall): void {
-    const md = call.metadata;
-    const peer = call.getPeer();
-    const idText = String(md.get('client-id')[0] ?? '');
+  private join(stream: ServerStream): void {
+    const peer = stream.peer;
+    const idText = stream.clientId;
     const id = parseClientId(idText);
     const refuse = (code: grpc.status, details: string): void => {
       this.logRefusal('refused', `refused ${peer}: ${details}`);
       this.emit({ kind: 'refusal', id: id !== null && id < this.n ? id : null, peer, reason: details });
-      call.emit('error', { code, details });
+      stream.fail(code, details);
     };
     if (id === null || id >= this.n) {
       return refuse(grpc.status.NOT_FOUND, `unknown client id '${oneLine(idText)}': this run has clients 0..${this.n - 1} (plain decimal integers)`);
     }
     if (this.tokens) {
       const expected = this.tokens.get(id);
-      const auth = String(md.get('authorization')[0] ?? '');
+      const auth = stream.authorization;
       const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
       if (expected === undefined) return refuse(grpc.status.PERMISSION_DENIED, `client ${id} has no token in the server's tokens file`);
       if (!tokenMatches(expected, given)) return refuse(grpc.status.UNAUTHENTICATED, `client ${id}: missing or wrong token`);
@@ -283,31 +291,26 @@ export class FederationServer {
       return refuse(grpc.status.ALREADY_EXISTS, `client ${id} is already connected (from ${existing.peer}); a second connection for the same id is refused`);
     }
     if (this.phase === 'done') return refuse(grpc.status.UNAVAILABLE, 'the run is over');
-    const s: Session = { id, call, peer, ready: false, closed: false, release: this.listener.hold(peer) };
+    const s: Session = { id, stream, peer, ready: false, closed: false, release: stream.hold() };
     this.sessions[id] = s;
     this.log(`client ${id} connected from ${peer}`);
     this.emit({ kind: 'join', id, peer });
-    const gone = (event: string) => () => {
+    stream.onMessage((m) => this.onMessage(s, m));
+    stream.onClose((reason) => {
       if (s.closed) return;
       this.drop(s);
       if (this.phase === 'done') return;
-      // gRPC ends a call itself when a message breaks its limits: the log says which, from the status it sent
-      grpcRefusal(call, (refusal) => {
-        this.log(`client ${id} disconnected (${refusal ?? event})`);
-        this.emit({ kind: 'leave', id, reason: refusal ?? event });
+      void reason.then((r) => {
+        this.log(`client ${id} disconnected (${r})`);
+        this.emit({ kind: 'leave', id, reason: r });
       });
-    };
-    call.on('data', (m: ClientMessage | Refusal) => this.onMessage(s, m));
-    call.on('end', gone('stream closed'));
-    call.on('cancelled', gone('cancelled'));
-    call.on('error', gone('error'));
-    call.on('close', gone('closed'));
+    });
     this.send(s, { msg: 'welcome', welcome: { configJson: JSON.stringify(this.opts.config.run), modelSpecJson: JSON.stringify(this.prepared.modelSpec), protocol: PROTOCOL } });
   }
 
   private send(s: Session, m: ServerMessage): void {
     if (s.closed) return;
-    s.call.write({ [m.msg]: (m as Record<string, unknown>)[m.msg] } as unknown as ServerMessage);
+    s.stream.send(m);
     if (m.msg === 'train') this.emit({ kind: 'train', id: s.id, round: m.train.round });
   }
 
@@ -326,7 +329,7 @@ export class FederationServer {
     if (s.closed) return;
     this.drop(s);
     this.emit({ kind: 'leave', id: s.id, reason: 'refused' });
-    s.call.emit('error', { code, details });
+    s.stream.fail(code, details);
   }
 
   /** Handles one message; whatever goes wrong in doing so drops that client, never the run. */
@@ -651,7 +654,7 @@ export class FederationServer {
     for (const s of this.sessions) {
       if (s && !s.closed) {
         this.send(s, { msg: 'done', done: { message: `run finished after ${config.rounds} rounds` } });
-        s.call.end();
+        s.stream.end();
       }
     }
     writeFileAtomic(join(out, 'model.f32'), f32bytes(evalModel));
