@@ -2,7 +2,7 @@
  * The `serve`, `client` and `certs` commands end to end, in this process (src/cli/testing.ts), against a
  * server on loopback.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -101,5 +101,23 @@ describe('serve', () => {
     writeFileSync(configPath, JSON.stringify({ ...RUN, maxConnections: 0 }));
     expect((await cli('serve', '--config', configPath)).stderr).toBe("sparse-proxskip: error: " + configPath + ': maxConnections: must be an integer in 1..65536, got 0\n');
     expect((await cli('serve', '--config', configPath, '--keepalive-time', '-1')).stderr).toMatch(/--keepalive-time must be a positive number, got '-1'/);
+  });
+
+  it("--http [HOST:]PORT: prints the dashboard's address after its own; a bad address is one line", { timeout: 60_000 }, async () => {
+    const dir = tmp();
+    const configPath = join(dir, 'serve.json');
+    writeFileSync(configPath, JSON.stringify({ ...RUN, host: '127.0.0.1', port: 0, portFile: 'port', out: 'out' }));
+    const serve = cli('serve', '--config', configPath, '--http', '127.0.0.1:0');
+    let port = '';
+    for (let i = 0; i < 400 && !port; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      port = existsSync(join(dir, 'port')) ? readFileSync(join(dir, 'port'), 'utf8').trim() : '';
+    }
+    await runClients({ server: `127.0.0.1:${port}`, ids: [0, 1], data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 10, log: () => {} });
+    const r = await within(20_000, serve);
+    expect(r).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^listening on 127\\.0\\.0\\.1:${port}\ndashboard: http://127\\.0\\.0\\.1:\\d+/\n`)) });
+    writeFileSync(configPath, JSON.stringify({ ...RUN, http: 'localhost:http' }));
+    expect((await cli('serve', '--config', configPath)).stderr).toBe(`sparse-proxskip: error: ${configPath}: http: must be '[HOST:]PORT' (e.g. '8787' or '127.0.0.1:8787') or null, got "localhost:http"\n`);
+    expect((await cli('serve', '--config', configPath, '--http', '99999')).stderr).toMatch(/--http: '99999' is not \[HOST:\]PORT/);
   });
 });

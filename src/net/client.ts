@@ -23,14 +23,15 @@ import { UsageError } from '../errors.js';
 import { methodOf, type RunConfig } from '../sim/config.js';
 import { loadRunData } from '../sim/run.js';
 import { createRunner, type ClientRunner } from '../sim/runner.js';
-import { SERVER_DEFAULTS } from './config.js';
-import { channelOptions, federation, PROTOCOL, type ClientMessage, type FederationClient, type KeepaliveOptions, type ServerMessage } from './proto.js';
-import { channelCredentials, type ClientTls } from './security.js';
+import { PROTOCOL, type ClientMessage, type KeepaliveOptions } from './proto.js';
+import type { ClientTls } from './security.js';
 import { NetError } from './server.js';
 import { bytesF32, f32bytes, readStateFile, writeStateFile } from './state.js';
+import { grpcTransport, type ClientTransport, type StreamError } from './transport.js';
+import { wsTransport } from './ws.js';
 
 export interface ClientOptions {
-  /** HOST:PORT of the server */
+  /** HOST:PORT of the server (gRPC), or ws://HOST:PORT, wss://HOST:PORT of its dashboard port (WebSocket) */
   server: string;
   ids: number[];
   /** the dataset spec of `run --dataset`; each id keeps its own shard. Default: the server's config.dataset */
@@ -265,20 +266,19 @@ function saveState(dir: string | null, st: ClientState): void {
 /** Runs every client id of `opts` until the server says the run is done. */
 export async function runClients(opts: ClientOptions): Promise<void> {
   const log = opts.log ?? ((line) => console.error(`[client] ${line}`));
-  const { Client } = federation();
-  const channel = new Client(opts.server, channelCredentials(opts.tls), channelOptions(opts.maxMessageBytes, opts.keepalive ?? SERVER_DEFAULTS));
+  const transport = /^wss?:\/\//.test(opts.server) ? wsTransport(opts.server, opts.tls, opts.maxMessageBytes) : grpcTransport(opts.server, opts.tls, opts.maxMessageBytes, opts.keepalive);
   const pool = new Pool(opts);
   const states = new Map<number, ClientState>();
   try {
-    await Promise.all(opts.ids.map((id) => runSession(id, channel, pool, states, opts, log)));
+    await Promise.all(opts.ids.map((id) => runSession(id, transport, pool, states, opts, log)));
   } finally {
-    channel.close();
+    transport.close();
   }
 }
 
 async function runSession(
   id: number,
-  channel: FederationClient,
+  transport: ClientTransport,
   pool: Pool,
   states: Map<number, ClientState>,
   opts: ClientOptions,
@@ -286,19 +286,13 @@ async function runSession(
 ): Promise<void> {
   let lastContact = performance.now();
   for (let attempt = 0; ; attempt++) {
-    const md = new grpc.Metadata();
-    md.set('client-id', String(id));
-    const token = opts.tokens?.get(id);
-    if (token) md.set('authorization', `Bearer ${token}`);
-    const call = channel.Join(md);
-    const send = (m: ClientMessage): void => {
-      call.write({ [m.msg]: (m as Record<string, unknown>)[m.msg] } as unknown as ClientMessage);
-    };
+    const call = transport.open(id, opts.tokens?.get(id));
+    const send = (m: ClientMessage): void => call.send(m);
     let done = false;
     try {
       let gamma = 0;
       let current: Derived | null = null;
-      for await (const m of call as AsyncIterable<ServerMessage>) {
+      for await (const m of call.messages) {
         lastContact = performance.now();
         attempt = 0;
         switch (m.msg) {
@@ -380,8 +374,8 @@ async function runSession(
       if (done) return;
       throw Object.assign(new Error('the server closed the stream'), { code: grpc.status.UNAVAILABLE });
     } catch (e) {
-      call.cancel();
-      const err = e as grpc.ServiceError;
+      call.close();
+      const err = e as StreamError;
       if (err.code === undefined || !RETRY.has(err.code)) {
         if (e instanceof NetError || e instanceof UsageError) throw e;
         const why = err.code === undefined ? err.message : err.code === grpc.status.ABORTED ? err.details : `the server refused: ${err.details}`;

@@ -2,9 +2,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../errors.js';
-import { loadServeConfig, parseServeConfig } from './config.js';
+import { loadServeConfig, parseHttpAddress, parseServeConfig } from './config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'serve-config-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,5 +71,47 @@ describe('serve config types', () => {
     expect(() => loadServeConfig(path)).toThrow(`${path}: not valid JSON: Expected ',' or '}' after property value (line 3, column 3)`);
     expect(() => loadServeConfig(dir)).toThrow(`serve config ${dir}: is a directory, not a regular file`);
     expect(() => loadServeConfig(join(dir, 'none.json'))).toThrow(`serve config ${join(dir, 'none.json')}: no such file`);
+  });
+});
+
+describe('http: the live dashboard address, [HOST:]PORT', () => {
+  it('reads a port alone (on 127.0.0.1), a host and a port, and a bracketed IPv6 address', () => {
+    expect(parseHttpAddress('8787')).toEqual({ host: '127.0.0.1', port: 8787 });
+    expect(parseHttpAddress('0')).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(parseHttpAddress('0.0.0.0:80')).toEqual({ host: '0.0.0.0', port: 80 });
+    expect(parseHttpAddress('localhost:65535')).toEqual({ host: 'localhost', port: 65535 });
+    expect(parseHttpAddress('[::1]:8787')).toEqual({ host: '::1', port: 8787 });
+    for (const bad of ['', ':80', 'host:', '65536', '080', '1.5', 'a:b', 'a b:1', '::1:80', 'http://h:1', '8787 ']) {
+      expect(() => parseHttpAddress(bad), bad).toThrow(UsageError);
+    }
+    expect(() => parseHttpAddress('host:99999')).toThrow("http: 'host:99999' is not [HOST:]PORT (a port in 0..65535, e.g. 8787, 127.0.0.1:8787, [::1]:0)");
+  });
+
+  it('property: HOST:PORT reads back as written; any other text is a UsageError, never another error', () => {
+    const host = fc.oneof(fc.stringMatching(/^[A-Za-z0-9._-]{1,30}$/), fc.ipV4(), fc.ipV6().map((h) => `[${h}]`));
+    fc.assert(
+      fc.property(host, fc.integer({ min: 0, max: 65535 }), (h, port) => {
+        expect(parseHttpAddress(`${h}:${port}`)).toEqual({ host: h.replace(/^\[(.*)\]$/, '$1'), port });
+        expect(parseHttpAddress(String(port))).toEqual({ host: '127.0.0.1', port });
+      }),
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (text) => {
+        try {
+          const { port } = parseHttpAddress(text);
+          expect(Number.isInteger(port) && port >= 0 && port <= 65535).toBe(true);
+        } catch (e) {
+          expect(e).toBeInstanceOf(UsageError);
+        }
+      }),
+    );
+  });
+
+  it('the config keys http and httpTokenFile: typed, the token file relative to the config file', () => {
+    expect(error({ ...base, http: 8787 })).toBe("s.json: http: must be '[HOST:]PORT' (e.g. '8787' or '127.0.0.1:8787') or null, got 8787");
+    expect(error({ ...base, http: 'x:y' })).toMatch(/^s\.json: http: must be '\[HOST:\]PORT'/);
+    const c = parseServeConfig({ ...base, http: '0.0.0.0:8443', httpTokenFile: 'dash.token' }, '/base');
+    expect(c.server).toMatchObject({ http: '0.0.0.0:8443', httpTokenFile: '/base/dash.token' });
+    expect(parseServeConfig(base, '/base').server).toMatchObject({ http: null, httpTokenFile: null });
   });
 });

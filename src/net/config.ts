@@ -57,6 +57,10 @@ export interface ServerOptions {
   keepaliveTime: number;
   /** seconds without an answer to a ping after which a client's connection counts as dead */
   keepaliveTimeout: number;
+  /** `[HOST:]PORT` of the live dashboard (`serve --http`; HOST defaults to 127.0.0.1); null: none */
+  http: string | null;
+  /** file whose first line is the dashboard token (else SPARSE_PROXSKIP_DASHBOARD_TOKEN); needed off loopback */
+  httpTokenFile: string | null;
 }
 
 export interface ServeConfig {
@@ -79,6 +83,38 @@ export const SERVER_DEFAULTS: ServerOptions = {
   idleTimeout: 30,
   keepaliveTime: 30,
   keepaliveTimeout: 120,
+  http: null,
+  httpTokenFile: null,
+};
+
+/** Where the dashboard listens when `http` names only a port. */
+export const HTTP_DEFAULT_HOST = '127.0.0.1';
+
+/**
+ * `[HOST:]PORT` of `serve --http`: `8787`, `0` (any free port), `0.0.0.0:8787`, `localhost:0`, `[::1]:8787`.
+ * HOST defaults to 127.0.0.1 (the dashboard stays on this machine unless told otherwise).
+ */
+export function parseHttpAddress(text: string): { host: string; port: number } {
+  const m = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):)?(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535 || (m[2]!.length > 1 && m[2]!.startsWith('0'))) {
+    throw new UsageError(`http: '${excerpt(text)}' is not [HOST:]PORT (a port in 0..65535, e.g. 8787, 127.0.0.1:8787, [::1]:0)`);
+  }
+  const host = m[1] === undefined ? HTTP_DEFAULT_HOST : m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
+  return { host, port };
+}
+
+const HTTP_ADDRESS: FieldType = {
+  want: "'[HOST:]PORT' (e.g. '8787' or '127.0.0.1:8787')",
+  test: (v) => {
+    if (typeof v !== 'string') return false;
+    try {
+      parseHttpAddress(v);
+      return true;
+    } catch {
+      return false;
+    }
+  },
 };
 
 const PATH: FieldType = { want: 'a file path', test: NON_EMPTY_STRING.test };
@@ -103,6 +139,8 @@ const SERVER_OPTION_TYPES: { readonly [K in keyof ServerOptions]: FieldType } = 
   idleTimeout: SECONDS,
   keepaliveTime: SECONDS,
   keepaliveTimeout: SECONDS,
+  http: nullable(HTTP_ADDRESS),
+  httpTokenFile: nullable(PATH),
 };
 
 /** The fields of `tls`: cert and key are required. */
@@ -150,6 +188,7 @@ export function parseServeConfig(raw: unknown, baseDir: string, overrides: Parti
   s.portFile = path(s.portFile);
   s.tokens = path(s.tokens);
   s.checkpointDir = path(s.checkpointDir);
+  s.httpTokenFile = path(s.httpTokenFile);
   if (s.tls !== null) s.tls = parseTls(s.tls, path, fail);
   if (s.tls?.requireClientCert && !s.tls.ca) fail('', 'tls.requireClientCert needs tls.ca (the CA of the client certificates)');
   return { run, server: s };

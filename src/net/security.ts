@@ -16,7 +16,7 @@ import type { TlsFiles } from './config.js';
 /** Keys, certificates and token files are small: this bounds what a wrong path can make us read. */
 export const SMALL_FILE_BYTES = 16 * 2 ** 20;
 
-function readPem(path: string, what: string): Buffer {
+export function readPem(path: string, what: string): Buffer {
   try {
     return readRegularFile(path, SMALL_FILE_BYTES, 'a PEM file is a few KB');
   } catch (e) {

@@ -30,10 +30,13 @@ import { prepareRun, runModelInfo, type PreparedRun } from '../sim/run.js';
 import { chooseParticipants, controlVariateNorms, initialModel, mean, roundRecord, serverStep, type RoundRecord } from '../sim/simulate.js';
 import { VERSION } from '../version.js';
 import type { ServeConfig } from './config.js';
-import { channelOptions, grpcRefusal, oneLine, PROTOCOL, serverService, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
+import { startServeDashboard, type ServeDashboard, type ServeEvent } from './dashboard.js';
+import { channelOptions, oneLine, PROTOCOL, serverService, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
 import { Listener, throttled } from './listener.js';
 import { parseClientId, readTokens, serverTlsOptions, tokenMatches } from './security.js';
 import { bytesF32, f32bytes, readStateFile, readStateHeader, writeStateFile } from './state.js';
+import { grpcServerStream, type ServerStream } from './transport.js';
+import { WS_PATH, WsFederation } from './ws.js';
 
 /** The run cannot go on (a client missing past the round timeout, a bad checkpoint): one line for the user. */
 export class NetError extends Error {
@@ -49,6 +52,8 @@ export interface ServeOptions {
   onRound?(record: RoundRecord, model: Float32Array): void;
   /** the data already loaded (tests, benchmarks); default: load config.run.dataset */
   prepared?: PreparedRun;
+  /** the dashboard's built page (tests); default: dist/web/page */
+  dashboardAssets?: string;
 }
 
 /** One line of net.jsonl: what the network added to a round. */
@@ -75,7 +80,7 @@ export interface ServeResult {
 
 interface Session {
   id: number;
-  call: JoinServerCall;
+  stream: ServerStream;
   peer: string;
   ready: boolean;
   closed: boolean;
@@ -106,6 +111,8 @@ const CHECKPOINT = 'checkpoint.bin';
 
 export class FederationServer {
   readonly port: number;
+  /** the live dashboard's address (`http` in the config), else null */
+  readonly dashboardUrl: string | null;
   private readonly sessions: (Session | null)[];
   private readonly model: Model;
   /** L_i of the server's copy of each client's data, computed when the client joins */
@@ -139,9 +146,12 @@ export class FederationServer {
     private readonly prepared: PreparedRun,
     private readonly grpcServer: grpc.Server,
     private readonly listener: Listener,
+    private readonly dashboard: ServeDashboard | null,
+    private readonly ws: WsFederation | null,
   ) {
     const n = prepared.dataset.clients.length;
     this.port = listener.port;
+    this.dashboardUrl = dashboard?.url ?? null;
     this.sessions = new Array(n).fill(null);
     this.ownSmoothness = new Array(n).fill(undefined);
     this.lastIncluded = new Array(n).fill(0);
@@ -152,10 +162,14 @@ export class FederationServer {
     this.log = opts.log ?? ((line) => console.error(`[serve] ${line}`));
     this.logRefusal = throttled(this.log);
     this.done = this.run().then(
-      (r) => this.shutdown().then(() => r),
+      (r) => {
+        this.emit({ kind: 'end', status: 'done', message: `finished ${r.records.at(-1)!.round} rounds` });
+        return this.shutdown().then(() => r);
+      },
       async (e: unknown) => {
+        this.emit({ kind: 'end', status: this.stopReason ? 'interrupted' : 'failed', message: (e as Error).message });
         // an aborted run is over for the clients too (a stopped server is not: they wait for --resume)
-        if (!this.stopReason) for (const s of this.sessions) if (s && !s.closed) s.call.emit('error', { code: grpc.status.ABORTED, details: `the server aborted the run: ${(e as Error).message}` });
+        if (!this.stopReason) for (const s of this.sessions) if (s && !s.closed) s.stream.fail(grpc.status.ABORTED, `the server aborted the run: ${(e as Error).message}`);
         await this.shutdown();
         throw e;
       },
@@ -178,14 +192,14 @@ export class FederationServer {
     const log = opts.log ?? ((line: string) => console.error(`[serve] ${line}`));
     const grpcServer = new grpc.Server(channelOptions(s.maxMessageBytes, s));
     let self: FederationServer | null = null;
-    grpcServer.addService(serverService(), {
-      Join: (call: JoinServerCall) => {
-        if (self) self.join(call);
-        else call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'server is starting' });
-      },
-    });
+    let listener: Listener | null = null;
+    const joinStream = (stream: ServerStream): void => {
+      if (self) self.join(stream);
+      else stream.fail(grpc.status.UNAVAILABLE, 'server is starting');
+    };
+    grpcServer.addService(serverService(), { Join: (call: JoinServerCall) => joinStream(grpcServerStream(call, (peer) => listener!.hold(peer))) });
     const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const listener = await Listener.open(
+    listener = await Listener.open(
       { host: s.host, port: s.port, tls: serverTlsOptions(s.tls), maxConnections: s.maxConnections, idleTimeout: s.idleTimeout, log },
       (socket) => injector.injectConnection(socket),
     ).catch((e: Error) => {
@@ -193,7 +207,17 @@ export class FederationServer {
       throw new NetError(`cannot listen on ${s.host}:${s.port}: ${e.message}`);
     });
     if (s.portFile) writeFileAtomic(s.portFile, `${listener.port}\n`);
-    self = new FederationServer({ ...opts, log }, prepared, grpcServer, listener);
+    // clients over WebSocket (browsers) on the dashboard's port, into the same sessions
+    const ws = s.http === null ? null : new WsFederation({ ...s, requireClientCert: s.tls?.requireClientCert ?? false }, joinStream, throttled(log));
+    const dashboard =
+      s.http === null
+        ? null
+        : await startServeDashboard(opts.config, prepared.dataset.clients.length, `${s.host}:${listener.port}`, { path: WS_PATH, handle: (req, socket, head) => ws!.upgrade(req, socket, head) }, opts.dashboardAssets).catch((e: unknown) => {
+            grpcServer.forceShutdown();
+            listener!.close();
+            throw e;
+          });
+    self = new FederationServer({ ...opts, log }, prepared, grpcServer, listener, dashboard, ws);
     return self;
   }
 
@@ -201,6 +225,11 @@ export class FederationServer {
   stop(reason: string): void {
     this.stopReason ??= reason;
     this.wake?.();
+  }
+
+  /** Tells the live dashboard (`http`), if there is one. */
+  private emit(e: ServeEvent): void {
+    this.dashboard?.on(e);
   }
 
   private get n(): number {
@@ -216,6 +245,8 @@ export class FederationServer {
     const close = (): void => {
       this.grpcServer.forceShutdown();
       this.listener.close();
+      this.ws?.close();
+      void this.dashboard?.close();
     };
     if (this.stopReason) {
       close();
@@ -236,21 +267,21 @@ export class FederationServer {
 
   // ---- connections -------------------------------------------------------------------------------
 
-  private join(call: JoinServerCall): void {
-    const md = call.metadata;
-    const peer = call.getPeer();
-    const idText = String(md.get('client-id')[0] ?? '');
+  private join(stream: ServerStream): void {
+    const peer = stream.peer;
+    const idText = stream.clientId;
     const id = parseClientId(idText);
     const refuse = (code: grpc.status, details: string): void => {
       this.logRefusal('refused', `refused ${peer}: ${details}`);
-      call.emit('error', { code, details });
+      this.emit({ kind: 'refusal', id: id !== null && id < this.n ? id : null, peer, reason: details });
+      stream.fail(code, details);
     };
     if (id === null || id >= this.n) {
       return refuse(grpc.status.NOT_FOUND, `unknown client id '${oneLine(idText)}': this run has clients 0..${this.n - 1} (plain decimal integers)`);
     }
     if (this.tokens) {
       const expected = this.tokens.get(id);
-      const auth = String(md.get('authorization')[0] ?? '');
+      const auth = stream.authorization;
       const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
       if (expected === undefined) return refuse(grpc.status.PERMISSION_DENIED, `client ${id} has no token in the server's tokens file`);
       if (!tokenMatches(expected, given)) return refuse(grpc.status.UNAUTHENTICATED, `client ${id}: missing or wrong token`);
@@ -260,26 +291,27 @@ export class FederationServer {
       return refuse(grpc.status.ALREADY_EXISTS, `client ${id} is already connected (from ${existing.peer}); a second connection for the same id is refused`);
     }
     if (this.phase === 'done') return refuse(grpc.status.UNAVAILABLE, 'the run is over');
-    const s: Session = { id, call, peer, ready: false, closed: false, release: this.listener.hold(peer) };
+    const s: Session = { id, stream, peer, ready: false, closed: false, release: stream.hold() };
     this.sessions[id] = s;
     this.log(`client ${id} connected from ${peer}`);
-    const gone = (event: string) => () => {
+    this.emit({ kind: 'join', id, peer });
+    stream.onMessage((m) => this.onMessage(s, m));
+    stream.onClose((reason) => {
       if (s.closed) return;
       this.drop(s);
       if (this.phase === 'done') return;
-      // gRPC ends a call itself when a message breaks its limits: the log says which, from the status it sent
-      grpcRefusal(call, (refusal) => this.log(`client ${id} disconnected (${refusal ?? event})`));
-    };
-    call.on('data', (m: ClientMessage | Refusal) => this.onMessage(s, m));
-    call.on('end', gone('stream closed'));
-    call.on('cancelled', gone('cancelled'));
-    call.on('error', gone('error'));
-    call.on('close', gone('closed'));
+      void reason.then((r) => {
+        this.log(`client ${id} disconnected (${r})`);
+        this.emit({ kind: 'leave', id, reason: r });
+      });
+    });
     this.send(s, { msg: 'welcome', welcome: { configJson: JSON.stringify(this.opts.config.run), modelSpecJson: JSON.stringify(this.prepared.modelSpec), protocol: PROTOCOL } });
   }
 
   private send(s: Session, m: ServerMessage): void {
-    if (!s.closed) s.call.write({ [m.msg]: (m as Record<string, unknown>)[m.msg] } as unknown as ServerMessage);
+    if (s.closed) return;
+    s.stream.send(m);
+    if (m.msg === 'train') this.emit({ kind: 'train', id: s.id, round: m.train.round });
   }
 
   /** The session is over: its id is free again, its connection may go idle. */
@@ -293,9 +325,11 @@ export class FederationServer {
   /** Refuses one message: that client's stream ends with `code`; the round goes on for the others. */
   private reject(s: Session, code: grpc.status, details: string): void {
     this.log(`client ${s.id}: rejected: ${details}`);
+    this.emit({ kind: 'refusal', id: s.id, peer: s.peer, reason: details });
     if (s.closed) return;
     this.drop(s);
-    s.call.emit('error', { code, details });
+    this.emit({ kind: 'leave', id: s.id, reason: 'refused' });
+    s.stream.fail(code, details);
   }
 
   /** Handles one message; whatever goes wrong in doing so drops that client, never the run. */
@@ -350,7 +384,9 @@ export class FederationServer {
         return;
       }
       this.updates.set(s.id, { ...decoded, payload: u.payload });
-      this.wire.up += wireBytes([u.round], u.payload.length);
+      const bytes = wireBytes([u.round], u.payload.length);
+      this.wire.up += bytes;
+      this.emit({ kind: 'update', id: s.id, round: u.round, bytes });
       this.wake?.();
       return;
     }
@@ -401,7 +437,9 @@ export class FederationServer {
     const evaluate = wantLoss && !this.evalPostHoc;
     const postHoc = wantLoss && this.evalPostHoc;
     this.send(s, { msg: 'broadcast', broadcast: { round: b.round, payload: b.payload, evaluate, postHoc, lastIncludedRound } });
-    this.wire.down += wireBytes([b.round, lastIncludedRound], b.payload.length, 2);
+    const bytes = wireBytes([b.round, lastIncludedRound], b.payload.length, 2);
+    this.wire.down += bytes;
+    this.emit({ kind: 'broadcast', id: s.id, round: b.round, bytes });
   }
 
   // ---- the run -----------------------------------------------------------------------------------
@@ -443,7 +481,9 @@ export class FederationServer {
     }
     if (missing.length > 0) {
       for (const i of missing) this.absent.add(i);
-      this.log(`round ${this.round}: going on without client${missing.length > 1 ? 's' : ''} ${list} (no ${what} within ${roundTimeout} s, --allow-partial)`);
+      const line = `round ${this.round}: going on without client${missing.length > 1 ? 's' : ''} ${list} (no ${what} within ${roundTimeout} s, --allow-partial)`;
+      this.log(line);
+      this.emit({ kind: 'note', what: 'timeout', message: line });
     }
     const answered = ids.filter(has);
     if (answered.length === 0) throw new NetError(`round ${this.round}: no client answered within ${roundTimeout} s`);
@@ -511,6 +551,7 @@ export class FederationServer {
       netRecords = existsSync(netPath) ? readJsonl<NetRecord>(netPath).records.filter((x) => x.round < c.round) : [];
       writeFileAtomic(netPath, netRecords.map((x) => JSON.stringify(x) + '\n').join(''));
       this.log(`resuming after round ${c.round} from ${join(ckptDir, CHECKPOINT)}`);
+      this.emit({ kind: 'note', what: 'resume', message: `resuming after round ${c.round}` });
     } else {
       this.last = { round: 0, payload: encode(toSparse(current)) };
     }
@@ -543,10 +584,12 @@ export class FederationServer {
       records.push(rec);
       writer.write(rec);
       this.opts.onRound?.(rec, evalModel);
+      this.emit({ kind: 'round', record: rec });
       return (performance.now() - t) / 1000;
     };
 
     this.log(`all ${n} clients ready; γ = ${this.gamma}${config.gamma === 'auto' ? ` (1/L, L = ${L} the largest over the server's copy of the clients' data)` : ''}`);
+    this.emit({ kind: 'start', metricName: testMetricName });
     for (const s of this.sessions) if (s) this.send(s, { msg: 'start', start: { gamma: this.gamma } });
     let postHocTopk: { trainLoss: number; testMetric: number | null; nnz: number } | null = null;
     try {
@@ -611,7 +654,7 @@ export class FederationServer {
     for (const s of this.sessions) {
       if (s && !s.closed) {
         this.send(s, { msg: 'done', done: { message: `run finished after ${config.rounds} rounds` } });
-        s.call.end();
+        s.stream.end();
       }
     }
     writeFileAtomic(join(out, 'model.f32'), f32bytes(evalModel));

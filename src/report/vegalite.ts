@@ -181,6 +181,8 @@ export function vegaLiteSpec(p: PlotSpec): Record<string, unknown> {
  * decades, nor the bands: mean − SE may lie decades below a mean near zero.
  */
 function axisScale(type: PlotSpec['xScale'], values: number[]): Record<string, unknown> {
+  // no points yet (a live run before its first round): a fixed domain, where Vega would warn of an infinite extent
+  if (values.length === 0) return type === 'log' ? { type: 'log', domain: [1, 10] } : { type: 'linear', domain: [0, 1] };
   if (type !== 'log') return { type: 'linear', zero: false };
   let lo = Infinity;
   let hi = -Infinity;

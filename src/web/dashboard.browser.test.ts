@@ -12,7 +12,11 @@ import { experimentFigures } from '../experiment/figures.js';
 import { collectResults } from '../experiment/report.js';
 import { runExperiment } from '../experiment/run.js';
 import { parseExperiment } from '../experiment/spec.js';
+import { runClients } from '../net/client.js';
+import { SERVER_DEFAULTS } from '../net/config.js';
+import { FederationServer } from '../net/server.js';
 import { runFigures } from '../report/figures.js';
+import { resolveConfig } from '../sim/config.js';
 import type { RoundRecord } from '../sim/simulate.js';
 import { buildPage } from './build.js';
 import { CHROMIUM_ARGS, findChromium } from './chromium.js';
@@ -226,6 +230,42 @@ describe.skipIf(!chromium)(`the dashboard in Chromium${chromium ? '' : ' (skippe
       expect(problems).toEqual([]);
     } finally {
       await net.close();
+    }
+  });
+
+  it('serve --http: a networked run live: a client joins, then the rounds advance in the table and the charts', { timeout: 60_000 }, async () => {
+    const rounds = 4;
+    const srv = await FederationServer.start({
+      config: {
+        run: resolveConfig({ algorithm: 'sparse-proxskip', clients: 2, rounds, timing: false }),
+        server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out: join(root, 'serve-out'), roundTimeout: 30, http: '127.0.0.1:0' },
+      },
+      log: () => {},
+      dashboardAssets: assets,
+    });
+    const base = { server: `127.0.0.1:${srv.port}`, data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 10, log: () => {} };
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const clients: Promise<unknown>[] = [];
+    try {
+      await page.goto(srv.dashboardUrl!, { waitUntil: 'load' });
+      await page.waitForFunction(`document.querySelectorAll('table.data')[1]?.querySelectorAll('tbody tr').length === 2`, { timeout: 30_000, polling: 50 });
+      const row = (i: number) => page.evaluate(`document.querySelectorAll('table.data')[1].querySelectorAll('tbody tr')[${i}].textContent`);
+      expect(await row(0)).toMatch(/^0no/);
+      expect(await page.$eval('table.data tbody tr', (r) => r.textContent)).toMatch(/0 of 4/);
+      clients.push(runClients({ ...base, ids: [0] }));
+      await page.waitForFunction(`/^0yes/.test(document.querySelectorAll('table.data')[1].querySelectorAll('tbody tr')[0].textContent)`, { timeout: 10_000, polling: 50 });
+      expect(await page.$eval('.log', (l) => l.textContent)).toMatch(/client 0 joined from/);
+      // client 1 completes the federation; it holds round 3 back until the page has shown rounds 1 and 2
+      clients.push(runClients({ ...base, ids: [1], onStep: (_id, step, round) => (step === 'train' && round === 3 ? gate : undefined) }));
+      await page.waitForFunction(`/2 of 4/.test(document.querySelector('table.data tbody tr').textContent)`, { timeout: 10_000, polling: 50 });
+      await page.waitForFunction(`${hooks}.charts().find((c) => c.id === 'loss-vs-uplink-floats')?.points === 2`, { timeout: 10_000, polling: 50 });
+      expect(await row(1)).toMatch(/^1yes127\.0\.0\.1:\d+2/); // connected, its address, last round 2
+      await page.screenshot({ path: join(SHOTS, 'serve-live.png') });
+      expect(problems).toEqual([]);
+    } finally {
+      release();
+      await Promise.all([srv.done, ...clients]);
     }
   });
 });

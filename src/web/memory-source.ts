@@ -121,8 +121,13 @@ export function trackRun(source: MemorySource, run: Omit<RunInfo, 'group' | 'rou
     event(kind: LogEntry['kind'], message: string, time = new Date()): void {
       source.addLog(info.id, [{ time: time.toISOString(), kind, message }]);
     },
-    finish(status: Exclude<RunInfo['status'], 'running'>): void {
-      info = { ...info, status };
+    /** what becomes known later (the test metric's name once the model is built) */
+    set(patch: Partial<Pick<RunInfo, 'metricName' | 'rounds'>>): void {
+      info = { ...info, ...patch };
+      source.putRun(info);
+    },
+    finish(status: Exclude<RunInfo['status'], 'running'>, error?: string): void {
+      info = { ...info, status, ...(error !== undefined && { error }) };
       source.putRun(info);
     },
   };

@@ -14,6 +14,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { UsageError } from '../errors.js';
@@ -25,8 +26,12 @@ export interface DashboardOptions {
   host?: string;
   /** default 8787; 0 picks a free port */
   port?: number;
-  /** PEM certificate and key: serve HTTPS */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** PEM certificate and key: serve HTTPS; with `requestCert`, ask for a client certificate signed by `ca` (not required: see `upgrade`) */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
+  /** a WebSocket endpoint: upgrade requests for `path` (from this origin, Host checked as for pages) go to `handle` */
+  upgrade?: { path: string; handle(req: IncomingMessage, socket: Duplex, head: Buffer): void };
+  /** most connections open at once (node's server.maxConnections) */
+  maxConnections?: number;
   /** required on every request when set: `?token=` once (then a cookie), or `Authorization: Bearer` */
   token?: string;
   /** where the built page is (default: dist/web/page of this package) */
@@ -86,7 +91,8 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
       send(res, 500, 'text/plain; charset=utf-8', `internal error: ${(e as Error).message}\n`);
     }
   };
-  const server: Server = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, handler) : createHttpServer(handler);
+  const server: Server = o.tls ? createHttpsServer({ ...o.tls, rejectUnauthorized: false }, handler) : createHttpServer(handler);
+  if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new UsageError(`view: port ${o.port} on ${host} is in use (--port 0 picks a free one)`) : e));
     server.listen(o.port ?? DEFAULT_PORT, host, () => resolveListen());
@@ -95,6 +101,17 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   const url = `${o.tls ? 'https' : 'http'}://${hostInUrl}:${port}/`;
   const allowedHosts = new Set([`${hostInUrl}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]);
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    const refuse = (status: string): void => void socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    if (!o.upgrade || new URL(req.url ?? '/', 'http://x').pathname !== o.upgrade.path) return refuse('404 Not Found');
+    if (loopback && !allowedHosts.has(req.headers.host ?? '')) return refuse('403 Forbidden');
+    // a page of another origin must not reach it through the visitor's browser (programs send no Origin)
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== `${o.tls ? 'https' : 'http'}://${req.headers.host}`) return refuse('403 Forbidden');
+    o.upgrade.handle(req, socket, head);
+  });
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     securityHeaders(res);

@@ -17,7 +17,7 @@ export function registerClient(program: Command): void {
   program
     .command('client')
     .description('run one client (or a pool of client ids) of a networked run against `sparse-proxskip serve`')
-    .requiredOption('--server <host:port>', 'address of the server')
+    .requiredOption('--server <host:port>', 'address of the server: HOST:PORT (gRPC), or ws://HOST:PORT, wss://HOST:PORT (WebSocket, on the port of `serve --http`)')
     .option('--client-id <id>', 'this client\'s id (0 .. clients-1)')
     .option('--client-ids <list>', 'host a pool of ids in this process, e.g. 0-99 or 0-9,20')
     .option('--data <spec>', 'the dataset, as `run --dataset` (each id keeps its own shard; default: the server\'s dataset)')
@@ -38,8 +38,8 @@ export function registerClient(program: Command): void {
     .option('--keepalive-time <s>', `seconds between keepalive pings to the server (default: ${SERVER_DEFAULTS.keepaliveTime})`, positive('--keepalive-time'))
     .option('--keepalive-timeout <s>', `a server that leaves a ping unanswered this long counts as gone (default: ${SERVER_DEFAULTS.keepaliveTimeout})`, positive('--keepalive-timeout'))
     .action(async (o: Record<string, unknown>) => {
-      if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/.test(String(o.server))) {
-        throw new UsageError(`--server must be HOST:PORT (e.g. 10.0.0.5:50051 or [::1]:50051), got '${o.server}'`);
+      if (!/^(wss?:\/\/)?(\[[0-9a-fA-F:.]+\]|[^\s:\[\]/]+):\d{1,5}\/?$/.test(String(o.server))) {
+        throw new UsageError(`--server must be HOST:PORT (gRPC, e.g. 10.0.0.5:50051 or [::1]:50051) or ws://HOST:PORT, wss://HOST:PORT (WebSocket, the dashboard's port), got '${o.server}'`);
       }
       if ((o.clientId === undefined) === (o.clientIds === undefined)) throw new UsageError('give exactly one of --client-id and --client-ids');
       const ids = parseClientIds(String(o.clientId ?? o.clientIds));

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadServeConfig, SERVER_DEFAULTS, type ServerOptions } from '../../net/config.js';
+import { loadServeConfig, parseHttpAddress, SERVER_DEFAULTS, type ServerOptions } from '../../net/config.js';
+import { DASHBOARD_TOKEN_ENV } from '../../net/dashboard.js';
 import { FederationServer } from '../../net/server.js';
 import { formatNumber } from '../../report/table.js';
 import { stopOnSigint } from '../signals.js';
@@ -14,6 +15,15 @@ const integer = (name: string) => (v: string): number => {
   const x = Number(v);
   if (!Number.isSafeInteger(x) || x < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got '${v}'`);
   return x;
+};
+
+const httpAddress = (v: string): string => {
+  try {
+    parseHttpAddress(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^http: /, '--http: '));
+  }
+  return v;
 };
 
 export function registerServe(program: Command): void {
@@ -34,6 +44,8 @@ export function registerServe(program: Command): void {
     .option('--idle-timeout <s>', `close a connection that carries no accepted client for this long (default: ${SERVER_DEFAULTS.idleTimeout})`, positive('--idle-timeout'))
     .option('--keepalive-time <s>', `seconds between keepalive pings to each client (default: ${SERVER_DEFAULTS.keepaliveTime})`, positive('--keepalive-time'))
     .option('--keepalive-timeout <s>', `a client that leaves a ping unanswered this long is dropped (default: ${SERVER_DEFAULTS.keepaliveTimeout})`, positive('--keepalive-timeout'))
+    .option('--http <[host:]port>', 'serve the live dashboard there (host default 127.0.0.1; port 0 = any free port); elsewhere than loopback it needs tls and a dashboard token', httpAddress)
+    .option('--http-token-file <file>', `file whose first line is the dashboard token (or set ${DASHBOARD_TOKEN_ENV})`)
     .action(async (o: Record<string, unknown>) => {
       const overrides: Partial<ServerOptions> = {
         host: o.host as string | undefined,
@@ -48,9 +60,11 @@ export function registerServe(program: Command): void {
         idleTimeout: o.idleTimeout as number | undefined,
         keepaliveTime: o.keepaliveTime as number | undefined,
         keepaliveTimeout: o.keepaliveTimeout as number | undefined,
+        http: o.http as string | undefined,
+        httpTokenFile: o.httpTokenFile as string | undefined,
       };
       // command-line paths are relative to the working directory, not to the config file
-      for (const k of ['portFile', 'out', 'checkpointDir'] as const) if (overrides[k]) overrides[k] = resolve(overrides[k]!);
+      for (const k of ['portFile', 'out', 'checkpointDir', 'httpTokenFile'] as const) if (overrides[k]) overrides[k] = resolve(overrides[k]!);
       const config = loadServeConfig(String(o.config), overrides);
       const server = await FederationServer.start({
         config,
@@ -61,6 +75,7 @@ export function registerServe(program: Command): void {
         },
       });
       console.log(`listening on ${config.server.host}:${server.port}`);
+      if (server.dashboardUrl) console.log(`dashboard: ${server.dashboardUrl}`);
       const stop = stopOnSigint(() => server.stop('interrupted; `sparse-proxskip serve --resume` continues from the last checkpoint'));
       try {
         const res = await server.done;
