@@ -1,7 +1,8 @@
 #!/bin/sh
-# Installs what `npm run bench` compares against and npm does not provide: Debian's PyTorch
-# (python3-torch) for the neural-network reference (bench/torch_step.py). Only the benchmarks need it,
-# never the tests or CI. Idempotent: exits at once when /usr/bin/python3 can already import torch.
+# Installs what npm does not provide for the independent references: Debian's PyTorch (python3-torch,
+# which brings numpy) for `npm run bench`'s neural-network reference (bench/torch_step.py), the gradient
+# checks against PyTorch (src/models/nn/gradcheck.test.ts) and numpy reading model.safetensors; .ci/run calls
+# it. Idempotent: exits at once when /usr/bin/python3 can already import torch.
 set -eu
 
 PY=/usr/bin/python3
