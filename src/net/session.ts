@@ -39,12 +39,16 @@ export interface SessionOptions {
 /** Where the data of a pool's client ids come from (every process or tab keeps only its own shards). */
 export type ShardLoader = (config: RunConfig, modelSpec: ModelSpec) => Promise<{ shards: Map<number, Dataset>; evalReference: Dataset | undefined }>;
 
-/** Where a client's h_i and its update in flight are kept, written before anything is sent (null: nowhere) */
+/**
+ * Where a client's h_i and its update in flight are kept: saved (awaited) before anything is sent, so a
+ * client stopped at any point resumes exactly (Node: --state-dir files; a browser tab: IndexedDB).
+ */
 export interface StateStore {
   /** for messages */
   where: string;
-  load(id: number, d: number): ClientState | null;
-  save(st: ClientState): void;
+  /** `run`: the run's config (JSON), for stores that keep the states of several runs */
+  load(id: number, d: number, run: string): ClientState | null | Promise<ClientState | null>;
+  save(st: ClientState): void | Promise<void>;
 }
 
 /**
@@ -201,7 +205,7 @@ export async function runSession(id: number, transport: ClientTransport, pool: P
             const s = await pool.prepare(w.configJson, w.modelSpecJson);
             const d = s.model.layout.d;
             if (!states.has(id)) {
-              const st = store.load(id, d) ?? { id, h: s.method.controlVariates ? new Float32Array(d) : null, round: 0, pending: null };
+              const st = (await store.load(id, d, w.configJson)) ?? { id, h: s.method.controlVariates ? new Float32Array(d) : null, round: 0, pending: null };
               if (st.round > 0 || st.pending) log(`client ${id}: resumed from ${store.where} (round ${st.round}${st.pending ? `, update of round ${st.pending.round} in flight` : ''})`);
               states.set(id, st);
             }
@@ -227,7 +231,7 @@ export async function runSession(id: number, transport: ClientTransport, pool: P
             if (settled || st.round !== b.round) {
               if (settled) st.pending = null;
               st.round = b.round;
-              store.save(st);
+              await store.save(st);
             }
             await opts.onStep?.(id, 'applied', b.round);
             if (b.evaluate || b.postHoc) {
@@ -255,7 +259,7 @@ export async function runSession(id: number, transport: ClientTransport, pool: P
                 throw new NetError(`client ${id}: round ${t.round}: ${(e as Error).message}: the run diverged; try a smaller step size than γ=${gamma}`);
               }
               st.pending = { round: t.round, payload, vector: decode(payload, u.length).vector };
-              store.save(st);
+              await store.save(st);
             }
             await opts.onStep?.(id, 'update-saved', t.round);
             send({ msg: 'update', update: { round: t.round, payload: st.pending.payload } });

@@ -123,4 +123,40 @@ describe.skipIf(!chromium)(`browser clients in Chromium${chromium ? '' : ' (skip
       await srv.done.catch(() => {});
     }
   });
+
+  it('a tab reloaded mid-round resumes from IndexedDB (its update of the round in flight kept) and the run equals the simulator', { timeout: 60_000 }, async () => {
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', clients: 3, rounds: 4, timing: false });
+    const out = join(root, 'out-reload');
+    const logs: string[] = [];
+    const srv = await FederationServer.start({
+      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out, roundTimeout: 60, http: '127.0.0.1:0' } },
+      log: (l) => logs.push(l),
+      dashboardAssets: assets,
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const page = await tab(`${srv.dashboardUrl}client?id=0`);
+    let node: Promise<void> | null = null;
+    try {
+      const payload = async () => (await (await fetch(`${srv.dashboardUrl}api/runs/net`)).json()) as RunPayload;
+      // client 2 holds round 2 back, so the round is still open when the tab has sent its update of it
+      node = runClients({ server: `127.0.0.1:${srv.port}`, ids: [1, 2], data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 30, log: () => {}, onStep: (id, step, round) => (id === 2 && step === 'train' && round === 2 ? gate : undefined) });
+      for (let i = 0; i < 400 && (await payload()).clients[0]!.lastRound !== 2; i++) await new Promise((r) => setTimeout(r, 25));
+      expect((await payload()).clients[0]!.lastRound).toBe(2);
+      await page.reload({ waitUntil: 'load' });
+      await page.waitForFunction(`document.querySelector('#log').textContent.includes('resumed from')`, { timeout: 20_000 });
+      expect(await page.$eval('#log', (l) => l.textContent)).toContain("client 0: resumed from this browser's IndexedDB (round 1, update of round 2 in flight)");
+      release();
+      await Promise.all([srv.done, node]);
+      expect(readFileSync(join(out, 'rounds.jsonl'), 'utf8')).toBe(await simulatedJsonl(config));
+      await page.waitForFunction(`document.body.dataset.state === 'done'`, { timeout: 10_000 });
+      expect(logs).toContain('client 0 is back with its update of round 2, which the server holds: kept');
+      expect(problems).toEqual([]);
+    } finally {
+      release();
+      await page.close();
+      srv.stop('test over');
+      await Promise.all([srv.done.catch(() => {}), node?.catch(() => {})]);
+    }
+  });
 });

@@ -2,7 +2,8 @@
  * The browser client's Web Worker: one client id of a networked run, trained here with the project's own
  * session, algorithm, model and encoding code (src/net/session.ts and what it imports) over the
  * WebSocket transport, on data generated here (synthetic, lsq: the same as a Node client makes from the
- * seed). Nothing leaves the tab but the protocol's messages. It reports to the page what it sends and
+ * seed). Nothing leaves the tab but the protocol's messages. h_i and the update in flight are kept in
+ * IndexedDB (client-store.ts), so a reloaded tab resumes. It reports to the page what it sends and
  * receives; the page asks it to leave.
  */
 import { loadGenerated, loadOptionsOf } from '../../data/generated.js';
@@ -10,7 +11,8 @@ import { decode } from '../../core/encoding.js';
 import { evalReferenceOf } from '../../models/index.js';
 import { encodeClientMessage, encodeServerMessage } from '../../net/codec.js';
 import type { ClientConnection, ClientTransport } from '../../net/messages.js';
-import { Pool, runSession, type StateStore } from '../../net/session.js';
+import { Pool, runSession } from '../../net/session.js';
+import { indexedDbStore } from './client-store.js';
 import { webSocketTransport } from '../../net/ws-client.js';
 import type { ClientReport, ClientStart } from './client-protocol.js';
 
@@ -69,10 +71,10 @@ async function start(o: ClientStart): Promise<void> {
     report({ kind: 'data', dataset: loaded.dataset.name, samples: shard.y.length });
     return { shards: new Map([[o.id, shard]]), evalReference: evalReferenceOf(modelSpec, loaded.dataset.clients) };
   });
-  // h_i and the update in flight live in the session's state as long as the tab (across reconnects, not reloads)
-  const store: StateStore = { where: 'this tab', load: () => null, save: () => {} };
   try {
+    const store = await indexedDbStore();
     await runSession(o.id, transport, pool, new Map(), store, { server: o.server, connectTimeout: o.connectTimeout, tokens: o.token ? new Map([[o.id, o.token]]) : null }, (line) => report({ kind: 'log', line }));
+    await store.forget();
     report({ kind: 'end', ok: true, message: 'the run is done' });
   } catch (err) {
     report({ kind: 'end', ok: false, message: (err as Error).message });
