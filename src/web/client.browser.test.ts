@@ -159,4 +159,35 @@ describe.skipIf(!chromium)(`browser clients in Chromium${chromium ? '' : ' (skip
       await Promise.all([srv.done.catch(() => {}), node?.catch(() => {})]);
     }
   });
+
+  it('a tab that closes is a client that disconnects: with allowPartial the run goes on without it after the round timeout', { timeout: 60_000 }, async () => {
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', clients: 3, rounds: 4, timing: false });
+    const logs: string[] = [];
+    const srv = await FederationServer.start({
+      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out: join(root, 'out-close'), roundTimeout: 1, allowPartial: true, http: '127.0.0.1:0' } },
+      log: (l) => logs.push(l),
+      dashboardAssets: assets,
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const page = await tab(`${srv.dashboardUrl}client?id=0`);
+    let node: Promise<void> | null = null;
+    try {
+      node = runClients({ server: `127.0.0.1:${srv.port}`, ids: [1, 2], data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 30, log: () => {}, onStep: (id, step, round) => (id === 2 && step === 'train' && round === 2 ? gate : undefined) });
+      const row = async () => ((await (await fetch(`${srv.dashboardUrl}api/runs/net`)).json()) as RunPayload).clients[0]!;
+      for (let i = 0; i < 400 && ((await row()).lastRound ?? 0) < 1; i++) await new Promise((r) => setTimeout(r, 25));
+      await page.close();
+      release();
+      const result = await srv.done;
+      await node;
+      expect(result.records.at(-1)!.round).toBe(4);
+      expect(logs.some((l) => /^client 0 disconnected/.test(l))).toBe(true);
+      expect(logs.some((l) => /^round \d: going on without client 0 \(no (update|loss) within 1 s, --allow-partial\)$/.test(l))).toBe(true);
+    } finally {
+      release();
+      if (!page.isClosed()) await page.close();
+      srv.stop('test over');
+      await Promise.all([srv.done.catch(() => {}), node?.catch(() => {})]);
+    }
+  });
 });
