@@ -10,8 +10,8 @@
 import { join } from 'node:path';
 import { decode } from '../core/encoding.js';
 import { evalReferenceOf } from '../models/index.js';
-import type { Dataset, ModelSpec, Task } from '../models/types.js';
-import { readLibsvm } from '../data/libsvm.js';
+import type { Dataset } from '../models/types.js';
+import { ownData, readLibsvm } from '../data/libsvm.js';
 import { UsageError } from '../errors.js';
 import { loadRunData } from '../sim/run.js';
 import type { KeepaliveOptions } from './proto.js';
@@ -66,8 +66,6 @@ interface StateHeader {
   hasH: boolean;
 }
 
-const TASK_OF_KIND: Partial<Record<ModelSpec['kind'], Task>> = { linear: 'regression', logistic: 'binary', multinomial: 'multiclass' };
-
 function statePath(dir: string, id: number): string {
   return join(dir, `client-${id}.state`);
 }
@@ -112,12 +110,8 @@ function fileShards(opts: ClientOptions): ShardLoader {
     const shards = new Map<number, Dataset>();
     if (opts.ownData) {
       if (opts.ids.length !== 1) throw new UsageError('--own-data is the data of one client: give one --client-id');
-      const task = TASK_OF_KIND[modelSpec.kind];
-      if (!task) throw new UsageError(`--own-data takes LIBSVM files, for the linear models only (this run's model is ${modelSpec.kind})`);
-      const labelMap = task === 'binary' ? [-1, 1] : task === 'multiclass' ? Array.from({ length: modelSpec.nClasses }, (_, c) => c) : undefined;
-      const own = await readLibsvm(opts.ownData, { nFeatures: modelSpec.nFeatures, task, ...(labelMap ? { labelMap } : {}) });
-      if (own.nFeatures !== modelSpec.nFeatures) throw new UsageError(`${opts.ownData} has ${own.nFeatures} features, the model ${modelSpec.nFeatures}`);
-      shards.set(opts.ids[0]!, own.data);
+      const path = opts.ownData;
+      shards.set(opts.ids[0]!, await ownData(modelSpec, path, (o) => readLibsvm(path, o)));
       return { shards, evalReference: undefined };
     }
     const loaded = await loadRunData({ ...config, dataset: opts.data ?? config.dataset, dataDir: opts.dataDir ?? config.dataDir });

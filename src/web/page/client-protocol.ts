@@ -8,6 +8,8 @@ export interface ClientStart {
   server: string;
   /** the dataset spec (generated: synthetic, lsq); null: the server's */
   data: string | null;
+  /** a LIBSVM file the user picked: all of this client's data (instead of `data`); read here, never sent */
+  file: File | null;
   token: string | null;
   connectTimeout: number;
 }

@@ -2,11 +2,12 @@
  * The browser client's Web Worker: one client id of a networked run, trained here with the project's own
  * session, algorithm, model and encoding code (src/net/session.ts and what it imports) over the
  * WebSocket transport, on data generated here (synthetic, lsq: the same as a Node client makes from the
- * seed). Nothing leaves the tab but the protocol's messages. h_i and the update in flight are kept in
+ * seed) or read here from a LIBSVM file the user picked (by the parser of `client --own-data`). Nothing leaves the tab but the protocol's messages. h_i and the update in flight are kept in
  * IndexedDB (client-store.ts), so a reloaded tab resumes. It reports to the page what it sends and
  * receives; the page asks it to leave.
  */
 import { loadGenerated, loadOptionsOf } from '../../data/generated.js';
+import { ownData, readLibsvmChunks } from '../../data/libsvm-parser.js';
 import { decode } from '../../core/encoding.js';
 import { evalReferenceOf } from '../../models/index.js';
 import { encodeClientMessage, encodeServerMessage } from '../../net/codec.js';
@@ -65,6 +66,12 @@ scope.onmessage = (e) => {
 async function start(o: ClientStart): Promise<void> {
   transport = metered(webSocketTransport(o.server, (url) => new WebSocket(url)));
   const pool = new Pool(async (config, modelSpec) => {
+    if (o.file) {
+      const file = o.file;
+      const shard = await ownData(modelSpec, file.name, (opts) => readLibsvmChunks(blobChunks(file), file.name, opts));
+      report({ kind: 'data', dataset: file.name, samples: shard.y.length });
+      return { shards: new Map([[o.id, shard]]), evalReference: undefined };
+    }
     const loaded = await loadGenerated(o.data ?? config.dataset, loadOptionsOf(config));
     const shard = loaded.dataset.clients[o.id];
     if (!shard) throw new Error(`client id ${o.id} is out of range: the data has ${loaded.dataset.clients.length} clients`);
@@ -80,5 +87,15 @@ async function start(o: ClientStart): Promise<void> {
     report({ kind: 'end', ok: false, message: (err as Error).message });
   } finally {
     transport.close();
+  }
+}
+
+/** A Blob's bytes as a stream of chunks. */
+async function* blobChunks(blob: Blob): AsyncGenerator<Uint8Array> {
+  const reader = blob.stream().getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    yield value;
   }
 }

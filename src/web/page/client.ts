@@ -1,7 +1,7 @@
 /**
  * The browser client's page, `/client?id=N&data=SPEC#token=TOKEN` on the port of `serve --http`: it
  * joins the federation on load as client N and trains in a Web Worker (client-worker.ts), on data
- * generated in the tab; it shows the round, the local loss, the bytes sent and received, the density of
+ * generated in the tab (`data=file`: on a LIBSVM file the user picks, once picked); it shows the round, the local loss, the bytes sent and received, the density of
  * its updates and its state. The token comes after '#', so it never reaches a server's logs. Leave
  * closes the connection (the server handles it as a client that disconnects).
  */
@@ -35,8 +35,23 @@ if (!/^(0|[1-9]\d{0,8})$/.test(params.get('id') ?? '')) {
   show();
 } else {
   $('id').textContent = String(id);
+  if (params.get('data') === 'file') {
+    // a LIBSVM file of the user's: picked, then read in the worker, never uploaded
+    const input = Object.assign(document.createElement('input'), { type: 'file', id: 'file' });
+    $('data').replaceChildren(input);
+    stats.state = 'pick a LIBSVM file';
+    input.addEventListener('change', () => {
+      if (input.files?.[0]) run(input.files[0]);
+    });
+  } else run(null);
+  show();
+}
+
+function run(file: File | null): void {
   const worker = new Worker('client-worker.js', { type: 'module' });
-  const start: ClientStart = { id, server: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`, data: params.get('data'), token, connectTimeout: 600 };
+  const data = params.get('data');
+  const start: ClientStart = { id, server: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`, data: file ? null : data, file, token, connectTimeout: 600 };
+  stats.state = 'connecting';
   worker.onmessage = (e: MessageEvent<ClientReport>) => {
     const r = e.data;
     switch (r.kind) {
