@@ -68,6 +68,11 @@ export const BENCHES: Bench[] = [
     title: 'The web dashboard (`view`) with an experiment of 100 runs × 2,000 rounds in headless Chromium: page weight, server aggregation, time to draw',
     run: async () => (await import('./dashboard.js')).run(),
   },
+  {
+    name: 'browser-client',
+    title: 'The browser client (`/client`): its scripts, and one round in a Chromium tab against the same client in Node',
+    run: async () => (await import('./browser-client.js')).run(),
+  },
 ];
 
 export interface Machine {

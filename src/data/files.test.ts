@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DataError } from './errors.js';
-import { LineSplitter } from './files.js';
+import { LineSplitter } from './lines.js';
 
 /** The non-empty lines of `text` with their 1-based numbers, as split('\n') gives them. */
 function expected(text: string): [string, number][] {
@@ -14,7 +14,7 @@ function expected(text: string): [string, number][] {
 function split(text: string, cuts: number[], max = 1e9): [string, number][] {
   const bytes = Buffer.from(text, 'latin1');
   const out: [string, number][] = [];
-  const s = new LineSplitter('t', max, (buf, start, end, lineNo) => void out.push([buf.toString('latin1', start, end), lineNo]));
+  const s = new LineSplitter<Buffer>('t', max, (buf, start, end, lineNo) => void out.push([buf.toString('latin1', start, end), lineNo]), (parts) => Buffer.concat(parts));
   const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
   let prev = 0;
   for (const c of [...at, bytes.length]) {

@@ -9,6 +9,9 @@ import type { Readable } from 'node:stream';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { DataError } from './errors.js';
 import { LIMIT_OPTIONS, maxContentBytes, type DataLimits } from './limits.js';
+import { LineSplitter, type LineHandler } from './lines.js';
+
+export type { LineHandler };
 
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
@@ -158,80 +161,13 @@ export async function* dataChunks(path: string, limits: DataLimits, where: () =>
 }
 
 /**
- * Called with each non-empty line of a file: bytes buf[start, end) without the '\n' (a '\r' before it is
- * kept), and its 1-based number. Empty lines are counted, not passed: a run of newlines (a gzip bomb of
- * them, say) is skipped in a tight loop instead of a call per line.
- */
-export type LineHandler = (buf: Buffer, start: number, end: number, lineNo: number) => void;
-
-/**
  * Calls `onLine` for every line of the (decompressed) file, in order, in time linear in its size. A
  * line longer than limits.maxLineBytes is refused as soon as that many bytes have arrived without a
  * newline, so a file without one (GBs of anything) holds at most the limit and a chunk in memory.
  */
-export async function forEachLine(path: string, limits: DataLimits, onLine: LineHandler): Promise<void> {
-  const lines = new LineSplitter(path, limits.maxLineBytes, onLine);
+export async function forEachLine(path: string, limits: DataLimits, onLine: LineHandler<Buffer>): Promise<void> {
+  const lines = new LineSplitter<Buffer>(path, limits.maxLineBytes, onLine, (parts) => Buffer.concat(parts));
   for await (const chunk of dataChunks(path, limits, () => ` after line ${lines.lineNo}`)) lines.push(chunk);
   lines.end();
 }
 
-/** Cuts chunks into lines; the unfinished last line waits, as a list of pieces, for the chunk that ends it. */
-export class LineSplitter {
-  lineNo = 0;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-
-  constructor(
-    private readonly name: string,
-    private readonly maxLineBytes: number,
-    private readonly onLine: LineHandler,
-  ) {}
-
-  push(chunk: Buffer): void {
-    let start = 0;
-    let nl = chunk.indexOf(10);
-    if (nl >= 0 && this.pendingBytes > 0) {
-      this.check(this.pendingBytes + nl);
-      const line = Buffer.concat([...this.pending, chunk.subarray(0, nl)]);
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.onLine(line, 0, line.length, ++this.lineNo);
-      start = nl + 1;
-      nl = chunk.indexOf(10, start);
-    }
-    while (nl >= 0) {
-      if (nl === start) {
-        // empty lines: count the run of newlines without a call each
-        while (start < chunk.length && chunk[start] === 10) {
-          start++;
-          this.lineNo++;
-        }
-      } else {
-        this.check(nl - start);
-        this.onLine(chunk, start, nl, ++this.lineNo);
-        start = nl + 1;
-      }
-      nl = chunk.indexOf(10, start);
-    }
-    if (start < chunk.length) {
-      this.check(this.pendingBytes + chunk.length - start);
-      this.pending.push(chunk.subarray(start));
-      this.pendingBytes += chunk.length - start;
-    }
-  }
-
-  /** The last line, when the data does not end with a newline. */
-  end(): void {
-    if (this.pendingBytes === 0) return;
-    const line = Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.onLine(line, 0, line.length, ++this.lineNo);
-  }
-
-  private check(bytes: number): void {
-    if (bytes > this.maxLineBytes) {
-      throw new DataError(`${this.name}:${this.lineNo + 1}: line longer than ${this.maxLineBytes} bytes, the limit (${LIMIT_OPTIONS.maxLineBytes}; is this a text file?)`);
-    }
-  }
-}

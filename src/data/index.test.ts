@@ -31,7 +31,7 @@ describe('parseDatasetSpec', () => {
     expect(DATASET_FORMS).toEqual([
       'synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'libsvm:PATH',
       'blogfeedback', 'blogfeedback:log1p,min=N,small=drop|merge,scale=zscore|minmax', 'femnist', 'femnist:drop-truncated', 'femnist:leaf=DIR',
-      'cifar10', 'cifar10:test=N',
+      'cifar10', 'cifar10:test=N', 'cifar10:validation=N',
     ]);
   });
 

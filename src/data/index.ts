@@ -10,76 +10,27 @@ import { loadCifar10 } from './cifar10.js';
 import { excerpt } from '../errors.js';
 import { DataError } from './errors.js';
 import { FEMNIST_DEFAULTS, loadFemnist, type FemnistOptions } from './femnist.js';
-import { resolveLimits, type DataLimits } from './limits.js';
+import { resolveLimits } from './limits.js';
 import { readLibsvm } from './libsvm.js';
-import { parseDecimal } from './parse.js';
-import { describePartition, partition, type PartitionScheme } from './partition.js';
-import { sizeSummary, subset } from './rows.js';
-import { heterogeneousLeastSquares, syntheticLogistic } from './synthetic.js';
+import { describePartition, partition } from './partition.js';
+import { sizeSummary } from './rows.js';
+import { capSamples, GENERATED_SOURCES, type GeneratedSpec, type LoadedDataset, type LoadOptions, type Source } from './generated.js';
+
 import type { FederatedDataset } from './types.js';
 
+export type { LoadedDataset, LoadOptions };
+
 export type DatasetSpec =
-  | { kind: 'synthetic'; alpha: number; beta: number }
-  | { kind: 'lsq' }
+  | GeneratedSpec
   | { kind: 'libsvm'; path: string }
   | ({ kind: 'blogfeedback' } & BlogOptions)
   | ({ kind: 'femnist' } & FemnistOptions)
   | { kind: 'cifar10'; testSamples?: number; validation?: number };
 
-export interface LoadOptions {
-  clients: number;
-  /** how a single-file dataset is split; generated datasets have natural clients and ignore it */
-  partition: PartitionScheme;
-  seed: number;
-  /** held-out data for a libsvm dataset, 'libsvm:PATH' (generated datasets make their own) */
-  test?: string;
-  /** skip task inference (libsvm), or check the generator's task */
-  task?: Task;
-  /** where the named real datasets (blogfeedback, femnist) live; default: defaultDataDir() */
-  dataDir?: string;
-  /** keep at most this many samples per client (each client's first rows), for quick runs */
-  maxSamples?: number;
-  /** what a data file may make the readers hold (defaults: DEFAULT_LIMITS) */
-  limits?: Partial<DataLimits>;
-}
-
-export interface LoadedDataset {
-  dataset: FederatedDataset;
-  warnings: string[];
-}
-
 type SpecOf<K extends DatasetSpec['kind']> = Extract<DatasetSpec, { kind: K }>;
 
-interface Source<K extends DatasetSpec['kind']> {
-  /** the accepted spec forms, shown in errors */
-  forms: string[];
-  /** `arg` is the text after the first ':', undefined when there is no ':' */
-  parse(arg: string | undefined, text: string): SpecOf<K>;
-  load(spec: SpecOf<K>, opts: LoadOptions): Promise<LoadedDataset>;
-}
-
-const SOURCES: { [K in DatasetSpec['kind']]: Source<K> } = {
-  synthetic: {
-    forms: ['synthetic', 'synthetic:ALPHA,BETA'],
-    parse(arg, text) {
-      if (arg === undefined) return { kind: 'synthetic', alpha: 1, beta: 1 };
-      const [alpha, beta, ...rest] = arg.split(',').map((t) => parseDecimal(t.trim()));
-      if (alpha == null || beta == null || alpha < 0 || beta < 0 || rest.length > 0) {
-        throw new DataError(`bad dataset '${text}' (expected synthetic:ALPHA,BETA with ALPHA, BETA >= 0, e.g. synthetic:0.5,0.5)`);
-      }
-      return { kind: 'synthetic', alpha, beta };
-    },
-    load: async (spec, opts) =>
-      generated('multiclass', opts, () => syntheticLogistic({ alpha: spec.alpha, beta: spec.beta, clients: opts.clients, seed: opts.seed })),
-  },
-  lsq: {
-    forms: ['lsq'],
-    parse(arg, text) {
-      if (arg !== undefined) throw new DataError(`bad dataset '${text}' (lsq takes no arguments)`);
-      return { kind: 'lsq' };
-    },
-    load: async (_spec, opts) => generated('regression', opts, () => heterogeneousLeastSquares({ clients: opts.clients, seed: opts.seed })),
-  },
+const SOURCES: { [K in DatasetSpec['kind']]: Source<SpecOf<K>> } = {
+  ...GENERATED_SOURCES,
   libsvm: {
     forms: ['libsvm:PATH'],
     parse(arg, text) {
@@ -204,30 +155,8 @@ export async function loadFederated(spec: DatasetSpec, opts: LoadOptions): Promi
   return opts.maxSamples === undefined ? loaded : capSamples(loaded, opts.maxSamples);
 }
 
-/** Keeps each client's first `max` rows (cifar10 caps before converting its images; this covers every source). */
-function capSamples(loaded: LoadedDataset, max: number): LoadedDataset {
-  const first = Uint32Array.from({ length: max }, (_, i) => i);
-  const clients = loaded.dataset.clients.map((c) => (c.y.length <= max ? c : subset(c, first)));
-  const meta = { ...loaded.dataset.meta, maxSamples: max, samplesPerClient: sizeSummary(clients) };
-  return { ...loaded, dataset: { ...loaded.dataset, clients, meta } };
-}
-
-function sourceOf<K extends DatasetSpec['kind']>(kind: K): Source<K> {
+function sourceOf<K extends DatasetSpec['kind']>(kind: K): Source<SpecOf<K>> {
   return SOURCES[kind];
-}
-
-/** Generates a dataset with natural clients after checking the options it cannot honour. */
-function generated(task: Task, opts: LoadOptions, make: () => FederatedDataset): LoadedDataset {
-  if (opts.test !== undefined) {
-    throw new DataError(`test data '${opts.test}' can only go with a libsvm dataset; generated datasets make their own test set`);
-  }
-  if (opts.task !== undefined && opts.task !== task) throw new DataError(`this generated dataset is ${task}, not ${opts.task}`);
-  const dataset = make();
-  const warnings =
-    opts.partition.kind === 'contiguous'
-      ? []
-      : [`partition ${describePartition(opts.partition)} ignored: ${dataset.name} has natural clients (one generated distribution each)`];
-  return { dataset, warnings };
 }
 
 /** A real dataset with its own clients and test set, after checking the options it cannot honour. */

@@ -8,56 +8,8 @@ import * as protoLoader from '@grpc/proto-loader';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/sparse_proxskip.proto', import.meta.url));
 
-/**
- * The version of the protocol. 2: Ready says which update the client holds and Broadcast the last round
- * the server used it; version 1 had neither, and its clients would go on silently with a wrong h_i.
- */
-export const PROTOCOL = 2;
-
-export interface ReadyMsg {
-  dim: number;
-  smoothness: number;
-  samples: number;
-  pendingRound: number;
-  protocol: number;
-}
-export interface UpdateMsg {
-  round: number;
-  payload: Uint8Array;
-}
-export interface LossMsg {
-  round: number;
-  loss: number;
-  postHoc: boolean;
-}
-export type ClientMessage =
-  | { msg: 'ready'; ready: ReadyMsg }
-  | { msg: 'update'; update: UpdateMsg }
-  | { msg: 'loss'; loss: LossMsg };
-
-export interface WelcomeMsg {
-  configJson: string;
-  modelSpecJson: string;
-  protocol: number;
-}
-export interface BroadcastMsg {
-  round: number;
-  payload: Uint8Array;
-  evaluate: boolean;
-  postHoc: boolean;
-  lastIncludedRound: number;
-}
-export type ServerMessage =
-  | { msg: 'welcome'; welcome: WelcomeMsg }
-  | { msg: 'start'; start: { gamma: number } }
-  | { msg: 'broadcast'; broadcast: BroadcastMsg }
-  | { msg: 'train'; train: { round: number; steps: number } }
-  | { msg: 'done'; done: { message: string } };
-
-/** A client message the server cannot use, and why (one line). */
-export interface Refusal {
-  refused: string;
-}
+export { PROTOCOL, type BroadcastMsg, type ClientMessage, type LossMsg, type ReadyMsg, type Refusal, type ServerMessage, type UpdateMsg, type WelcomeMsg } from './messages.js';
+import type { ClientMessage, Refusal, ServerMessage } from './messages.js';
 
 export type JoinServerCall = grpc.ServerDuplexStream<ClientMessage | Refusal, ServerMessage>;
 export type JoinClientCall = grpc.ClientDuplexStream<ClientMessage, ServerMessage>;

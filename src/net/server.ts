@@ -38,10 +38,9 @@ import { bytesF32, f32bytes, readStateFile, readStateHeader, writeStateFile } fr
 import { grpcServerStream, type ServerStream } from './transport.js';
 import { WS_PATH, WsFederation } from './ws.js';
 
-/** The run cannot go on (a client missing past the round timeout, a bad checkpoint): one line for the user. */
-export class NetError extends Error {
-  override name = 'NetError';
-}
+import { NetError } from './messages.js';
+
+export { NetError };
 
 export interface ServeOptions {
   config: ServeConfig;

@@ -7,7 +7,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { SERVER_DEFAULTS } from './config.js';
 import { channelOptions, federation, grpcRefusal, type ClientMessage, type JoinServerCall, type KeepaliveOptions, type Refusal, type ServerMessage } from './proto.js';
+import type { ClientConnection, ClientTransport } from './messages.js';
 import { channelCredentials, type ClientTls } from './security.js';
+
+export type { ClientConnection, ClientTransport };
 
 /** One client's stream on the server. */
 export interface ServerStream {
@@ -26,29 +29,6 @@ export interface ServerStream {
   onClose(f: (reason: Promise<string>) => void): void;
   /** the connection carries an accepted client (it is not idle) until the returned function is called */
   hold(): () => void;
-}
-
-/** A refusal or a cut, as the client's session sees it: a gRPC status and its details. */
-export interface StreamError extends Error {
-  code: grpc.status;
-  details: string;
-}
-
-export function streamError(code: grpc.status, details: string): StreamError {
-  return Object.assign(new Error(details), { code, details });
-}
-
-/** One stream of one client id to the server. */
-export interface ClientConnection {
-  /** the server's messages; ends when the server ends the stream, throws a StreamError when it refuses or the connection drops */
-  messages: AsyncIterable<ServerMessage>;
-  send(m: ClientMessage): void;
-  close(): void;
-}
-
-export interface ClientTransport {
-  open(id: number, token: string | undefined): ClientConnection;
-  close(): void;
 }
 
 // ---- gRPC ------------------------------------------------------------------------------------------

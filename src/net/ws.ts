@@ -1,5 +1,6 @@
 /**
- * The WebSocket transport (`ws`), for clients that cannot speak gRPC (browsers): on the dashboard's
+ * The WebSocket transport (`ws`), for clients that cannot speak gRPC (browsers): the server's side (and
+ * the Node client's WebSocket; the client's side itself is ws-client.ts, shared with browsers), on the dashboard's
  * HTTP(S) port (`serve --http`), path /ws, `wss` when the server has TLS. It carries the same protobuf
  * messages as gRPC, one per binary frame, into the same session code (transport.ts). The client first
  * sends a text frame `{"clientId": "3", "token": "..."}` (a browser cannot set headers on a WebSocket, and
@@ -17,16 +18,13 @@ import type { TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { ServerOptions } from './config.js';
-import { decodeClientMessage, federation, oneLine, type ClientMessage, type Refusal, type ServerMessage } from './proto.js';
+import { encodeServerMessage } from './codec.js';
+import { decodeClientMessage, oneLine, type ClientMessage, type Refusal } from './proto.js';
 import { readPem, type ClientTls } from './security.js';
-import { streamError, type ClientConnection, type ClientTransport, type ServerStream } from './transport.js';
+import type { ClientTransport, ServerStream } from './transport.js';
+import { closeReason, STATUS_CLOSE, TOO_BIG, webSocketTransport, WS_PATH, type WebSocketLike } from './ws-client.js';
 
-/** The path of the federation's WebSocket on the dashboard's port. */
-export const WS_PATH = '/ws';
-/** Close codes 4000..4016 carry a gRPC status. */
-const STATUS_CLOSE = 4000;
-/** The close code `ws` uses for a frame over maxPayload. */
-const TOO_BIG = 1009;
+export { WS_PATH };
 const SLACK = 64 * 1024;
 
 interface Hello {
@@ -34,18 +32,6 @@ interface Hello {
   token?: string;
 }
 
-function serialize(m: ServerMessage | ClientMessage, kind: 'request' | 'response'): Buffer {
-  const join = federation().service.Join!;
-  const body = { [m.msg]: (m as Record<string, unknown>)[m.msg] };
-  return kind === 'request' ? join.requestSerialize(body) : join.responseSerialize(body);
-}
-
-/** Why a WebSocket closed, in the words of gRPC's statuses. */
-function closeReason(code: number, reason: string): { code: grpc.status; details: string } {
-  if (code >= STATUS_CLOSE && code <= STATUS_CLOSE + 16) return { code: code - STATUS_CLOSE, details: reason };
-  if (code === TOO_BIG) return { code: grpc.status.RESOURCE_EXHAUSTED, details: 'a message over the size limit' };
-  return { code: grpc.status.UNAVAILABLE, details: `the connection closed (WebSocket code ${code}${reason ? `: ${reason}` : ''})` };
-}
 
 /** At most 123 bytes of UTF-8: the room for a close reason. */
 function closeText(details: string): string {
@@ -123,7 +109,7 @@ export class WsFederation {
         clientId: hello.clientId,
         authorization: hello.token === undefined ? '' : `Bearer ${hello.token}`,
         send: (m) => {
-          if (!ended && ws.readyState === WebSocket.OPEN) ws.send(serialize(m, 'response'));
+          if (!ended && ws.readyState === WebSocket.OPEN) ws.send(encodeServerMessage(m));
         },
         fail,
         end: () => {
@@ -160,71 +146,12 @@ function parseHello(text: string | null): Hello | string {
   return { clientId: o['clientId'], ...(o['token'] !== undefined && { token: o['token'] as string }) };
 }
 
-/**
- * The client's side: one WebSocket per client id to `server`, a ws:// or wss:// address of the dashboard's
- * port (the path defaults to /ws); with TLS, the server certificate is checked against tls.ca.
- */
+/** The client's side in Node: the `ws` package, checking the server certificate against tls.ca (and presenting a client certificate). */
 export function wsTransport(server: string, tls: ClientTls | null, maxMessageBytes: number): ClientTransport {
-  const url = new URL(server);
-  if (url.pathname === '/') url.pathname = WS_PATH;
-  const open = new Set<WebSocket>();
   const options: WebSocket.ClientOptions = {
     maxPayload: maxMessageBytes + SLACK,
     perMessageDeflate: false,
     ...(tls && { ca: readPem(tls.ca, 'CA certificate'), ...(tls.cert && tls.key && { cert: readPem(tls.cert, 'client certificate'), key: readPem(tls.key, 'client key') }) }),
   };
-  return {
-    open(id, token): ClientConnection {
-      const ws = new WebSocket(url, options);
-      open.add(ws);
-      const queue: ServerMessage[] = [];
-      let failure: Error | null = null;
-      let finished = false;
-      let status: { code: grpc.status; details: string } | null = null;
-      let wake: (() => void) | null = null;
-      const settle = (): void => {
-        wake?.();
-        wake = null;
-      };
-      ws.on('open', () => ws.send(JSON.stringify({ clientId: String(id), ...(token !== undefined && { token }) })));
-      ws.on('message', (data: RawData, isBinary: boolean) => {
-        const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-        if (!isBinary) {
-          status = JSON.parse(bytes.toString('utf8')) as { code: grpc.status; details: string };
-          return;
-        }
-        queue.push(federation().service.Join!.responseDeserialize(bytes) as ServerMessage);
-        settle();
-      });
-      ws.on('error', (e) => {
-        failure ??= streamError(grpc.status.UNAVAILABLE, `cannot reach ${url.href}: ${oneLine(e.message)}`);
-        settle();
-      });
-      ws.on('close', (code, reason) => {
-        open.delete(ws);
-        if (code === 1000 && !status) finished = true;
-        else {
-          const s = status ?? closeReason(code, reason.toString());
-          failure = streamError(s.code, s.details);
-        }
-        settle();
-      });
-      async function* messages(): AsyncGenerator<ServerMessage> {
-        for (;;) {
-          if (queue.length > 0) yield queue.shift()!;
-          else if (failure) throw failure;
-          else if (finished) return;
-          else await new Promise<void>((r) => (wake = r));
-        }
-      }
-      return {
-        messages: messages(),
-        send: (m) => ws.send(serialize(m, 'request')),
-        close: () => ws.terminate(),
-      };
-    },
-    close() {
-      for (const ws of open) ws.terminate();
-    },
-  };
+  return webSocketTransport(server, (url) => new WebSocket(url, options) as unknown as WebSocketLike);
 }

@@ -5,9 +5,9 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadOptionsOf } from '../data/generated.js';
 import { loadFederated, parseDatasetSpec } from '../data/index.js';
-import { LIMIT_KEYS, pickLimits } from '../data/limits.js';
-import { parsePartition } from '../data/partition.js';
+import { LIMIT_KEYS } from '../data/limits.js';
 import type { FederatedDataset } from '../data/types.js';
 import { createModel, defaultModelSpec, evalReferenceOf, initNnBackend, isNeuralNet } from '../models/index.js';
 import type { Model, ModelSpec } from '../models/types.js';
@@ -56,15 +56,7 @@ export type LoadedData = Awaited<ReturnType<typeof loadFederated>>;
 
 /** The federated data a config names (load once, share between runs that use the same data). */
 export function loadRunData(config: RunConfig): Promise<LoadedData> {
-  return loadFederated(parseDatasetSpec(config.dataset), {
-    clients: config.clients,
-    partition: parsePartition(config.partition),
-    seed: config.seed,
-    ...(config.test ? { test: config.test } : {}),
-    ...(config.dataDir ? { dataDir: config.dataDir } : {}),
-    ...(config.maxSamples !== null ? { maxSamples: config.maxSamples } : {}),
-    limits: pickLimits(config),
-  });
+  return loadFederated(parseDatasetSpec(config.dataset), loadOptionsOf(config));
 }
 
 /** Loads the data (unless given) and resolves everything derived from it. Throws UsageError/DataError on bad input. */

@@ -19,6 +19,9 @@ function page(): string {
   writeFileSync(join(assets, 'index.html'), '<!doctype html><title>t</title>');
   writeFileSync(join(assets, 'app.js'), 'console.log(1)');
   writeFileSync(join(assets, 'style.css'), 'body{}');
+  writeFileSync(join(assets, 'client.html'), '<!doctype html><title>client</title>');
+  writeFileSync(join(assets, 'client.js'), 'console.log(2)');
+  writeFileSync(join(assets, 'client-worker.js'), 'console.log(3)');
   return assets;
 }
 
@@ -79,8 +82,10 @@ describe('the dashboard server', () => {
       expect(home.headers.get('content-type')).toBe('text/html; charset=utf-8');
       expect(home.headers.get('content-security-policy')).toBe(CSP);
       expect(CSP).toContain("default-src 'none'");
-      expect(CSP).not.toMatch(/unsafe|\*|https?:/);
+      expect(CSP).not.toMatch(/'unsafe-|\*|https?:/); // ('wasm-unsafe-eval' allows WebAssembly only)
       expect(home.headers.get('x-content-type-options')).toBe('nosniff');
+      // cross-origin isolation, for the browser client's shared WebAssembly memory
+      expect([home.headers.get('cross-origin-opener-policy'), home.headers.get('cross-origin-embedder-policy')]).toEqual(['same-origin', 'require-corp']);
       expect((await fetch(`${s.url}app.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8');
       const state = await (await fetch(`${s.url}api/state`)).json();
       expect(state).toEqual({ groups: [{ id: 'g1', title: 'x', kind: 'runs', where: 'runs' }], runs: [RUN] });
@@ -150,6 +155,10 @@ describe('the dashboard server', () => {
       expect((await rawGet(port, '/api/state', { Cookie: cookie })).status).toBe(200);
       expect((await rawGet(port, '/api/state', { Authorization: `Bearer ${token}` })).status).toBe(200);
       expect((await rawGet(port, '/', { Cookie: cookie })).body).not.toContain(token); // no secret on the page
+      // the browser client's files need no dashboard token (a client shows its own token in its WebSocket hello)
+      for (const path of ['/client?id=0', '/client.js', '/client-worker.js', '/style.css']) expect((await rawGet(port, path)).status, path).toBe(200);
+      expect((await rawGet(port, '/app.js')).status).toBe(401);
+      expect((await rawGet(port, '/client.html')).status).toBe(401); // only as /client
     });
   });
 

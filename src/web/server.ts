@@ -47,10 +47,14 @@ export interface DashboardServer {
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_ASSETS = fileURLToPath(new URL('../../dist/web/page/', import.meta.url));
 
-/** Everything from this origin only; no inline script, no eval (the page evaluates Vega expressions with an interpreter). */
+/**
+ * Everything from this origin only; no inline script, no eval (the page evaluates Vega expressions with an
+ * interpreter). WebAssembly may be compiled ('wasm-unsafe-eval' allows nothing else): the browser client's
+ * kernels are built at run time.
+ */
 export const CSP = [
   "default-src 'none'",
-  "script-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self'",
   "img-src 'self' data: blob:",
   "connect-src 'self'",
@@ -61,6 +65,8 @@ export const CSP = [
 ].join('; ');
 
 const COOKIE = 'spx_dashboard';
+/** The browser client's files: they show nothing of the run, and a client proves itself with its own token (in the WebSocket hello). */
+const PUBLIC = new Set(['/client', '/client.js', '/client-worker.js', '/style.css']);
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -121,7 +127,7 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
     }
     if (loopback && !allowedHosts.has(req.headers.host ?? '')) return send(res, 403, 'text/plain; charset=utf-8', 'unexpected Host header\n');
     const u = new URL(req.url ?? '/', 'http://x');
-    if (o.token !== undefined) {
+    if (o.token !== undefined && !PUBLIC.has(u.pathname)) {
       const given = u.searchParams.get('token');
       if (given !== null && same(given, o.token)) {
         // the token leaves the address bar (and the history) for a cookie scripts cannot read
@@ -134,6 +140,7 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
     }
     const path = u.pathname;
     if (path === '/') return sendAsset(req, res, 'index.html');
+    if (path === '/client' && assets.has('client.html')) return sendAsset(req, res, 'client.html');
     if (path === '/api/events') return events(req, res);
     if (path === '/api/state') return sendJson(req, res, o.source.state());
     let m = /^\/api\/runs\/([A-Za-z0-9_-]+)$/.exec(path);
@@ -200,6 +207,8 @@ function securityHeaders(res: ServerResponse): void {
   res.setHeader('X-Frame-Options', 'DENY');
   res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
   res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+  // with COOP, cross-origin isolation: the browser client's kernels need shared WebAssembly memory
+  res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
 }
 
 function authorized(req: IncomingMessage, token: string): boolean {
