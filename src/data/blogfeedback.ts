@@ -8,7 +8,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dataset } from '../models/types.js';
-import { excerpt } from '../errors.js';
+import { CsvRowsParser, type CsvFormat, type CsvRows } from './csv-parser.js';
 import { DataError } from './errors.js';
 import { forEachLine } from './files.js';
 import { resolveLimits, type DataLimits } from './limits.js';
@@ -46,14 +46,9 @@ const FLAT_TEST = /^blogData_test-.*\.csv(\.gz)?$/;
 const ANY_CSV = /\.csv(\.gz)?$/;
 
 /** Parsed rows: features row-major (rows x 280), targets, and the source group of each row. */
-export interface BlogRows {
-  rows: number;
-  x: Float32Array;
-  y: Float64Array;
-  /** group id of each row, numbered by first appearance (only when sources were asked for) */
-  group?: Uint32Array;
-  groups?: number;
-}
+export type BlogRows = CsvRows;
+/** BlogFeedback's rows, for csv-parser.ts */
+const BLOG_FORMAT: CsvFormat = { columns: BLOG_COLUMNS, nonNegativeTarget: true };
 
 /** The train file and the test files of a BlogFeedback copy, found under `root`. */
 export interface BlogFiles {
@@ -281,163 +276,7 @@ function concatRows(parts: BlogRows[]): BlogRows {
  * With `sources`, rows are also grouped by their features 1-50.
  */
 export async function readBlogCsv(path: string, opts: { sources?: boolean; limits?: Partial<DataLimits> } = {}): Promise<BlogRows> {
-  const parser = new BlogCsvParser(path, opts.sources ?? false);
+  const parser = new CsvRowsParser(path, { ...BLOG_FORMAT, sourceColumns: opts.sources ? SOURCE_COLUMNS : 0 });
   await forEachLine(path, resolveLimits(opts.limits), (buf, start, end, lineNo) => parser.line(buf, start, end, lineNo));
   return parser.result();
-}
-
-
-/** Rows per storage block: blocks grow the store without copying what is already parsed. */
-const BLOCK_ROWS = 4096;
-const COMMA = 44;
-const CR = 13;
-/** Exact powers of ten: m / 10^k rounds correctly for integers m < 2^53 and k <= 22 (Clinger's fast path). */
-const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
-
-/** Parses each line straight from the buffer it arrived in (no strings per cell). */
-class BlogCsvParser {
-  private lineNo = 0;
-  private rows = 0;
-  private blocks: Float32Array[] = [];
-  private targets: number[] = [];
-  private readonly groupOf = new Map<string, number>();
-  private readonly groupIds: number[] = [];
-  private readonly key = new Float64Array(SOURCE_COLUMNS);
-  private readonly keyChars = new Uint16Array(this.key.buffer);
-  /** the row being parsed */
-  private readonly row = new Float64Array(BLOG_COLUMNS);
-
-  constructor(
-    private readonly name: string,
-    private readonly sources: boolean,
-  ) {}
-
-  /** Line `lineNo` is buf[start, end) without its newline; blank lines are skipped. */
-  line(buf: Buffer, start: number, end: number, lineNo: number): void {
-    this.lineNo = lineNo;
-    if (end > start && buf[end - 1] === CR) end--;
-    if (end > start) this.parseLine(buf, start, end);
-  }
-
-  result(): BlogRows {
-    if (this.rows === 0) throw new DataError(`${this.name}: empty file (no rows)`);
-    const x = new Float32Array(this.rows * BLOG_FEATURES);
-    this.blocks.forEach((b, i) => {
-      const start = i * BLOCK_ROWS * BLOG_FEATURES;
-      x.set(b.subarray(0, Math.min(b.length, x.length - start)), start);
-    });
-    const out: BlogRows = { rows: this.rows, x, y: Float64Array.from(this.targets) };
-    if (this.sources) {
-      out.group = Uint32Array.from(this.groupIds);
-      out.groups = this.groupOf.size;
-    }
-    return out;
-  }
-
-  private parseLine(buf: Buffer, start: number, end: number): void {
-    const row = this.row;
-    let p = start;
-    for (let col = 0; col < BLOG_COLUMNS; col++) {
-      // a line cut short after a comma (a truncated file) is a column count problem, not a bad number
-      if (p === end && col > 0) this.fail(`expected ${BLOG_COLUMNS} columns, found ${columnCount(buf, start, end)}`);
-      const cellEnd = this.number(buf, p, end, col);
-      const sep = cellEnd < end ? buf[cellEnd] : -1;
-      if (col < BLOG_COLUMNS - 1 ? sep !== COMMA : sep !== -1) {
-        if (sep === COMMA || sep === -1) this.fail(`expected ${BLOG_COLUMNS} columns, found ${columnCount(buf, start, end)}`);
-        this.fail(`column ${col + 1}: '${cellText(buf, p, end)}' is not a number`);
-      }
-      p = cellEnd + 1;
-    }
-    const target = row[BLOG_COLUMNS - 1]!;
-    if (!(target >= 0)) this.fail(`target (column ${BLOG_COLUMNS}) is ${target}, must be >= 0`);
-    this.store(row);
-  }
-
-  /**
-   * Parses the decimal starting at p into this.row[col]; returns the index just after it. Digits
-   * that fit 2^53 with a power of ten up to 10^22 take the exact fast path, others go through Number().
-   */
-  private number(buf: Buffer, p: number, end: number, col: number): number {
-    const begin = p;
-    const neg = buf[p] === 45; // -
-    if (p < end && (neg || buf[p] === 43)) p++;
-    let mant = 0;
-    let digits = 0;
-    let scale = 0;
-    let b = buf[p]!;
-    while (p < end && b >= 48 && b <= 57) {
-      mant = mant * 10 + (b - 48);
-      digits++;
-      b = buf[++p]!;
-    }
-    if (p < end && b === 46) {
-      b = buf[++p]!;
-      while (p < end && b >= 48 && b <= 57) {
-        mant = mant * 10 + (b - 48);
-        digits++;
-        scale++;
-        b = buf[++p]!;
-      }
-    }
-    if (digits === 0) this.fail(`column ${col + 1}: '${cellText(buf, begin, end)}' is not a number`);
-    let exponent = false;
-    if (p < end && (b === 101 || b === 69)) {
-      // e E: rare in this data, so Number() does the arithmetic
-      let q = p + 1;
-      if (q < end && (buf[q] === 45 || buf[q] === 43)) q++;
-      const expStart = q;
-      while (q < end && buf[q]! >= 48 && buf[q]! <= 57) q++;
-      if (q === expStart) this.fail(`column ${col + 1}: '${cellText(buf, begin, end)}' is not a number`);
-      p = q;
-      exponent = true;
-    }
-    if (!exponent && digits <= 15 && scale <= 22) {
-      const v = mant / POW10[scale]!;
-      this.row[col] = neg ? -v : v;
-    } else {
-      const v = Number(buf.toString('latin1', begin, p));
-      if (!Number.isFinite(Math.fround(v))) this.fail(`column ${col + 1}: ${excerpt(buf.toString('latin1', begin, p))} is out of range`);
-      this.row[col] = v;
-    }
-    return p;
-  }
-
-  private store(row: Float64Array): void {
-    const slot = this.rows % BLOCK_ROWS;
-    if (slot === 0) this.blocks.push(new Float32Array(BLOCK_ROWS * BLOG_FEATURES));
-    const block = this.blocks[this.blocks.length - 1]!;
-    const o = slot * BLOG_FEATURES;
-    for (let c = 0; c < BLOG_FEATURES; c++) block[o + c] = row[c]!;
-    this.targets.push(row[BLOG_COLUMNS - 1]!);
-    if (this.sources) {
-      // the key is the exact float64 bits of features 1-50 (+0 folds -0 into 0)
-      for (let c = 0; c < SOURCE_COLUMNS; c++) this.key[c] = row[c]! + 0;
-      const key = String.fromCharCode.apply(null, this.keyChars as unknown as number[]);
-      let id = this.groupOf.get(key);
-      if (id === undefined) {
-        id = this.groupOf.size;
-        this.groupOf.set(key, id);
-      }
-      this.groupIds.push(id);
-    }
-    this.rows++;
-  }
-
-  private fail(message: string): never {
-    throw new DataError(`${this.name}:${this.lineNo}: ${message}`);
-  }
-}
-
-function columnCount(buf: Buffer, start: number, end: number): number {
-  let n = 1;
-  for (let i = start; i < end; i++) if (buf[i] === COMMA) n++;
-  return n;
-}
-
-/** The cell starting at p, for messages (cut at 20 characters; DataError escapes control characters). */
-function cellText(buf: Buffer, p: number, end: number): string {
-  let q = p;
-  while (q < end && buf[q] !== COMMA) q++;
-  const text = buf.toString('utf8', p, Math.min(q, p + 20));
-  return q - p > 20 ? `${text}...` : text;
 }
