@@ -53,7 +53,7 @@ export async function readLibsvmChunks(chunks: AsyncIterable<Uint8Array>, name: 
  */
 export async function ownData(spec: ModelSpec, file: string, read: (opts: LibsvmOptions) => Promise<LibsvmData>): Promise<Dataset> {
   const task = TASK_OF_KIND[spec.kind];
-  if (!task) throw new DataError(`${file}: a client's own data is a LIBSVM file, for the linear models only (this run's model is ${spec.kind})`);
+  if (!task) throw new DataError(`${file}: a client's own LIBSVM or CSV file is for the linear models only (this run's model is ${spec.kind}; an image network takes a CIFAR-10 batch, .bin)`);
   const labelMap = task === 'binary' ? [-1, 1] : task === 'multiclass' ? Array.from({ length: spec.nClasses }, (_, c) => c) : undefined;
   const own = await read({ nFeatures: spec.nFeatures, task, ...(labelMap ? { labelMap } : {}) });
   if (own.nFeatures !== spec.nFeatures) throw new DataError(`${file} has ${own.nFeatures} features, the model ${spec.nFeatures}`);
@@ -161,7 +161,7 @@ export class LibsvmParser {
  * The task and y. Inferred when not given: integer labels with 2 distinct values are binary (smaller
  * -> -1), with 3..1000 multiclass (classes in sorted label order), anything else regression.
  */
-function resolveLabels(labels: Float64Array, opts: LibsvmOptions, name: string): { task: Task; y: Float32Array; labelMap?: number[] } {
+export function resolveLabels(labels: Float64Array, opts: LibsvmOptions, name: string): { task: Task; y: Float32Array; labelMap?: number[] } {
   if (opts.task === 'regression') return { task: 'regression', y: Float32Array.from(labels) };
   const labelMap = opts.labelMap ?? classLabels(labels, opts.task, name);
   if (labelMap === null) return { task: 'regression', y: Float32Array.from(labels) };

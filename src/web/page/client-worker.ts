@@ -2,12 +2,12 @@
  * The browser client's Web Worker: one client id of a networked run, trained here with the project's own
  * session, algorithm, model and encoding code (src/net/session.ts and what it imports) over the
  * WebSocket transport, on data generated here (synthetic, lsq: the same as a Node client makes from the
- * seed) or read here from a LIBSVM file the user picked (by the parser of `client --own-data`). Nothing leaves the tab but the protocol's messages. h_i and the update in flight are kept in
+ * seed) or read here from a file the user picked (LIBSVM, CSV rows or a CIFAR-10 batch, by the parsers the file readers use). Nothing leaves the tab but the protocol's messages. h_i and the update in flight are kept in
  * IndexedDB (client-store.ts), so a reloaded tab resumes. It reports to the page what it sends and
  * receives; the page asks it to leave.
  */
 import { loadGenerated, loadOptionsOf } from '../../data/generated.js';
-import { ownData, readLibsvmChunks } from '../../data/libsvm-parser.js';
+import { ownDataChunks } from '../../data/own-data.js';
 import { decode } from '../../core/encoding.js';
 import { evalReferenceOf } from '../../models/index.js';
 import { encodeClientMessage, encodeServerMessage } from '../../net/codec.js';
@@ -68,7 +68,7 @@ async function start(o: ClientStart): Promise<void> {
   const pool = new Pool(async (config, modelSpec) => {
     if (o.file) {
       const file = o.file;
-      const shard = await ownData(modelSpec, file.name, (opts) => readLibsvmChunks(blobChunks(file), file.name, opts));
+      const shard = await ownDataChunks(modelSpec, file.name, () => blobChunks(file));
       report({ kind: 'data', dataset: file.name, samples: shard.y.length });
       return { shards: new Map([[o.id, shard]]), evalReference: undefined };
     }

@@ -1,7 +1,7 @@
 /**
  * The browser client's page, `/client?id=N&data=SPEC#token=TOKEN` on the port of `serve --http`: it
  * joins the federation on load as client N and trains in a Web Worker (client-worker.ts), on data
- * generated in the tab (`data=file`: on a LIBSVM file the user picks, once picked); it shows the round, the local loss, the bytes sent and received, the density of
+ * generated in the tab (`data=file`: on a file the user picks, once picked: LIBSVM, CSV rows with the target last, or a CIFAR-10 batch .bin); it shows the round, the local loss, the bytes sent and received, the density of
  * its updates and its state. The token comes after '#', so it never reaches a server's logs. Leave
  * closes the connection (the server handles it as a client that disconnects).
  */
@@ -36,10 +36,10 @@ if (!/^(0|[1-9]\d{0,8})$/.test(params.get('id') ?? '')) {
 } else {
   $('id').textContent = String(id);
   if (params.get('data') === 'file') {
-    // a LIBSVM file of the user's: picked, then read in the worker, never uploaded
+    // a data file of the user's (LIBSVM, .csv, CIFAR-10 .bin): picked, then read in the worker, never uploaded
     const input = Object.assign(document.createElement('input'), { type: 'file', id: 'file' });
     $('data').replaceChildren(input);
-    stats.state = 'pick a LIBSVM file';
+    stats.state = 'pick a data file (LIBSVM, .csv or CIFAR-10 .bin)';
     input.addEventListener('change', () => {
       if (input.files?.[0]) run(input.files[0]);
     });
