@@ -191,34 +191,44 @@ describe.skipIf(!chromium)(`browser clients in Chromium${chromium ? '' : ' (skip
     }
   });
 
-  it('data=file: a LIBSVM file picked in the tab is its data (read there by the parser of --own-data); the run equals the simulator on the concatenated file', { timeout: 60_000 }, async () => {
-    // 2 clients × 12 rows of binary data with 5 features, as src/net/net.test.ts's --own-data test
-    const row = (i: number): string => `${i % 3 === 0 ? -1 : 1} ${[1, 2, 3, 4, 5].map((j) => `${j}:${(((i * 7 + j * 3) % 11) / 10).toFixed(1)}`).join(' ')}`;
-    const rows = Array.from({ length: 24 }, (_, i) => row(i));
-    const files = [0, 1].map((k) => join(root, `own${k}.txt`));
-    files.forEach((f, k) => writeFileSync(f, rows.slice(12 * k, 12 * k + 12).join('\n') + '\n'));
-    writeFileSync(join(root, 'own-all.txt'), rows.join('\n') + '\n');
-    const config = resolveConfig({ algorithm: 'sparse-proxskip', dataset: `libsvm:${join(root, 'own-all.txt')}`, clients: 2, rounds: 3, sparsity: 0.4, timing: false });
-    const out = join(root, 'out-file');
-    const srv = await FederationServer.start({
-      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out, roundTimeout: 60, http: '127.0.0.1:0' } },
-      log: () => {},
-      dashboardAssets: assets,
+  // the tab picks client 0's rows as LIBSVM, or as CSV (features, then the label): the same data
+  for (const ext of ['txt', 'csv'] as const) {
+    it(`data=file: a ${ext === 'txt' ? 'LIBSVM' : 'CSV'} file picked in the tab is its data (read there by the file readers' parser); the run equals the simulator on the concatenated file`, { timeout: 60_000 }, async () => {
+      // 2 clients × 12 rows of binary data with 5 features, as src/net/net.test.ts's --own-data test
+      const row = (i: number): string => `${i % 3 === 0 ? -1 : 1} ${[1, 2, 3, 4, 5].map((j) => `${j}:${(((i * 7 + j * 3) % 11) / 10).toFixed(1)}`).join(' ')}`;
+      const rows = Array.from({ length: 24 }, (_, i) => row(i));
+      const files = [0, 1].map((k) => join(root, `own${k}.txt`));
+      files.forEach((f, k) => writeFileSync(f, rows.slice(12 * k, 12 * k + 12).join('\n') + '\n'));
+      writeFileSync(join(root, 'own-all.txt'), rows.join('\n') + '\n');
+      const csv = join(root, 'own0.csv');
+      const csvRow = (r: string): string => {
+        const [label, ...features] = r.split(' ');
+        return [...features.map((f) => f.split(':')[1]), label].join(',');
+      };
+      writeFileSync(csv, rows.slice(0, 12).map(csvRow).join('\n') + '\n');
+      const picked = ext === 'txt' ? files[0]! : csv;
+      const config = resolveConfig({ algorithm: 'sparse-proxskip', dataset: `libsvm:${join(root, 'own-all.txt')}`, clients: 2, rounds: 3, sparsity: 0.4, timing: false });
+      const out = join(root, `out-file-${ext}`);
+      const srv = await FederationServer.start({
+        config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out, roundTimeout: 60, http: '127.0.0.1:0' } },
+        log: () => {},
+        dashboardAssets: assets,
+      });
+      const page = await tab(`${srv.dashboardUrl}client?id=0&data=file`);
+      try {
+        const input = await page.waitForSelector('#file', { timeout: 10_000 });
+        await input!.uploadFile(picked);
+        const node = runClients({ server: `127.0.0.1:${srv.port}`, ids: [1], ownData: files[1]!, data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 30, log: () => {} });
+        await Promise.all([srv.done, node]);
+        expect(readFileSync(join(out, 'rounds.jsonl'), 'utf8')).toBe(await simulatedJsonl(config));
+        await page.waitForFunction(`document.body.dataset.state === 'done'`, { timeout: 10_000 });
+        expect(await page.$eval('#data', (d) => d.textContent)).toBe(`own0.${ext}, 12 samples`);
+        expect(problems).toEqual([]);
+      } finally {
+        await page.close();
+        srv.stop('test over');
+        await srv.done.catch(() => {});
+      }
     });
-    const page = await tab(`${srv.dashboardUrl}client?id=0&data=file`);
-    try {
-      const input = await page.waitForSelector('#file', { timeout: 10_000 });
-      await input!.uploadFile(files[0]!);
-      const node = runClients({ server: `127.0.0.1:${srv.port}`, ids: [1], ownData: files[1]!, data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 30, log: () => {} });
-      await Promise.all([srv.done, node]);
-      expect(readFileSync(join(out, 'rounds.jsonl'), 'utf8')).toBe(await simulatedJsonl(config));
-      await page.waitForFunction(`document.body.dataset.state === 'done'`, { timeout: 10_000 });
-      expect(await page.$eval('#data', (d) => d.textContent)).toBe('own0.txt, 12 samples');
-      expect(problems).toEqual([]);
-    } finally {
-      await page.close();
-      srv.stop('test over');
-      await srv.done.catch(() => {});
-    }
-  });
+  }
 });
