@@ -48,12 +48,13 @@ export async function readLibsvmChunks(chunks: AsyncIterable<Uint8Array>, name: 
 }
 
 /**
- * A client's own data (`client --own-data FILE`, a file picked in the browser client): a LIBSVM file in
- * the model's coding (labels -1/+1, 0..C-1 or real; indices up to the model's nFeatures), read by `read`.
+ * A client's own data (`client --own-data FILE`, a file picked in the browser client, own-data.ts): LIBSVM
+ * data (or CSV rows) in the model's coding (labels -1/+1, 0..C-1 or real; indices up to the model's
+ * nFeatures), read by `read`.
  */
 export async function ownData(spec: ModelSpec, file: string, read: (opts: LibsvmOptions) => Promise<LibsvmData>): Promise<Dataset> {
   const task = TASK_OF_KIND[spec.kind];
-  if (!task) throw new DataError(`${file}: a client's own LIBSVM or CSV file is for the linear models only (this run's model is ${spec.kind}; an image network takes a CIFAR-10 batch, .bin)`);
+  if (!task) throw new DataError(`${file}: a client's own data in this format is for the linear models only (this run's model is ${spec.kind})`);
   const labelMap = task === 'binary' ? [-1, 1] : task === 'multiclass' ? Array.from({ length: spec.nClasses }, (_, c) => c) : undefined;
   const own = await read({ nFeatures: spec.nFeatures, task, ...(labelMap ? { labelMap } : {}) });
   if (own.nFeatures !== spec.nFeatures) throw new DataError(`${file} has ${own.nFeatures} features, the model ${spec.nFeatures}`);
