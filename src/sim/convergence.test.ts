@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { methodSpec } from '../algorithms/methods.js';
 import { heterogeneousLeastSquares } from '../data/synthetic.js';
 import { defaultModelSpec } from '../models/index.js';
 import { hasConverged, MIN_ROUNDS } from './convergence.js';
 import { simulate } from './simulate.js';
+import { tinySimOptions } from './testing.js';
 
 const curve = (losses: (number | null)[]) => losses.map((trainLoss, round) => ({ round, trainLoss }));
 
@@ -38,21 +38,7 @@ describe('hasConverged', () => {
 describe('simulate with stopTol', () => {
   it('stops a run that has converged and says so; the rounds are those of the uncapped run', async () => {
     const data = heterogeneousLeastSquares({ clients: 2, seed: 0, nFeatures: 2, samplesPerClient: 5 });
-    const opts = {
-      method: methodSpec('proxskip'),
-      modelSpec: defaultModelSpec('regression', 2, 1, {}),
-      sparsity: 0,
-      topkScope: 'global' as const,
-      step: { gamma: 0.05, p: 0.5, lambda: 0, steDecay: 0, batchSize: 0, seed: 0 },
-      localSteps: 2,
-      schedule: 'fixed' as const,
-      rounds: 2000,
-      participation: 1,
-      workers: 1,
-      evalEvery: 1,
-      postHocTopk: false,
-      timing: false,
-    };
+    const opts = tinySimOptions('proxskip', defaultModelSpec('regression', 2, 1, {}), { rounds: 2000 });
     const full = await simulate(data, opts);
     const stopped = await simulate(data, { ...opts, stopTol: 1e-6 });
     expect(full.converged).toBe(false);
@@ -68,22 +54,7 @@ describe('simulate with stopTol', () => {
 describe('simulate with topkAt', () => {
   it("evaluates TopK of the final average at each sparsity; at the run's own it is the post-hoc TopK", async () => {
     const data = heterogeneousLeastSquares({ clients: 2, seed: 0, nFeatures: 4, samplesPerClient: 6 });
-    const r = await simulate(data, {
-      method: methodSpec('proxskip'),
-      modelSpec: defaultModelSpec('regression', 4, 1, {}),
-      sparsity: 0.5,
-      topkScope: 'global',
-      step: { gamma: 0.05, p: 0.5, lambda: 0, steDecay: 0, batchSize: 0, seed: 0 },
-      localSteps: 2,
-      schedule: 'fixed',
-      rounds: 5,
-      participation: 1,
-      workers: 1,
-      evalEvery: 1,
-      postHocTopk: false,
-      topkAt: [0.5, 0.75, 0],
-      timing: false,
-    });
+    const r = await simulate(data, tinySimOptions('proxskip', defaultModelSpec('regression', 4, 1, {}), { sparsity: 0.5, rounds: 5, topkAt: [0.5, 0.75, 0] }));
     expect(r.topkAt.map((t) => [t.sparsity, t.k, t.nnz])).toEqual([
       [0.5, 2, 2],
       [0.75, 1, 1],

@@ -3,6 +3,7 @@ import { methodSpec } from '../algorithms/methods.js';
 import { heterogeneousLeastSquares } from '../data/synthetic.js';
 import { createModel, defaultModelSpec } from '../models/index.js';
 import { simulate } from './simulate.js';
+import { tinySimOptions } from './testing.js';
 
 describe('simulate', () => {
   it('lets the event loop run between rounds, so a timer or signal handler can stop an in-process run', async () => {
@@ -59,21 +60,7 @@ describe('simulate with evalTrainRows', () => {
   it('evaluates the train loss on the first rows of each client only (a fixed subsample); training is unchanged', async () => {
     const data = heterogeneousLeastSquares({ clients: 2, seed: 3, nFeatures: 3, samplesPerClient: 6 });
     const spec = defaultModelSpec('regression', 3, 1, {});
-    const opts = {
-      method: methodSpec('proxskip'),
-      modelSpec: spec,
-      sparsity: 0,
-      topkScope: 'global' as const,
-      step: { gamma: 0.05, p: 0.5, lambda: 0, steDecay: 0, batchSize: 0, seed: 0 },
-      localSteps: 2,
-      schedule: 'fixed' as const,
-      rounds: 3,
-      participation: 1,
-      workers: 1,
-      evalEvery: 1,
-      postHocTopk: false,
-      timing: false,
-    };
+    const opts = tinySimOptions('proxskip', spec);
     const full = await simulate(data, opts);
     const sub = await simulate(data, { ...opts, evalTrainRows: 2 });
     expect(sub.model).toEqual(full.model);
@@ -90,22 +77,7 @@ describe('simulate with pruneInit', () => {
     const data = heterogeneousLeastSquares({ clients: 2, seed: 4, nFeatures: 4, samplesPerClient: 6 });
     const spec = defaultModelSpec('regression', 4, 1, {});
     const init = new Float32Array([0.5, -3, 0.25, 2]);
-    const opts = {
-      method: methodSpec('sparse-proxskip'),
-      modelSpec: spec,
-      sparsity: 0.5,
-      topkScope: 'global' as const,
-      step: { gamma: 0.05, p: 0.5, lambda: 0, steDecay: 0, batchSize: 0, seed: 0 },
-      localSteps: 2,
-      schedule: 'fixed' as const,
-      rounds: 1,
-      participation: 1,
-      workers: 1,
-      evalEvery: 1,
-      postHocTopk: false,
-      timing: false,
-      init,
-    };
+    const opts = tinySimOptions('sparse-proxskip', spec, { sparsity: 0.5, rounds: 1, init });
     const pruned = await simulate(data, { ...opts, pruneInit: true });
     const fromPruned = await simulate(data, { ...opts, init: new Float32Array([0, -3, 0, 2]) });
     expect(pruned.records).toEqual(fromPruned.records); // the same as starting at TopK₂(init) = (0, −3, 0, 2)
