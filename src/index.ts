@@ -52,5 +52,6 @@ export { findLambda, type LambdaSearchResult } from './sim/lambda.js';
 export { loadExperiment, parseExperiment, type ExperimentSpec } from './experiment/spec.js';
 export { runExperiment } from './experiment/run.js';
 export { writeReport } from './experiment/report.js';
+export { readResults, resultsJson } from './experiment/results-file.js';
 export { UsageError } from './errors.js';
 export { VERSION } from './version.js';

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataError } from '../data/errors.js';
 import { methodStyle } from '../report/palette.js';
 import { readReferences, writeReport } from './report.js';
+import { readResults } from './results-file.js';
 import { runExperiment } from './run.js';
 import { parseExperiment } from './spec.js';
 
@@ -65,8 +66,8 @@ describe('the report figures', () => {
     const rule = conv.layer.find((l) => l.mark.type === 'rule')!;
     expect(rule.data.values).toEqual([{ y: 0.2 - 0.01, label: 'centralised K-sparse reference' }]);
     const line = conv.layer.find((l) => l.mark.type === 'line')!;
-    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
-    const first = results.settings[0].methods[0].curve[0].trainLoss.mean as number;
+    const results = readResults(readFileSync(join(out, 'results.json'), 'utf8'));
+    const first = results.settings[0]!.methods[0]!.curve[0]!.trainLoss!.mean;
     expect(line.data.values[0]).toEqual({ series: 'sparse-proxskip', x: 0, y: first - 0.01 });
 
     const md = readFileSync(join(out, 'report.md'), 'utf8');

@@ -16,6 +16,7 @@ import type { RunSummary } from '../sim/run.js';
 import { formatStat, meanCurve, meanSeOf, type CurvePoint, type Stat } from './aggregate.js';
 import { analyse, analysisMarkdown, type SettingAnalysis } from './analysis.js';
 import { REFERENCES_FILE } from './references.js';
+import { resultsJson } from './results-file.js';
 import { experimentFigures } from './figures.js';
 import { cellDir, cellState, sameRun } from './run.js';
 import type { RunConfig } from '../sim/config.js';
@@ -197,8 +198,7 @@ export async function writeReport(
   const references = opts.references ?? readReferences(spec, out) ?? {};
   const results = collectResults(spec, out);
   const plots = await writePlots(spec, results, out, references);
-  // machine-readable and large (every method's mean curve): one line, not indented (a third of the size)
-  writeFileAtomic(join(out, 'results.json'), JSON.stringify(results) + '\n');
+  writeFileAtomic(join(out, 'results.json'), resultsJson(results));
   writeFileAtomic(join(out, 'final.csv'), toCsv(finalRows(results)));
   writeFileAtomic(join(out, 'curves.csv'), toCsv(curveRows(results)));
   const analysis = analyse(spec, out);

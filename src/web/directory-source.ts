@@ -15,7 +15,8 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { collectResults, readReferences, type ExperimentResults } from '../experiment/report.js';
+import { collectResults, readReferences } from '../experiment/report.js';
+import { readResults } from '../experiment/results-file.js';
 import { cellDir } from '../experiment/run.js';
 import { expandCells, parseExperiment, type Cell, type ExperimentSpec } from '../experiment/spec.js';
 import { algorithmOf } from '../report/palette.js';
@@ -278,7 +279,7 @@ export class DirectorySource extends MemorySource {
     e.signature = signature;
     e.computedAt = Date.now();
     try {
-      const results = fromCells ? collectResults(spec, e.dir) : (JSON.parse(readFileSync(join(e.dir, 'results.json'), 'utf8')) as ExperimentResults);
+      const results = fromCells ? collectResults(spec, e.dir) : readResults(readFileSync(join(e.dir, 'results.json'), 'utf8'));
       this.setExperiment({
         group: e.group,
         spec: { name: spec.name, methods: spec.methods, report: spec.report },
