@@ -4,15 +4,13 @@
  * randprox-l1 (TopK_K of each λ's final average, the best λ by train loss); the dense methods' post-hoc
  * TopK. Written to report.md and, in full, to DIR/analysis.json.
  */
-import { join } from 'node:path';
-import { readJsonl } from '../report/io.js';
 import { formatNumber, markdownTable } from '../report/table.js';
 import { hasConverged } from '../sim/convergence.js';
 import type { RunSummary } from '../sim/run.js';
 import type { RoundRecord } from '../sim/simulate.js';
 import { readReferenceFile, type SettingReference } from './references.js';
-import { cellDir, cellState } from './run.js';
-import { expandCells, type Cell, type ExperimentSpec } from './spec.js';
+import { loadCells, type LoadedCell } from './run.js';
+import type { Cell, ExperimentSpec } from './spec.js';
 
 /** The tolerance a report judges convergence by when the runs themselves had no stop rule. */
 export const REPORT_TOL = 1e-4;
@@ -85,14 +83,11 @@ interface Finished {
   records: RoundRecord[];
 }
 
-export function analyse(spec: ExperimentSpec, out: string): SettingAnalysis[] {
+export function analyse(spec: ExperimentSpec, out: string, loaded: LoadedCell[] = loadCells(spec, out)): SettingAnalysis[] {
   const refs = readReferenceFile(out);
-  const cells = expandCells(spec);
+  const cells = loaded.map((l) => l.cell);
   const finished: Finished[] = [];
-  for (const cell of cells) {
-    const st = cellState(out, cell);
-    if (st.kind === 'done') finished.push({ cell, summary: st.summary, records: readJsonl<RoundRecord>(join(cellDir(out, cell), 'rounds.jsonl')).records });
-  }
+  for (const { cell, state, records } of loaded) if (state.kind === 'done') finished.push({ cell, summary: state.summary, records: records! });
   return spec.settings.map((setting) => {
     const sparsity = (setting.config.sparsity ?? spec.base.sparsity ?? cells.find((c) => c.setting === setting)?.config.sparsity) as number;
     const reference = refs[setting.name] ?? null;

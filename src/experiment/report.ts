@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../data/errors.js';
 import { metricLabel, type Reference } from '../report/figures.js';
-import { readJsonl, toCsv, writeFileAtomic, writeJsonAtomic } from '../report/io.js';
+import { toCsv, writeFileAtomic, writeJsonAtomic } from '../report/io.js';
 import { coincidentSeries, writePlot } from '../report/plot.js';
 import { formatNumber, markdownTable } from '../report/table.js';
 import type { RoundRecord } from '../sim/simulate.js';
@@ -18,9 +18,9 @@ import { analyse, analysisMarkdown, type SettingAnalysis } from './analysis.js';
 import { REFERENCES_FILE } from './references.js';
 import { resultsJson } from './results-file.js';
 import { experimentFigures } from './figures.js';
-import { cellDir, cellState, sameRun } from './run.js';
+import { loadCells, sameRun, type LoadedCell } from './run.js';
 import type { RunConfig } from '../sim/config.js';
-import { expandCells, type Cell, type ExperimentSpec, type MethodEntry } from './spec.js';
+import type { Cell, ExperimentSpec, MethodEntry } from './spec.js';
 
 const MB = 1e6;
 
@@ -89,8 +89,8 @@ interface Loaded {
 }
 
 /** Gathers the finished cells of `spec` under `out` into mean ± SE statistics. */
-export function collectResults(spec: ExperimentSpec, out: string): ExperimentResults {
-  const cells = expandCells(spec);
+export function collectResults(spec: ExperimentSpec, out: string, loaded: LoadedCell[] = loadCells(spec, out)): ExperimentResults {
+  const cells = loaded.map((l) => l.cell);
   const missing: string[] = [];
   const failed: string[] = [];
   const settings = spec.settings.map((setting): SettingResult => {
@@ -100,10 +100,9 @@ export function collectResults(spec: ExperimentSpec, out: string): ExperimentRes
       const done: Loaded[] = [];
       const failures: MethodResult['failed'] = [];
       const absent: number[] = [];
-      for (const cell of mine) {
-        const state = cellState(out, cell);
+      for (const { cell, state, records } of loaded.filter((l) => l.cell.setting === setting && l.cell.method === method)) {
         if (state.kind === 'done') {
-          done.push({ cell, summary: state.summary, records: readJsonl<RoundRecord>(join(cellDir(out, cell), 'rounds.jsonl')).records });
+          done.push({ cell, summary: state.summary, records: records! });
           anySummary ??= state.summary;
         } else if (state.kind === 'failed') {
           failures.push({ seed: cell.seed, error: state.failure.error });
@@ -196,12 +195,13 @@ export async function writeReport(
   opts: { references?: Record<string, Reference> } = {},
 ): Promise<{ results: ExperimentResults; reportPath: string }> {
   const references = opts.references ?? readReferences(spec, out) ?? {};
-  const results = collectResults(spec, out);
+  const loaded = loadCells(spec, out);
+  const results = collectResults(spec, out, loaded);
   const plots = await writePlots(spec, results, out, references);
   writeFileAtomic(join(out, 'results.json'), resultsJson(results));
   writeFileAtomic(join(out, 'final.csv'), toCsv(finalRows(results)));
   writeFileAtomic(join(out, 'curves.csv'), toCsv(curveRows(results)));
-  const analysis = analyse(spec, out);
+  const analysis = analyse(spec, out, loaded);
   writeJsonAtomic(join(out, 'analysis.json'), analysis);
   const reportPath = join(out, 'report.md');
   writeFileAtomic(reportPath, markdown(spec, results, plots, analysis));

@@ -9,7 +9,7 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../report/io.js';
+import { readJsonl, writeJsonAtomic } from '../report/io.js';
 import type { LambdaCache, LambdaProbe, LambdaSearchResult } from '../sim/lambda.js';
 import { loadRunData, prepareRun, runToDir, SearchInterrupted, type LoadedData, type RunFailure, type RunSummary } from '../sim/run.js';
 import { SimulationError, type RoundRecord } from '../sim/simulate.js';
@@ -85,6 +85,23 @@ export function cellState(out: string, cell: Cell): { kind: 'done'; summary: Run
   const failure = readJson<CellFailure>(join(dir, 'failed.json'));
   if (failure && failure.config && sameRun(failure.config, cell.config)) return { kind: 'failed', failure };
   return { kind: 'pending' };
+}
+
+export type CellState = ReturnType<typeof cellState>;
+
+/** A cell with its state and, for a finished run, its records. */
+export interface LoadedCell {
+  cell: Cell;
+  state: CellState;
+  records: RoundRecord[] | null;
+}
+
+/** Every cell of `spec` under `out`, each finished run's records read once (the report and its analysis share them). */
+export function loadCells(spec: ExperimentSpec, out: string): LoadedCell[] {
+  return expandCells(spec).map((cell) => {
+    const state = cellState(out, cell);
+    return { cell, state, records: state.kind === 'done' ? readJsonl<RoundRecord>(join(cellDir(out, cell), 'rounds.jsonl')).records : null };
+  });
 }
 
 /** A damaged or missing file reads as absent: the cell is then simply run again. */
