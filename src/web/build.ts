@@ -1,6 +1,6 @@
 /**
  * Bundles the dashboard page (src/web/page) with esbuild into one script, app.js, beside index.html and
- * style.css: everything the page needs (vega, vega-lite, vega-embed, the project's figure code) is in
+ * style.css (and the browser client's page, its worker and the wasm backend's binaries): everything the page needs (vega, vega-lite, vega-embed, the project's figure code) is in
  * it, so the page works offline and loads nothing from other origins. `npm run build` runs this after
  * tsc (`node dist/web/build.js`, into dist/web/page); tests call buildPage into a directory of their own.
  * esbuild is a devDependency: only building needs it.
@@ -19,9 +19,15 @@ export interface BuiltPage {
   dir: string;
   /** bytes of app.js, minified */
   scriptBytes: number;
-  /** bytes of the browser client's scripts (client.js and client-worker.js), minified */
+  /** bytes of the browser client's scripts for a convex model (client.js, client-worker.js and what it imports at once), minified */
   clientBytes: number;
+  /** bytes a network adds to clientBytes: the worker's chunks loaded for one (TensorFlow.js, the model) and the wasm backend's binary (SIMD) */
+  networkBytes: number;
 }
+
+/** The TensorFlow.js wasm backend's binaries that `serve --http` serves to the browser client: with SIMD, and without for browsers that lack it. */
+const WASM_FILES = ['tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm.wasm'];
+const WASM_DIR = join(ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
 
 /**
  * The kernels' helper threads (src/models/kernels/threads.ts) are Node's worker_threads; in the browser
@@ -42,6 +48,23 @@ const NODE_STANDINS: Plugin = {
   },
 };
 
+/**
+ * backend.ts imports the union package `@tensorflow/tfjs` for the gradient functions its Node build
+ * registers; in a browser tfjs-core's own modules register them, without the union package's layers,
+ * converter and WebGL backend (over a megabyte the client never runs).
+ */
+const TFJS_STANDIN: Plugin = {
+  name: 'tfjs-standin',
+  setup(b) {
+    b.onResolve({ filter: /^@tensorflow\/tfjs$/ }, (a) => ({ path: a.path, namespace: 'tfjs-standin' }));
+    b.onLoad({ filter: /.*/, namespace: 'tfjs-standin' }, () => ({
+      contents: "import '@tensorflow/tfjs-core/dist/register_all_gradients'; import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';",
+      resolveDir: ROOT,
+      loader: 'js',
+    }));
+  },
+};
+
 export async function buildPage(outDir: string): Promise<BuiltPage> {
   mkdirSync(outDir, { recursive: true });
   const script = join(outDir, 'app.js');
@@ -56,18 +79,37 @@ export async function buildPage(outDir: string): Promise<BuiltPage> {
     define: { 'process.env.NODE_ENV': '"production"' },
     logLevel: 'warning',
   };
-  await Promise.all([
+  const [, , worker] = await Promise.all([
     build({ ...common, entryPoints: [join(PAGE, 'main.ts')], outfile: script }),
     // the browser client: its page, and the Web Worker that trains
     build({ ...common, entryPoints: [join(PAGE, 'client.ts')], outfile: join(outDir, 'client.js') }),
-    build({ ...common, entryPoints: [join(PAGE, 'client-worker.ts')], outfile: join(outDir, 'client-worker.js'), plugins: [NODE_STANDINS] }),
+    // split: the networks' code (TensorFlow.js) is a chunk of its own, loaded only by a run with a network
+    build({ ...common, entryPoints: [join(PAGE, 'client-worker.ts')], outdir: outDir, splitting: true, chunkNames: 'client-chunk-[hash]', metafile: true, plugins: [NODE_STANDINS, TFJS_STANDIN] }),
   ]);
   for (const f of STATIC_FILES) copyFileSync(join(PAGE, f), join(outDir, f));
-  return { dir: outDir, scriptBytes: statSync(script).size, clientBytes: statSync(join(outDir, 'client.js')).size + statSync(join(outDir, 'client-worker.js')).size };
+  for (const f of WASM_FILES) copyFileSync(join(WASM_DIR, f), join(outDir, f));
+  // what the worker loads at once (its static imports), and what only a network loads
+  const outputs = worker.metafile!.outputs;
+  const eager = new Set<string>();
+  const visit = (file: string): void => {
+    if (eager.has(file)) return;
+    eager.add(file);
+    for (const i of outputs[file]!.imports) if (i.kind === 'import-statement') visit(i.path);
+  };
+  const entry = Object.keys(outputs).find((f) => f.endsWith('client-worker.js'))!;
+  visit(entry);
+  const bytes = (files: string[]) => files.reduce((n, f) => n + outputs[f]!.bytes, 0);
+  const js = Object.keys(outputs).filter((f) => f.endsWith('.js'));
+  return {
+    dir: outDir,
+    scriptBytes: statSync(script).size,
+    clientBytes: statSync(join(outDir, 'client.js')).size + bytes([...eager]),
+    networkBytes: bytes(js.filter((f) => !eager.has(f))) + statSync(join(outDir, WASM_FILES[0]!)).size,
+  };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const out = process.argv[2] ?? join(ROOT, 'dist/web/page');
-  const { scriptBytes, clientBytes } = await buildPage(out);
-  console.log(`dashboard page: ${join(out, 'app.js')} (${(scriptBytes / 1024).toFixed(0)} KiB); browser client: ${(clientBytes / 1024).toFixed(0)} KiB`);
+  const { scriptBytes, clientBytes, networkBytes } = await buildPage(out);
+  console.log(`dashboard page: ${join(out, 'app.js')} (${(scriptBytes / 1024).toFixed(0)} KiB); browser client: ${(clientBytes / 1024).toFixed(0)} KiB, ${(networkBytes / 1024).toFixed(0)} KiB more for a network`);
 }

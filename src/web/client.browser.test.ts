@@ -96,6 +96,30 @@ describe.skipIf(!chromium)(`browser clients in Chromium${chromium ? '' : ' (skip
     });
   }
 
+  it('a small CNN: 2 tabs (TensorFlow.js wasm backend in the Web Worker) and 2 Node clients write the simulator\'s rounds.jsonl', { timeout: 120_000 }, async () => {
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', dataset: 'images', model: 'cnn', clients: 4, rounds: 2, localSteps: 4, batchSize: 8, timing: false });
+    const out = join(root, 'out-cnn');
+    const srv = await FederationServer.start({
+      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out, roundTimeout: 60, http: '127.0.0.1:0' } },
+      log: () => {},
+      dashboardAssets: assets,
+    });
+    const pages: Page[] = [];
+    try {
+      pages.push(await tab(`${srv.dashboardUrl}client?id=0`), await tab(`${srv.dashboardUrl}client?id=1&data=images`));
+      const node = runClients({ server: `127.0.0.1:${srv.port}`, ids: [2, 3], data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 30, log: () => {} });
+      await Promise.all([srv.done, node]);
+      expect(readFileSync(join(out, 'rounds.jsonl'), 'utf8')).toBe(await simulatedJsonl(config));
+      for (const page of pages) await page.waitForFunction(`document.body.dataset.state === 'done'`, { timeout: 10_000 });
+      expect(await pages[1]!.$eval('#data', (d) => d.textContent)).toBe('images, 32 samples');
+      expect(problems).toEqual([]);
+    } finally {
+      for (const p of pages) await p.close();
+      srv.stop('test over');
+      await srv.done.catch(() => {});
+    }
+  });
+
   it('Leave closes the connection cleanly: the server counts the client as gone and the tab does not come back', { timeout: 60_000 }, async () => {
     const config = resolveConfig({ algorithm: 'sparse-proxskip', clients: 2, rounds: 2, timing: false });
     const srv = await FederationServer.start({

@@ -6,16 +6,25 @@ import type { Dataset, Model, ModelSpec } from '../types.js';
 import { NN_KINDS, networkOf, type NnKind } from './arch.js';
 
 let factory: ((spec: ModelSpec, evalReference?: Dataset) => Model) | null = null;
+let wasmPaths: string | undefined;
 
 export function isNeuralNet(spec: Pick<ModelSpec, 'kind'>): boolean {
   return NN_KINDS.includes(spec.kind as NnKind);
+}
+
+/**
+ * Where the wasm backend fetches its .wasm files: in a browser, a URL folder (the browser client's
+ * server, `serve --http`, serves them beside the page); Node needs none. Before initNnBackend().
+ */
+export function setNnWasmPaths(prefix: string): void {
+  wasmPaths = prefix;
 }
 
 /** Loads TensorFlow.js and selects its wasm backend (once per process or worker thread). */
 export async function initNnBackend(): Promise<void> {
   if (factory) return;
   const m = await import('./model.js');
-  await m.setupWasmBackend();
+  await m.setupWasmBackend(wasmPaths);
   factory = (spec, evalReference) => new m.NnModel(spec, evalReference);
 }
 

@@ -1,6 +1,7 @@
 /**
  * The browser client's Web Worker: one client id of a networked run, trained here with the project's own
- * session, algorithm, model and encoding code (src/net/session.ts and what it imports) over the
+ * session, algorithm, model and encoding code (src/net/session.ts and what it imports; networks on
+ * TensorFlow.js with the same wasm backend and kernels as Node, src/models/nn) over the
  * WebSocket transport, on data generated here (synthetic, lsq: the same as a Node client makes from the
  * seed) or read here from a file the user picked (LIBSVM, CSV rows or a CIFAR-10 batch, by the parsers the file readers use). Nothing leaves the tab but the protocol's messages. h_i and the update in flight are kept in
  * IndexedDB (client-store.ts), so a reloaded tab resumes. It reports to the page what it sends and
@@ -9,13 +10,16 @@
 import { loadGenerated, loadOptionsOf } from '../../data/generated.js';
 import { ownDataChunks } from '../../data/own-data.js';
 import { decode } from '../../core/encoding.js';
-import { evalReferenceOf } from '../../models/index.js';
+import { evalReferenceOf, setNnWasmPaths } from '../../models/index.js';
 import { encodeClientMessage, encodeServerMessage } from '../../net/codec.js';
 import type { ClientConnection, ClientTransport } from '../../net/messages.js';
 import { Pool, runSession } from '../../net/session.js';
 import { indexedDbStore } from './client-store.js';
 import { webSocketTransport } from '../../net/ws-client.js';
 import type { ClientReport, ClientStart } from './client-protocol.js';
+
+// a network's TensorFlow.js wasm backend fetches its binary from the page's server, beside this script
+setNnWasmPaths(new URL('./', self.location.href).href);
 
 const scope = self as unknown as { postMessage(m: ClientReport): void; onmessage: ((e: MessageEvent<ClientStart | 'leave'>) => void) | null };
 const report = (m: ClientReport): void => scope.postMessage(m);
