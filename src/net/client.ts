@@ -7,12 +7,13 @@
  * With a state directory, h_i and the update in flight are saved atomically before anything is sent,
  * so a client killed at any point and restarted with the same --state-dir carries on where it was.
  */
-import { pickLimits, type DataLimits } from '../data/limits.js';
+import { dataChunks } from '../data/files.js';
+import { pickLimits, resolveLimits, type DataLimits } from '../data/limits.js';
+import { ownDataChunks } from '../data/own-data.js';
 import { join } from 'node:path';
 import { decode } from '../core/encoding.js';
 import { evalReferenceOf } from '../models/index.js';
 import type { Dataset } from '../models/types.js';
-import { ownData, readLibsvm } from '../data/libsvm.js';
 import { UsageError } from '../errors.js';
 import { loadRunData } from '../sim/run.js';
 import type { KeepaliveOptions } from './proto.js';
@@ -114,8 +115,9 @@ function fileShards(opts: ClientOptions): ShardLoader {
     if (opts.ownData) {
       if (opts.ids.length !== 1) throw new UsageError('--own-data is the data of one client: give one --client-id');
       const path = opts.ownData;
-      const limits = { ...pickLimits(config), ...opts.limits };
-      shards.set(opts.ids[0]!, await ownData(modelSpec, path, (o) => readLibsvm(path, { ...o, limits })));
+      const limits = resolveLimits({ ...pickLimits(config), ...opts.limits });
+      // the browser client's reader of a picked file (own-data.ts), on the file's bytes
+      shards.set(opts.ids[0]!, await ownDataChunks(modelSpec, path, () => dataChunks(path, limits), limits));
       return { shards, evalReference: undefined };
     }
     const loaded = await loadRunData({ ...config, ...opts.limits, dataset: opts.data ?? config.dataset, dataDir: opts.dataDir ?? config.dataDir });
