@@ -114,6 +114,8 @@ describe.skipIf(!chromium)(`browser clients in Chromium${chromium ? '' : ' (skip
       expect(readFileSync(join(out, 'rounds.jsonl'), 'utf8')).toBe(await simulatedJsonl(config));
       for (const page of pages) await page.waitForFunction(`document.body.dataset.state === 'done'`, { timeout: 10_000 });
       expect(await pages[1]!.$eval('#data', (d) => d.textContent)).toBe('images, 32 samples');
+      // the binary Node runs too (one thread: the threaded one would need a worker from a blob: URL)
+      expect(await pages[1]!.$eval('#log', (l) => l.textContent)).toMatch(/a cnn network on TensorFlow\.js 4\.22\.0 wasm backend \(SIMD, 1 thread\)/);
       expect(problems).toEqual([]);
     } finally {
       for (const p of pages) await p.close();

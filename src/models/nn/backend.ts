@@ -10,17 +10,18 @@ import * as tf from '@tensorflow/tfjs-core';
 // imported by Node (extensionless directory imports); the union package registers them all into the
 // process-wide registry that tfjs-core shares.
 import '@tensorflow/tfjs';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmKernels } from './kernels.js';
 
-let ready: Promise<void> | null = null;
+let ready: Promise<string> | null = null;
 
 /**
- * Selects the wasm backend once per process (or worker thread). Safe to call repeatedly. `wasmPaths`:
+ * Selects the wasm backend once per process (or worker thread), and says which (version, SIMD, threads).
+ * Safe to call repeatedly. `wasmPaths`:
  * the folder (URL) of the backend's .wasm files, for a browser, which has them from the page's server;
  * Node finds them next to the backend's module.
  */
-export function setupWasmBackend(wasmPaths?: string): Promise<void> {
+export function setupWasmBackend(wasmPaths?: string): Promise<string> {
   ready ??= (async () => {
     registerWasmKernels();
     // One thread everywhere, so a browser runs the very binary Node runs (Node never uses the threaded
@@ -29,6 +30,8 @@ export function setupWasmBackend(wasmPaths?: string): Promise<void> {
     if (wasmPaths !== undefined) setWasmPaths(wasmPaths);
     if (!(await tf.setBackend('wasm'))) throw new Error('could not initialise the TensorFlow.js wasm backend');
     await tf.ready();
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    return `TensorFlow.js ${version_wasm} wasm backend (${simd ? 'SIMD' : 'no SIMD'}, ${getThreadsCount()} thread)`;
   })();
   return ready;
 }

@@ -20,12 +20,12 @@ export function setNnWasmPaths(prefix: string): void {
   wasmPaths = prefix;
 }
 
-/** Loads TensorFlow.js and selects its wasm backend (once per process or worker thread). */
-export async function initNnBackend(): Promise<void> {
-  if (factory) return;
+/** Loads TensorFlow.js and selects its wasm backend (once per process or worker thread); says which. */
+export async function initNnBackend(): Promise<string> {
   const m = await import('./model.js');
-  await m.setupWasmBackend(wasmPaths);
-  factory = (spec, evalReference) => new m.NnModel(spec, evalReference);
+  const backend = await m.setupWasmBackend(wasmPaths);
+  factory ??= (spec, evalReference) => new m.NnModel(spec, evalReference);
+  return backend;
 }
 
 /** The neural network a spec describes; throws unless initNnBackend() has finished. */

@@ -12,7 +12,7 @@ import { blobBytes } from '../../data/blob-bytes.js';
 import { pickLimits } from '../../data/limits.js';
 import { ownDataChunks } from '../../data/own-data.js';
 import { decode } from '../../core/encoding.js';
-import { evalReferenceOf, setNnWasmPaths } from '../../models/index.js';
+import { evalReferenceOf, initNnBackend, isNeuralNet, setNnWasmPaths } from '../../models/index.js';
 import { encodeClientMessage, encodeServerMessage } from '../../net/codec.js';
 import type { ClientConnection, ClientTransport } from '../../net/messages.js';
 import { Pool, runSession } from '../../net/session.js';
@@ -72,6 +72,7 @@ scope.onmessage = (e) => {
 async function start(o: ClientStart): Promise<void> {
   transport = metered(webSocketTransport(o.server, (url) => new WebSocket(url)));
   const pool = new Pool(async (config, modelSpec) => {
+    if (isNeuralNet(modelSpec)) report({ kind: 'log', line: `a ${modelSpec.kind} network on ${await initNnBackend()}` });
     if (o.file) {
       const file = o.file;
       const limits = pickLimits(config);
