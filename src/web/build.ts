@@ -6,7 +6,7 @@
  * esbuild is a devDependency: only building needs it.
  */
 import { copyFileSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 
@@ -19,10 +19,15 @@ export interface BuiltPage {
   dir: string;
   /** bytes of app.js, minified */
   scriptBytes: number;
-  /** bytes of the browser client's scripts for a convex model (client.js, client-worker.js and what it imports at once), minified */
-  clientBytes: number;
-  /** bytes a network adds to clientBytes: the worker's chunks loaded for one (TensorFlow.js, the model) and the wasm backend's binary (SIMD) */
-  networkBytes: number;
+  /** the browser client's scripts for a convex model: client.js, client-worker.js and the chunks it imports at once (minified) */
+  clientFiles: string[];
+  /** what a network adds: the worker's chunks loaded for one (TensorFlow.js, the model) and the wasm backend's binary (SIMD) */
+  networkFiles: string[];
+}
+
+/** Bytes of `files` in `dir`. */
+export function bytesOf(dir: string, files: string[]): number {
+  return files.reduce((n, f) => n + statSync(join(dir, f)).size, 0);
 }
 
 /** The TensorFlow.js wasm backend's binaries that `serve --http` serves to the browser client: with SIMD, and without for browsers that lack it. */
@@ -96,20 +101,19 @@ export async function buildPage(outDir: string): Promise<BuiltPage> {
     eager.add(file);
     for (const i of outputs[file]!.imports) if (i.kind === 'import-statement') visit(i.path);
   };
-  const entry = Object.keys(outputs).find((f) => f.endsWith('client-worker.js'))!;
-  visit(entry);
-  const bytes = (files: string[]) => files.reduce((n, f) => n + outputs[f]!.bytes, 0);
+  visit(Object.keys(outputs).find((f) => basename(f) === 'client-worker.js')!);
   const js = Object.keys(outputs).filter((f) => f.endsWith('.js'));
   return {
     dir: outDir,
     scriptBytes: statSync(script).size,
-    clientBytes: statSync(join(outDir, 'client.js')).size + bytes([...eager]),
-    networkBytes: bytes(js.filter((f) => !eager.has(f))) + statSync(join(outDir, WASM_FILES[0]!)).size,
+    clientFiles: ['client.js', ...[...eager].map((f) => basename(f))],
+    networkFiles: [...js.filter((f) => !eager.has(f)).map((f) => basename(f)), WASM_FILES[0]!],
   };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const out = process.argv[2] ?? join(ROOT, 'dist/web/page');
-  const { scriptBytes, clientBytes, networkBytes } = await buildPage(out);
-  console.log(`dashboard page: ${join(out, 'app.js')} (${(scriptBytes / 1024).toFixed(0)} KiB); browser client: ${(clientBytes / 1024).toFixed(0)} KiB, ${(networkBytes / 1024).toFixed(0)} KiB more for a network`);
+  const { scriptBytes, clientFiles, networkFiles } = await buildPage(out);
+  const kib = (files: string[]) => (bytesOf(out, files) / 1024).toFixed(0);
+  console.log(`dashboard page: ${join(out, 'app.js')} (${(scriptBytes / 1024).toFixed(0)} KiB); browser client: ${kib(clientFiles)} KiB, ${kib(networkFiles)} KiB more for a network`);
 }
