@@ -100,9 +100,9 @@ export async function run(): Promise<BenchResult[]> {
       await browser.close();
     }
     return [
-      { name: `browser client scripts for a convex model (${page.clientFiles.join(' + ')}, minified)`, value: bytesOf(page.dir, page.clientFiles) / 1024, unit: 'KiB', note: 'the session, algorithm, model and encoding code, bundled by esbuild' },
+      { name: 'browser client scripts for a convex model (client.js, client-worker.js and the chunks it imports at once; minified)', value: bytesOf(page.dir, page.clientFiles) / 1024, unit: 'KiB', note: `the session, algorithm, model and encoding code, bundled by esbuild: ${page.clientFiles.length} files` },
       { name: 'the same, gzipped as served', value: gzipped(page.clientFiles) / 1024, unit: 'KiB' },
-      { name: `what a network adds (${page.networkFiles.join(' + ')})`, value: bytesOf(page.dir, page.networkFiles) / 1024, unit: 'KiB', note: "the worker's chunk with TensorFlow.js (tfjs-core, its gradients, the wasm backend) and the project's network code, and the backend's SIMD binary; loaded only by a run with a network" },
+      { name: "what a network adds (the worker's chunks loaded for one, and tfjs-backend-wasm-simd.wasm)", value: bytesOf(page.dir, page.networkFiles) / 1024, unit: 'KiB', note: "TensorFlow.js (tfjs-core, its gradients, the wasm backend) and the project's network code, and the backend's SIMD binary; loaded only by a run with a network" },
       { name: 'the same, gzipped as served', value: gzipped(page.networkFiles) / 1024, unit: 'KiB' },
       ...rounds,
     ];
