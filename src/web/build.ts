@@ -6,7 +6,8 @@
  * esbuild is a devDependency: only building needs it.
  */
 import { copyFileSync, mkdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 
@@ -32,7 +33,8 @@ export function bytesOf(dir: string, files: string[]): number {
 
 /** The TensorFlow.js wasm backend's binaries that `serve --http` serves to the browser client: with SIMD, and without for browsers that lack it. */
 const WASM_FILES = ['tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm.wasm'];
-const WASM_DIR = join(ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
+/** The backend's dist folder (where its main module is), wherever npm put the package. */
+const WASM_DIR = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
 
 /**
  * The kernels' helper threads (src/models/kernels/threads.ts) are Node's worker_threads; in the browser
