@@ -97,7 +97,7 @@ function saveState(dir: string | null, st: ClientState): void {
 /** Runs every client id of `opts` until the server says the run is done. */
 export async function runClients(opts: ClientOptions): Promise<void> {
   const log = opts.log ?? ((line) => console.error(`[client] ${line}`));
-  const transport = /^wss?:\/\//.test(opts.server) ? wsTransport(opts.server, opts.tls, opts.maxMessageBytes) : grpcTransport(opts.server, opts.tls, opts.maxMessageBytes, opts.keepalive);
+  const transport = /^wss?:\/\//.test(opts.server) ? wsTransport(opts.server, opts.tls, opts.maxMessageBytes, opts.keepalive) : grpcTransport(opts.server, opts.tls, opts.maxMessageBytes, opts.keepalive);
   const pool = new Pool(fileShards(opts));
   const store: StateStore = { where: opts.stateDir ?? '', load: (id, d) => loadState(opts.stateDir, id, d), save: (st) => saveState(opts.stateDir, st) };
   const states = new Map<number, ClientState>();

@@ -235,4 +235,34 @@ describe('keepalive over WebSocket', () => {
       await stop(srv);
     }
   });
+
+  it('a WebSocket client whose server went silent notices by its own pings, and gives up after its connect timeout instead of waiting forever', { timeout: 30_000 }, async () => {
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', clients: 3, rounds: 6, timing: false });
+    const srv = await FederationServer.start({
+      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out: join(tmp(), 'out'), roundTimeout: 30, http: '127.0.0.1:0', keepaliveTime: 3600, keepaliveTimeout: 3600 } },
+      log: () => {},
+    });
+    const proxy = await tcpProxy(Number(new URL(srv.dashboardUrl!).port), { http: true });
+    try {
+      const t = performance.now();
+      const client = runClients({
+        server: `ws://127.0.0.1:${proxy.port}`,
+        ids: [0, 1, 2],
+        data: null,
+        stateDir: null,
+        tls: null,
+        tokens: null,
+        maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes,
+        connectTimeout: 0.5,
+        keepalive: { keepaliveTime: 0.2, keepaliveTimeout: 0.3 },
+        log: () => {},
+        onStep: (_id, step, round) => void (step === 'train' && round === 2 && proxy.freeze()),
+      });
+      await expect(client).rejects.toThrow(/cannot reach the server at ws:\/\/127\.0\.0\.1:\d+ for \d+ s/);
+      expect(performance.now() - t).toBeLessThan(10_000);
+    } finally {
+      proxy.close();
+      await stop(srv);
+    }
+  });
 });
