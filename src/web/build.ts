@@ -5,7 +5,7 @@
  * tsc (`node dist/web/build.js`, into dist/web/page); tests call buildPage into a directory of their own.
  * esbuild is a devDependency: only building needs it.
  */
-import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,6 +74,8 @@ const TFJS_STANDIN: Plugin = {
 
 export async function buildPage(outDir: string): Promise<BuiltPage> {
   mkdirSync(outDir, { recursive: true });
+  // chunks of an earlier build (named by their hash) would still be served
+  for (const f of readdirSync(outDir)) if (f.startsWith('client-chunk-')) rmSync(join(outDir, f));
   const script = join(outDir, 'app.js');
   const common: BuildOptions = {
     bundle: true,
