@@ -70,7 +70,7 @@ export const BENCHES: Bench[] = [
   },
   {
     name: 'browser-client',
-    title: 'The browser client (`/client`): its scripts, and one round in a Chromium tab against the same client in Node',
+    title: 'The browser client (`/client`): its scripts, and one round in a Chromium tab against the same client in Node, for a convex model and a small CNN',
     run: async () => (await import('./browser-client.js')).run(),
   },
 ];

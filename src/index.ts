@@ -27,7 +27,7 @@ export { exactLeastSquares } from './models/linear.js';
 
 export type { FederatedDataset } from './data/types.js';
 export { loadFederated, parseDatasetSpec } from './data/index.js';
-export { syntheticLogistic, heterogeneousLeastSquares } from './data/synthetic.js';
+export { syntheticLogistic, heterogeneousLeastSquares, syntheticImages } from './data/synthetic.js';
 export { readLibsvm } from './data/libsvm.js';
 export { partition, parsePartition, type PartitionScheme } from './data/partition.js';
 export { DataError } from './data/errors.js';

@@ -7,15 +7,12 @@ import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip, gunzipSync } from 'node:zlib';
+import { isGzip } from './blob-bytes.js';
 import { DataError } from './errors.js';
-import { LIMIT_OPTIONS, maxContentBytes, type DataLimits } from './limits.js';
+import { LIMIT_OPTIONS, maxContentBytes, tooMuchContent, type DataLimits } from './limits.js';
 import { LineSplitter, type LineHandler } from './lines.js';
 
 export type { LineHandler };
-
-export function isGzip(bytes: Uint8Array): boolean {
-  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-}
 
 /** O_NONBLOCK: opening a FIFO for reading does not wait for a writer (absent on Windows, where FIFOs are not files). */
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
@@ -85,11 +82,6 @@ export function readRegularFile(path: string, maxBytes: number, limit: string): 
   }
 }
 
-function tooMuch(path: string, limits: DataLimits, gzip: boolean): DataError {
-  const what = gzip ? 'decompresses to more than' : 'is larger than';
-  return new DataError(`${path}: ${what} ${limits.maxDecompressedMb} MB, the limit (${LIMIT_OPTIONS.maxDecompressedMb}; a gzip bomb, or raise it)`);
-}
-
 /** The whole file's (decompressed) bytes: at most limits.maxDecompressedMb, plain or gzip. */
 export function readMaybeGzip(path: string, limits: DataLimits): Buffer {
   const max = maxContentBytes(limits);
@@ -99,7 +91,7 @@ export function readMaybeGzip(path: string, limits: DataLimits): Buffer {
     // maxOutputLength stops the decompression there, so a bomb never grows past the limit
     return gunzipSync(raw, { maxOutputLength: max });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooMuch(path, limits, true);
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooMuchContent(path, limits, true);
     throw new DataError(`${path}: corrupt or truncated gzip (${(e as Error).message})`);
   }
 }
@@ -146,7 +138,7 @@ export async function* dataChunks(path: string, limits: DataLimits, where: () =>
   try {
     for await (const chunk of source) {
       total += (chunk as Buffer).length;
-      if (gzip && total > max) throw tooMuch(path, limits, true);
+      if (gzip && total > max) throw tooMuchContent(path, limits, true);
       yield chunk as Buffer;
     }
   } catch (e) {

@@ -1,5 +1,5 @@
 /**
- * The generated datasets of `--dataset` (synthetic, lsq): made from the seed and the number of
+ * The generated datasets of `--dataset` (synthetic, lsq, images): made from the seed and the number of
  * clients, no files. Imports nothing from `node:`, so the browser client makes exactly the data a Node
  * client makes (loadGenerated); index.ts registers these sources with the file-based ones.
  */
@@ -11,10 +11,10 @@ import { pickLimits, type DataLimits } from './limits.js';
 import { parseDecimal } from './parse.js';
 import { describePartition, parsePartition, type PartitionScheme } from './partition.js';
 import { sizeSummary, subset } from './rows.js';
-import { heterogeneousLeastSquares, syntheticLogistic } from './synthetic.js';
+import { heterogeneousLeastSquares, syntheticImages, syntheticLogistic } from './synthetic.js';
 import type { FederatedDataset } from './types.js';
 
-export type GeneratedSpec = { kind: 'synthetic'; alpha: number; beta: number } | { kind: 'lsq' };
+export type GeneratedSpec = { kind: 'synthetic'; alpha: number; beta: number } | { kind: 'lsq' } | { kind: 'images'; side: number };
 
 export interface LoadOptions {
   clients: number;
@@ -71,6 +71,16 @@ export const GENERATED_SOURCES: { [K in GeneratedSpec['kind']]: Source<GenSpecOf
     },
     load: async (_spec, opts) => generated('regression', opts, () => heterogeneousLeastSquares({ clients: opts.clients, seed: opts.seed })),
   },
+  images: {
+    forms: ['images', 'images:SIDE'],
+    parse(arg, text) {
+      if (arg === undefined) return { kind: 'images', side: 8 };
+      // 8 at least: the cnn halves the side three times
+      if (!/^[1-9]\d?$/.test(arg) || Number(arg) < 8 || Number(arg) > 64) throw new DataError(`bad dataset '${text}' (expected images:SIDE with SIDE an integer in 8..64, e.g. images:16)`);
+      return { kind: 'images', side: Number(arg) };
+    },
+    load: async (spec, opts) => generated('multiclass', opts, () => syntheticImages({ clients: opts.clients, seed: opts.seed, side: spec.side })),
+  },
 };
 
 /** The load options of a run's config (clients, partition, seed, test data, data dir, sample cap, limits). */
@@ -86,15 +96,15 @@ export function loadOptionsOf(config: RunConfig): LoadOptions {
   };
 }
 
-/** A generated dataset from its spec (`synthetic`, `synthetic:ALPHA,BETA`, `lsq`), as loadFederated makes it. */
+/** A generated dataset from its spec (`synthetic`, `synthetic:ALPHA,BETA`, `lsq`, `images[:SIDE]`), as loadFederated makes it. */
 export async function loadGenerated(text: string, opts: LoadOptions): Promise<LoadedDataset> {
   const colon = text.indexOf(':');
   const name = colon < 0 ? text : text.slice(0, colon);
   const shown = excerpt(text, 200);
-  if (name !== 'synthetic' && name !== 'lsq') {
+  if (!Object.hasOwn(GENERATED_SOURCES, name)) {
     throw new DataError(`dataset '${shown}' is not generated (here: ${Object.values(GENERATED_SOURCES).flatMap((x) => x.forms).join(', ')})`);
   }
-  const source = GENERATED_SOURCES[name] as Source<GeneratedSpec>;
+  const source = GENERATED_SOURCES[name as GeneratedSpec['kind']] as Source<GeneratedSpec>;
   const loaded = await source.load(source.parse(colon < 0 ? undefined : text.slice(colon + 1), shown), opts);
   return opts.maxSamples === undefined ? loaded : capSamples(loaded, opts.maxSamples);
 }

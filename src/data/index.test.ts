@@ -26,10 +26,12 @@ describe('parseDatasetSpec', () => {
     expect(parseDatasetSpec('synthetic')).toEqual({ kind: 'synthetic', alpha: 1, beta: 1 });
     expect(parseDatasetSpec('synthetic:0.5,0')).toEqual({ kind: 'synthetic', alpha: 0.5, beta: 0 });
     expect(parseDatasetSpec('lsq')).toEqual({ kind: 'lsq' });
+    expect(parseDatasetSpec('images')).toEqual({ kind: 'images', side: 8 });
+    expect(parseDatasetSpec('images:16')).toEqual({ kind: 'images', side: 16 });
     expect(parseDatasetSpec('libsvm:data/a9a.gz')).toEqual({ kind: 'libsvm', path: 'data/a9a.gz' });
     expect(parseDatasetSpec('libsvm:C:\\data\\x.svm')).toEqual({ kind: 'libsvm', path: 'C:\\data\\x.svm' });
     expect(DATASET_FORMS).toEqual([
-      'synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'libsvm:PATH',
+      'synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'images', 'images:SIDE', 'libsvm:PATH',
       'blogfeedback', 'blogfeedback:log1p,min=N,small=drop|merge,scale=zscore|minmax', 'femnist', 'femnist:drop-truncated', 'femnist:leaf=DIR',
       'cifar10', 'cifar10:test=N', 'cifar10:validation=N',
     ]);
@@ -39,7 +41,7 @@ describe('parseDatasetSpec', () => {
     for (const bad of ['mnist', '', 'toString', 'Synthetic']) {
       expect(() => parseDatasetSpec(bad)).toThrow(`unknown dataset '${bad}' (valid: ${DATASET_FORMS.join(', ')})`);
     }
-    for (const bad of ['synthetic:1', 'synthetic:1,2,3', 'synthetic:a,b', 'synthetic:-1,1', 'synthetic:', 'lsq:2', 'libsvm:']) {
+    for (const bad of ['synthetic:1', 'synthetic:1,2,3', 'synthetic:a,b', 'synthetic:-1,1', 'synthetic:', 'lsq:2', 'images:7', 'images:65', 'images:08', 'images:', 'libsvm:']) {
       expect(() => parseDatasetSpec(bad)).toThrow(DataError);
       expect(() => parseDatasetSpec(bad)).toThrow(`bad dataset '${bad}'`);
     }

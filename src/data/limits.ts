@@ -57,6 +57,12 @@ export function resolveLimits(given: Partial<DataLimits> = {}): DataLimits {
   return limits;
 }
 
+/** The refusal of a file whose content passes maxDecompressedMb (`gzip`: decompressed; a gzip bomb, say). */
+export function tooMuchContent(path: string, limits: DataLimits, gzip: boolean): DataError {
+  const what = gzip ? 'decompresses to more than' : 'is larger than';
+  return new DataError(`${path}: ${what} ${limits.maxDecompressedMb} MB, the limit (${LIMIT_OPTIONS.maxDecompressedMb}; a gzip bomb, or raise it)`);
+}
+
 /** maxDecompressedMb in bytes. */
 export function maxContentBytes(limits: DataLimits): number {
   return Math.floor(limits.maxDecompressedMb * 2 ** 20);

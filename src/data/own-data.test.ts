@@ -118,8 +118,8 @@ describe('readCifarChunks', () => {
 });
 
 describe('ownDataChunks', () => {
-  it('the format follows the name: .csv rows, .bin a CIFAR-10 batch, anything else LIBSVM', () => {
-    expect(['a.csv', 'B.CSV', 'data_batch_1.bin', 'a.txt', 'a.svm'].map(ownFormatOf)).toEqual(['csv', 'csv', 'cifar10', 'libsvm', 'libsvm']);
+  it('the format follows the name, after any .gz: .csv rows, .bin a CIFAR-10 batch, anything else LIBSVM', () => {
+    expect(['a.csv', 'B.CSV', 'data_batch_1.bin', 'a.txt', 'a.svm', 'a.csv.gz', 'b.bin.GZ', 'a.gz'].map(ownFormatOf)).toEqual(['csv', 'csv', 'cifar10', 'libsvm', 'libsvm', 'csv', 'cifar10', 'libsvm']);
   });
 
   it('CSV rows: the features, then the target; a logistic model takes targets ±1 only', async () => {

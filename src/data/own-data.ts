@@ -1,5 +1,5 @@
 /**
- * A client's own data read from a stream of bytes (a file picked in the browser client), in the model's
+ * A client's own data read from a stream of bytes (`client --own-data FILE`, a file picked in the browser client), in the model's
  * coding, by the parsers the file readers use: LIBSVM (libsvm-parser.ts) or CSV rows of the model's
  * features and the target last (csv-parser.ts, BlogFeedback's row parser) for the linear models, a
  * CIFAR-10 binary batch (cifar-records.ts) for the image networks. Imports nothing from `node:`.
@@ -14,13 +14,13 @@ import { ownData, readLibsvmChunks, resolveLabels, type LibsvmData, type LibsvmO
 
 export type OwnFormat = 'libsvm' | 'csv' | 'cifar10';
 
-/** The format a file's name implies: .csv is CSV rows, .bin a CIFAR-10 batch, anything else LIBSVM. */
+/** The format a file's name implies, after any .gz: .csv is CSV rows, .bin a CIFAR-10 batch, anything else LIBSVM. */
 export function ownFormatOf(name: string): OwnFormat {
-  const lower = name.toLowerCase();
+  const lower = name.toLowerCase().replace(/\.gz$/, '');
   return lower.endsWith('.csv') ? 'csv' : lower.endsWith('.bin') ? 'cifar10' : 'libsvm';
 }
 
-/** The data of one client from the bytes `chunks()` gives (called once), named `name` in messages. */
+/** The data of one client from the (decompressed) bytes `chunks()` gives (called once), named `name` in messages. */
 export async function ownDataChunks(spec: ModelSpec, name: string, chunks: () => AsyncIterable<Uint8Array>, limits: Partial<DataLimits> = {}): Promise<Dataset> {
   const format = ownFormatOf(name);
   if (format === 'libsvm') return ownData(spec, name, (opts) => readLibsvmChunks(chunks(), name, { ...opts, limits }));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset, DenseMatrix } from '../models/types.js';
 import { DataError } from './errors.js';
-import { heterogeneousLeastSquares, syntheticLogistic } from './synthetic.js';
+import { heterogeneousLeastSquares, syntheticImages, syntheticLogistic } from './synthetic.js';
 
 function denseX(d: Dataset): DenseMatrix {
   if (d.x.kind !== 'dense') throw new Error('expected dense');
@@ -166,3 +166,38 @@ function meanSquaredResidual(d: Dataset, w: number[]): number {
   }
   return s / x.rows;
 }
+
+describe('syntheticImages', () => {
+  it('makes side×side×3 NHWC rows, 10 classes, 32 + 8 samples per client; client k depends on (seed, k) only', () => {
+    const d = syntheticImages({ clients: 3, seed: 5 });
+    expect([d.name, d.task, d.nFeatures, d.nClasses]).toEqual(['images', 'multiclass', 192, 10]);
+    expect(d.clients.map((c) => c.y.length)).toEqual([32, 32, 32]);
+    expect(d.test!.y.length).toBe(24);
+    for (const c of d.clients) for (const label of c.y) expect(Number.isInteger(label) && label >= 0 && label < 10).toBe(true);
+    const more = syntheticImages({ clients: 5, seed: 5 });
+    for (let k = 0; k < 3; k++) {
+      expect(denseX(more.clients[k]!).data).toEqual(denseX(d.clients[k]!).data);
+      expect(more.clients[k]!.y).toEqual(d.clients[k]!.y);
+    }
+    expect(denseX(syntheticImages({ clients: 3, seed: 6 }).clients[0]!).data).not.toEqual(denseX(d.clients[0]!).data);
+    expect(syntheticImages({ clients: 1, seed: 5, side: 16 }).nFeatures).toBe(768);
+  });
+
+  it("skews each client's labels towards its favourite class k mod C, and images of a class share its pattern", () => {
+    const d = syntheticImages({ clients: 10, seed: 1, noise: 0 });
+    for (let k = 0; k < 10; k++) {
+      const own = d.clients[k]!.y.filter((y) => y === k).length;
+      expect(own).toBeGreaterThan(32 / 4); // half of them, plus a tenth of the rest: ~17 of 32
+    }
+    // noise 0: two images of one class differ by their clients' colour shifts only, the same for every pixel of a channel
+    const [a, b] = [d.clients[0]!, d.clients[1]!];
+    const i = a.y.findIndex((y) => b.y.includes(y));
+    const j = b.y.indexOf(a.y[i]!);
+    expect(i >= 0 && j >= 0).toBe(true);
+    const diff = (c: number) => Array.from({ length: 64 }, (_, p) => denseX(a).data[i * 192 + p * 3 + c]! - denseX(b).data[j * 192 + p * 3 + c]!);
+    for (let c = 0; c < 3; c++) {
+      const v = diff(c);
+      for (const x of v) expect(x).toBeCloseTo(v[0]!, 5);
+    }
+  });
+});

@@ -143,6 +143,63 @@ export function heterogeneousLeastSquares(opts: HeterogeneousLeastSquaresOptions
   };
 }
 
+export interface SyntheticImagesOptions {
+  clients: number;
+  seed: number;
+  /** height and width of the (square, 3-channel) images */
+  side?: number;
+  nClasses?: number;
+  samplesPerClient?: number;
+  noise?: number;
+  testFraction?: number;
+}
+
+/**
+ * Small colour images with natural clients, for the networks without a data file (tests, the browser
+ * client). Class c is a fixed random pattern P_c (side×side×3 values ~ N(0, 1), keyed by the seed only);
+ * client k draws its labels with a skew (half from its favourite class k mod C, half uniformly) and adds
+ * its own per-channel colour shift s_k ~ N(0, 0.5²): pixel = P_y + s_k + noise·N(0, 1). Rows are NHWC.
+ */
+export function syntheticImages(opts: SyntheticImagesOptions): FederatedDataset {
+  const { clients, seed } = opts;
+  const side = opts.side ?? 8;
+  const nClasses = opts.nClasses ?? 10;
+  const samplesPerClient = opts.samplesPerClient ?? 40;
+  const noise = opts.noise ?? 1;
+  const testFraction = opts.testFraction ?? 0.2;
+  const where = 'images';
+  checkCount(where, 'clients', clients, 1);
+  checkCount(where, 'side', side, 1);
+  checkCount(where, 'nClasses', nClasses, 2);
+  checkCount(where, 'samplesPerClient', samplesPerClient, 1);
+  checkNonNegative(where, 'noise', noise);
+  checkTestFraction(where, testFraction);
+
+  const nFeatures = side * side * 3;
+  const patterns = normals(rngFor(seed, 'images-classes'), nClasses * nFeatures, 0, 1);
+  const parts: Dataset[] = [];
+  for (let k = 0; k < clients; k++) {
+    const rng = rngFor(seed, 'images', k);
+    const shift = normals(rng, 3, 0, 0.5);
+    const x = new Float32Array(samplesPerClient * nFeatures);
+    const y = new Float32Array(samplesPerClient);
+    for (let i = 0; i < samplesPerClient; i++) {
+      const label = rng.float() < 0.5 ? k % nClasses : Math.floor(rng.float() * nClasses);
+      y[i] = label;
+      for (let j = 0; j < nFeatures; j++) x[i * nFeatures + j] = patterns[label * nFeatures + j]! + shift[j % 3]! + noise * rng.normal();
+    }
+    parts.push({ x: dense(samplesPerClient, nFeatures, x), y });
+  }
+  return {
+    ...splitClients(parts, testFraction),
+    name: side === 8 ? 'images' : `images:${side}`,
+    task: 'multiclass',
+    nFeatures,
+    nClasses,
+    meta: { generator: 'synthetic-images', layout: `NHWC ${side}x${side}x3`, noise, samplesPerClient },
+  };
+}
+
 /**
  * Keeps the first part of each client's samples for training and pools the last
  * round(testFraction·n) (at most n - 1) into one test set. The samples are i.i.d. within a client,

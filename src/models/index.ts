@@ -9,7 +9,7 @@ import type { ConvexKind, Dataset, Model, ModelSpec, Task } from './types.js';
 export type * from './types.js';
 export { paramLayout } from './glm.js';
 export { exactLeastSquares } from './linear.js';
-export { evalReferenceOf, initNnBackend, isNeuralNet, needsEvalReference } from './nn/registry.js';
+export { evalReferenceOf, initNnBackend, isNeuralNet, needsEvalReference, setNnWasmPaths } from './nn/registry.js';
 
 const LINKS: Record<ConvexKind, Link> = {
   linear: squaredLoss,

@@ -7,12 +7,13 @@
  * With a state directory, h_i and the update in flight are saved atomically before anything is sent,
  * so a client killed at any point and restarted with the same --state-dir carries on where it was.
  */
-import { pickLimits, type DataLimits } from '../data/limits.js';
+import { dataChunks } from '../data/files.js';
+import { pickLimits, resolveLimits, type DataLimits } from '../data/limits.js';
+import { ownDataChunks } from '../data/own-data.js';
 import { join } from 'node:path';
 import { decode } from '../core/encoding.js';
 import { evalReferenceOf } from '../models/index.js';
 import type { Dataset } from '../models/types.js';
-import { ownData, readLibsvm } from '../data/libsvm.js';
 import { UsageError } from '../errors.js';
 import { loadRunData } from '../sim/run.js';
 import type { KeepaliveOptions } from './proto.js';
@@ -96,7 +97,7 @@ function saveState(dir: string | null, st: ClientState): void {
 /** Runs every client id of `opts` until the server says the run is done. */
 export async function runClients(opts: ClientOptions): Promise<void> {
   const log = opts.log ?? ((line) => console.error(`[client] ${line}`));
-  const transport = /^wss?:\/\//.test(opts.server) ? wsTransport(opts.server, opts.tls, opts.maxMessageBytes) : grpcTransport(opts.server, opts.tls, opts.maxMessageBytes, opts.keepalive);
+  const transport = /^wss?:\/\//.test(opts.server) ? wsTransport(opts.server, opts.tls, opts.maxMessageBytes, opts.keepalive) : grpcTransport(opts.server, opts.tls, opts.maxMessageBytes, opts.keepalive);
   const pool = new Pool(fileShards(opts));
   const store: StateStore = { where: opts.stateDir ?? '', load: (id, d) => loadState(opts.stateDir, id, d), save: (st) => saveState(opts.stateDir, st) };
   const states = new Map<number, ClientState>();
@@ -114,8 +115,9 @@ function fileShards(opts: ClientOptions): ShardLoader {
     if (opts.ownData) {
       if (opts.ids.length !== 1) throw new UsageError('--own-data is the data of one client: give one --client-id');
       const path = opts.ownData;
-      const limits = { ...pickLimits(config), ...opts.limits };
-      shards.set(opts.ids[0]!, await ownData(modelSpec, path, (o) => readLibsvm(path, { ...o, limits })));
+      const limits = resolveLimits({ ...pickLimits(config), ...opts.limits });
+      // the browser client's reader of a picked file (own-data.ts), on the file's bytes
+      shards.set(opts.ids[0]!, await ownDataChunks(modelSpec, path, () => dataChunks(path, limits), limits));
       return { shards, evalReference: undefined };
     }
     const loaded = await loadRunData({ ...config, ...opts.limits, dataset: opts.data ?? config.dataset, dataDir: opts.dataDir ?? config.dataDir });

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, type RunConfig } from '../sim/config.js';
 import { runClients } from './client.js';
@@ -74,6 +75,19 @@ describe('clients with their own data files', () => {
     const sim = await simulated(config);
     const net = await networked(config, {}, files);
     expect(net.jsonl).toBe(sim.jsonl);
+  });
+
+  it('--own-data reads the CSV rows and gzip files the browser client reads: a client of gzipped CSV and one of LIBSVM equal the simulator on the concatenated file', { timeout: 30_000 }, async () => {
+    const dir = tmp();
+    const row = (i: number): number[] => [...[1, 2, 3, 4, 5].map((j) => (((i * 7 + j * 3) % 11) / 10)), i % 3 === 0 ? -1 : 1];
+    const rows = Array.from({ length: 24 }, (_, i) => row(i));
+    const libsvm = (r: number[]) => `${r[5]} ${r.slice(0, 5).map((v, j) => `${j + 1}:${v.toFixed(1)}`).join(' ')}`;
+    writeFileSync(join(dir, 'all.txt'), rows.map(libsvm).join('\n') + '\n');
+    const files = [join(dir, 'client0.csv.gz'), join(dir, 'client1.txt')];
+    writeFileSync(files[0]!, gzipSync(rows.slice(0, 12).map((r) => r.map((v) => v.toFixed(1)).join(',')).join('\n') + '\n'));
+    writeFileSync(files[1]!, rows.slice(12).map(libsvm).join('\n') + '\n');
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', dataset: `libsvm:${join(dir, 'all.txt')}`, clients: 2, rounds: 3, sparsity: 0.4, timing: false });
+    expect((await networked(config, {}, files)).jsonl).toBe((await simulated(config)).jsonl);
   });
 
   it("--own-data is read under the server config's data limits, or the client's own (--max-line-bytes)", { timeout: 30_000 }, async () => {

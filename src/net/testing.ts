@@ -159,8 +159,11 @@ export interface TcpProxy {
   close(): void;
 }
 
-/** A TCP proxy on loopback to `targetPort`, to make a connection go silent without closing it. */
-export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
+/**
+ * A TCP proxy on loopback to `targetPort`, to make a connection go silent without closing it. `http`: the
+ * first request's Host header names the target, as the dashboard's port wants on loopback (a WebSocket's upgrade).
+ */
+export async function tcpProxy(targetPort: number, opts: { http?: boolean } = {}): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
@@ -169,7 +172,12 @@ export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
       s.on('error', () => {});
       s.on('close', () => sockets.delete(s));
     }
-    client.pipe(upstream);
+    if (opts.http) {
+      client.once('data', (head: Buffer) => {
+        upstream.write(head.toString('latin1').replace(/^Host: .*$/im, `Host: 127.0.0.1:${targetPort}`), 'latin1');
+        client.pipe(upstream);
+      });
+    } else client.pipe(upstream);
     upstream.pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -16,7 +16,7 @@ import { SERVER_DEFAULTS, type ServerOptions } from './config.js';
 import { federation } from './proto.js';
 import { makeCerts } from './security.js';
 import { FederationServer } from './server.js';
-import { simulatedJsonl } from './testing.js';
+import { simulatedJsonl, tcpProxy } from './testing.js';
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -190,5 +190,79 @@ describe('client --server ws://HOST:PORT', () => {
     expect(r).toMatchObject({ code: 0 });
     expect(readFileSync(join(out, 'rounds.jsonl'), 'utf8')).toBe(await simulatedJsonl(config));
     expect((await cli('client', '--server', 'ws://host', '--client-id', '0')).stderr).toMatch(/--server must be HOST:PORT \(gRPC.*\) or ws:\/\/HOST:PORT, wss:\/\/HOST:PORT/);
+  });
+});
+
+describe('keepalive over WebSocket', () => {
+  it("the server's pings notice a WebSocket client that vanished without closing, and its replacement is accepted: the run matches the simulator", { timeout: 30_000 }, async () => {
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', clients: 3, rounds: 6, timing: false });
+    const logs: string[] = [];
+    const out = join(tmp(), 'out');
+    const srv = await FederationServer.start({
+      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out, roundTimeout: 10, http: '127.0.0.1:0', keepaliveTime: 0.2, keepaliveTimeout: 0.3 } },
+      log: (l) => logs.push(l),
+    });
+    const httpPort = Number(new URL(srv.dashboardUrl!).port);
+    const proxy = await tcpProxy(httpPort, { http: true });
+    const base: ClientOptions = { server: `127.0.0.1:${srv.port}`, ids: [], data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 10, log: () => {} };
+    const stateDir = join(tmp(), 'state');
+    let vanish: (e: Error) => void = () => {};
+    const vanished = new Promise<void>((_, reject) => (vanish = reject));
+    vanished.catch(() => {});
+    try {
+      const others = runClients({ ...base, ids: [0, 1] });
+      // client 2 speaks WebSocket through the proxy; in round 3 its host vanishes: no byte flows, nothing is closed
+      const first = runClients({
+        ...base,
+        server: `ws://127.0.0.1:${proxy.port}`,
+        ids: [2],
+        stateDir,
+        onStep: async (_id, step, round) => {
+          if (step !== 'train' || round !== 3) return;
+          proxy.freeze();
+          await vanished;
+        },
+      });
+      first.catch(() => {});
+      while (!logs.some((l) => l.startsWith('client 2 disconnected'))) await new Promise((r) => setTimeout(r, 20));
+      const t = performance.now();
+      await Promise.all([runClients({ ...base, server: srv.dashboardUrl!.replace(/^http/, 'ws'), ids: [2], stateDir }), others, srv.done]);
+      expect(performance.now() - t).toBeLessThan(5000);
+      expect(readFileSync(join(out, 'rounds.jsonl'), 'utf8')).toBe(await simulatedJsonl(config));
+    } finally {
+      vanish(new Error('test over'));
+      proxy.close();
+      await stop(srv);
+    }
+  });
+
+  it('a WebSocket client whose server went silent notices by its own pings, and gives up after its connect timeout instead of waiting forever', { timeout: 30_000 }, async () => {
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', clients: 3, rounds: 6, timing: false });
+    const srv = await FederationServer.start({
+      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out: join(tmp(), 'out'), roundTimeout: 30, http: '127.0.0.1:0', keepaliveTime: 3600, keepaliveTimeout: 3600 } },
+      log: () => {},
+    });
+    const proxy = await tcpProxy(Number(new URL(srv.dashboardUrl!).port), { http: true });
+    try {
+      const t = performance.now();
+      const client = runClients({
+        server: `ws://127.0.0.1:${proxy.port}`,
+        ids: [0, 1, 2],
+        data: null,
+        stateDir: null,
+        tls: null,
+        tokens: null,
+        maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes,
+        connectTimeout: 0.5,
+        keepalive: { keepaliveTime: 0.2, keepaliveTimeout: 0.3 },
+        log: () => {},
+        onStep: (_id, step, round) => void (step === 'train' && round === 2 && proxy.freeze()),
+      });
+      await expect(client).rejects.toThrow(/cannot reach the server at ws:\/\/127\.0\.0\.1:\d+ for \d+ s/);
+      expect(performance.now() - t).toBeLessThan(10_000);
+    } finally {
+      proxy.close();
+      await stop(srv);
+    }
   });
 });

@@ -9,7 +9,8 @@
  *
  * The limits are gRPC's: messages over maxMessageBytes + 64 KiB are refused by the frame length (close
  * 1009, RESOURCE_EXHAUSTED), a connection that sends no hello within idleTimeout is closed, the server
- * pings every keepaliveTime and drops a peer that does not answer within keepaliveTimeout, the HTTP
+ * pings every keepaliveTime and drops a peer that does not answer within keepaliveTimeout (a Node client
+ * pings the server likewise), the HTTP
  * server holds at most maxConnections, and with requireClientCert the TLS client certificate is required.
  */
 import type { IncomingMessage } from 'node:http';
@@ -17,9 +18,9 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
-import type { ServerOptions } from './config.js';
+import { SERVER_DEFAULTS, type ServerOptions } from './config.js';
 import { encodeServerMessage } from './codec.js';
-import { decodeClientMessage, oneLine, type ClientMessage, type Refusal } from './proto.js';
+import { decodeClientMessage, oneLine, type ClientMessage, type KeepaliveOptions, type Refusal } from './proto.js';
 import { readPem, type ClientTls } from './security.js';
 import type { ClientTransport, ServerStream } from './transport.js';
 import { closeReason, STATUS_CLOSE, TOO_BIG, webSocketTransport, WS_PATH, type WebSocketLike } from './ws-client.js';
@@ -68,14 +69,7 @@ export class WsFederation {
       this.log('idle', `closed an idle WebSocket from ${peer} (no hello within ${this.o.idleTimeout} s)`);
       ws.terminate();
     }, this.o.idleTimeout * 1000);
-    // keepalive: a peer that leaves a ping unanswered for keepaliveTimeout is gone
-    let answered = performance.now();
-    ws.on('pong', () => (answered = performance.now()));
-    const ping = setInterval(() => {
-      if (performance.now() - answered > (this.o.keepaliveTime + this.o.keepaliveTimeout) * 1000) ws.terminate();
-      else ws.ping();
-    }, this.o.keepaliveTime * 1000);
-    ping.unref();
+    const ping = keepAlive(ws, this.o);
     let onMessage: ((m: ClientMessage | Refusal) => void) | null = null;
     let onClose: ((reason: Promise<string>) => void) | null = null;
     let ended = false;
@@ -131,6 +125,22 @@ export class WsFederation {
   }
 }
 
+/**
+ * gRPC's keepalive on a WebSocket: a ping every keepaliveTime; a peer that leaves them unanswered for
+ * keepaliveTimeout more is gone, and the socket is dropped (a 'close' follows). Returns the timer, which
+ * the caller clears on 'close'. A browser cannot send pings, but answers them.
+ */
+function keepAlive(ws: WebSocket, k: KeepaliveOptions): NodeJS.Timeout {
+  let answered = performance.now();
+  ws.on('pong', () => (answered = performance.now()));
+  const ping = setInterval(() => {
+    if (performance.now() - answered > (k.keepaliveTime + k.keepaliveTimeout) * 1000) ws.terminate();
+    else if (ws.readyState === WebSocket.OPEN) ws.ping();
+  }, k.keepaliveTime * 1000);
+  ping.unref();
+  return ping;
+}
+
 function parseHello(text: string | null): Hello | string {
   if (text === null) return 'the first frame must be the hello, a text frame {"clientId": "ID", "token": "..."}';
   let v: unknown;
@@ -146,12 +156,20 @@ function parseHello(text: string | null): Hello | string {
   return { clientId: o['clientId'], ...(o['token'] !== undefined && { token: o['token'] as string }) };
 }
 
-/** The client's side in Node: the `ws` package, checking the server certificate against tls.ca (and presenting a client certificate). */
-export function wsTransport(server: string, tls: ClientTls | null, maxMessageBytes: number): ClientTransport {
+/**
+ * The client's side in Node: the `ws` package, checking the server certificate against tls.ca (and
+ * presenting a client certificate), with keepalive pings to the server, as the gRPC client sends.
+ */
+export function wsTransport(server: string, tls: ClientTls | null, maxMessageBytes: number, keepalive: KeepaliveOptions = SERVER_DEFAULTS): ClientTransport {
   const options: WebSocket.ClientOptions = {
     maxPayload: maxMessageBytes + SLACK,
     perMessageDeflate: false,
     ...(tls && { ca: readPem(tls.ca, 'CA certificate'), ...(tls.cert && tls.key && { cert: readPem(tls.cert, 'client certificate'), key: readPem(tls.key, 'client key') }) }),
   };
-  return webSocketTransport(server, (url) => new WebSocket(url, options) as unknown as WebSocketLike);
+  return webSocketTransport(server, (url) => {
+    const ws = new WebSocket(url, options);
+    const ping = keepAlive(ws, keepalive);
+    ws.on('close', () => clearInterval(ping));
+    return ws as unknown as WebSocketLike;
+  });
 }

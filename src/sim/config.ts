@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS, resolveLimits, type DataLimits } from '../data/limits.j
 /** The data limits (src/data/limits.ts) are run options too, so files, configs and the command line set them alike. */
 export interface RunConfig extends DataLimits {
   algorithm: AlgorithmName;
-  /** 'synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'libsvm:PATH', 'blogfeedback[:OPTS]', 'femnist[:OPTS]' (docs/data.md) */
+  /** 'synthetic', 'synthetic:ALPHA,BETA', 'lsq', 'images[:SIDE]', 'libsvm:PATH', 'blogfeedback[:OPTS]', 'femnist[:OPTS]' (docs/data.md) */
   dataset: string;
   /** held-out data, 'libsvm:PATH' (generated datasets bring their own) */
   test: string | null;

@@ -6,8 +6,10 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CIFAR10_RECORD_BYTES } from '../data/cifar-records.js';
 import { runClients } from '../net/client.js';
 import { SERVER_DEFAULTS } from '../net/config.js';
 import { FederationServer } from '../net/server.js';
@@ -95,6 +97,32 @@ describe.skipIf(!chromium)(`browser clients in Chromium${chromium ? '' : ' (skip
       }
     });
   }
+
+  it('a small CNN: 2 tabs (TensorFlow.js wasm backend in the Web Worker) and 2 Node clients write the simulator\'s rounds.jsonl', { timeout: 120_000 }, async () => {
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', dataset: 'images', model: 'cnn', clients: 4, rounds: 2, localSteps: 4, batchSize: 8, timing: false });
+    const out = join(root, 'out-cnn');
+    const srv = await FederationServer.start({
+      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out, roundTimeout: 60, http: '127.0.0.1:0' } },
+      log: () => {},
+      dashboardAssets: assets,
+    });
+    const pages: Page[] = [];
+    try {
+      pages.push(await tab(`${srv.dashboardUrl}client?id=0`), await tab(`${srv.dashboardUrl}client?id=1&data=images`));
+      const node = runClients({ server: `127.0.0.1:${srv.port}`, ids: [2, 3], data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 30, log: () => {} });
+      await Promise.all([srv.done, node]);
+      expect(readFileSync(join(out, 'rounds.jsonl'), 'utf8')).toBe(await simulatedJsonl(config));
+      for (const page of pages) await page.waitForFunction(`document.body.dataset.state === 'done'`, { timeout: 10_000 });
+      expect(await pages[1]!.$eval('#data', (d) => d.textContent)).toBe('images, 32 samples');
+      // the binary Node runs too (one thread: the threaded one would need a worker from a blob: URL)
+      expect(await pages[1]!.$eval('#log', (l) => l.textContent)).toMatch(/a cnn network on TensorFlow\.js 4\.22\.0 wasm backend \(SIMD, 1 thread\)/);
+      expect(problems).toEqual([]);
+    } finally {
+      for (const p of pages) await p.close();
+      srv.stop('test over');
+      await srv.done.catch(() => {});
+    }
+  });
 
   it('Leave closes the connection cleanly: the server counts the client as gone and the tab does not come back', { timeout: 60_000 }, async () => {
     const config = resolveConfig({ algorithm: 'sparse-proxskip', clients: 2, rounds: 2, timing: false });
@@ -188,6 +216,69 @@ describe.skipIf(!chromium)(`browser clients in Chromium${chromium ? '' : ' (skip
       if (!page.isClosed()) await page.close();
       srv.stop('test over');
       await Promise.all([srv.done.catch(() => {}), node?.catch(() => {})]);
+    }
+  });
+
+  it('data=file: a gzipped CIFAR-10 batch picked in the tab trains the CNN there; the run equals the one where a Node client reads that file (--own-data)', { timeout: 120_000 }, async () => {
+    // 2 clients × 12 records; the server's dataset only gives the model's shape and the test set (images:32 is 32×32×3, 10 classes)
+    const batch = (k: number): Uint8Array => {
+      const out = new Uint8Array(12 * CIFAR10_RECORD_BYTES);
+      for (let i = 0; i < 12; i++) {
+        out[i * CIFAR10_RECORD_BYTES] = (i * 3 + k) % 10;
+        for (let p = 1; p < CIFAR10_RECORD_BYTES; p++) out[i * CIFAR10_RECORD_BYTES + p] = (i * 31 + p * 7 + k * 101 + ((p * p) >> 5)) % 256;
+      }
+      return out;
+    };
+    const files = [join(root, 'own0.bin.gz'), join(root, 'own1.bin')];
+    writeFileSync(files[0]!, gzipSync(batch(0)));
+    writeFileSync(files[1]!, batch(1));
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', dataset: 'images:32', model: 'cnn', gamma: 0.05, clients: 2, rounds: 2, localSteps: 2, batchSize: 6, timing: false });
+    const run = async (inTab: boolean): Promise<string> => {
+      const out = join(root, `out-cifar-${inTab ? 'tab' : 'node'}`);
+      const srv = await FederationServer.start({
+        config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out, roundTimeout: 60, http: '127.0.0.1:0' } },
+        log: () => {},
+        dashboardAssets: assets,
+      });
+      const client = (id: number) => runClients({ server: `127.0.0.1:${srv.port}`, ids: [id], ownData: files[id]!, data: null, stateDir: null, tls: null, tokens: null, maxMessageBytes: SERVER_DEFAULTS.maxMessageBytes, connectTimeout: 30, log: () => {} });
+      const page = inTab ? await tab(`${srv.dashboardUrl}client?id=0&data=file`) : null;
+      try {
+        if (page) await (await page.waitForSelector('#file', { timeout: 10_000 }))!.uploadFile(files[0]!);
+        await Promise.all([srv.done, client(1), ...(page ? [] : [client(0)])]);
+        if (page) {
+          await page.waitForFunction(`document.body.dataset.state === 'done'`, { timeout: 10_000 });
+          expect(await page.$eval('#data', (d) => d.textContent)).toBe('own0.bin.gz, 12 samples');
+        }
+        return readFileSync(join(out, 'rounds.jsonl'), 'utf8');
+      } finally {
+        await page?.close();
+        srv.stop('test over');
+        await srv.done.catch(() => {});
+      }
+    };
+    expect(await run(true)).toBe(await run(false));
+    expect(problems).toEqual([]);
+  });
+
+  it('data=file: a gzip bomb picked in the tab is refused at the run\'s maxDecompressedMb with the file reader\'s message', { timeout: 60_000 }, async () => {
+    const bomb = join(root, 'bomb.csv.gz');
+    writeFileSync(bomb, gzipSync(new Uint8Array(3 * 2 ** 20).fill(0x30))); // 3 MB of '0' in 3 kB
+    const config = resolveConfig({ algorithm: 'sparse-proxskip', dataset: 'lsq', clients: 1, rounds: 1, maxDecompressedMb: 1, timing: false });
+    const srv = await FederationServer.start({
+      config: { run: config, server: { ...SERVER_DEFAULTS, host: '127.0.0.1', port: 0, out: join(root, 'out-bomb'), roundTimeout: 60, http: '127.0.0.1:0' } },
+      log: () => {},
+      dashboardAssets: assets,
+    });
+    const page = await tab(`${srv.dashboardUrl}client?id=0&data=file`);
+    try {
+      await (await page.waitForSelector('#file', { timeout: 10_000 }))!.uploadFile(bomb);
+      await page.waitForFunction(`document.body.dataset.state === 'stopped'`, { timeout: 20_000 });
+      expect(await page.$eval('#log', (l) => l.textContent)).toContain('client 0: bomb.csv.gz: decompresses to more than 1 MB, the limit (--max-decompressed-mb; a gzip bomb, or raise it)');
+      expect(problems).toEqual([]);
+    } finally {
+      await page.close();
+      srv.stop('test over');
+      await srv.done.catch(() => {});
     }
   });
 

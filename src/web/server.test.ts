@@ -22,6 +22,9 @@ function page(): string {
   writeFileSync(join(assets, 'client.html'), '<!doctype html><title>client</title>');
   writeFileSync(join(assets, 'client.js'), 'console.log(2)');
   writeFileSync(join(assets, 'client-worker.js'), 'console.log(3)');
+  writeFileSync(join(assets, 'client-chunk-AB12CD34.js'), 'console.log(4)');
+  writeFileSync(join(assets, 'client-chunk-AB12CD34.js.LEGAL.txt'), 'licences');
+  writeFileSync(join(assets, 'tfjs-backend-wasm-simd.wasm'), new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
   return assets;
 }
 
@@ -156,8 +159,11 @@ describe('the dashboard server', () => {
       expect((await rawGet(port, '/api/state', { Authorization: `Bearer ${token}` })).status).toBe(200);
       expect((await rawGet(port, '/', { Cookie: cookie })).body).not.toContain(token); // no secret on the page
       // the browser client's files need no dashboard token (a client shows its own token in its WebSocket hello)
-      for (const path of ['/client?id=0', '/client.js', '/client-worker.js', '/style.css']) expect((await rawGet(port, path)).status, path).toBe(200);
+      for (const path of ['/client?id=0', '/client.js', '/client-worker.js', '/client-chunk-AB12CD34.js', '/tfjs-backend-wasm-simd.wasm', '/style.css']) expect((await rawGet(port, path)).status, path).toBe(200);
+      // compiled as it streams in (WebAssembly.instantiateStreaming wants this type)
+      expect((await rawGet(port, '/tfjs-backend-wasm-simd.wasm')).headers['content-type']).toBe('application/wasm');
       expect((await rawGet(port, '/app.js')).status).toBe(401);
+      expect((await rawGet(port, '/client-chunk-AB12CD34.js.LEGAL.txt')).status).toBe(401);
       expect((await rawGet(port, '/client.html')).status).toBe(401); // only as /client
     });
   });

@@ -65,8 +65,13 @@ export const CSP = [
 ].join('; ');
 
 const COOKIE = 'spx_dashboard';
-/** The browser client's files: they show nothing of the run, and a client proves itself with its own token (in the WebSocket hello). */
+/**
+ * The browser client's files: they show nothing of the run, and a client proves itself with its own token
+ * (in the WebSocket hello). Its worker's chunks (the networks' code, loaded when a run has one) and the
+ * TensorFlow.js wasm backend's binaries too.
+ */
 const PUBLIC = new Set(['/client', '/client.js', '/client-worker.js', '/style.css']);
+const isPublic = (path: string): boolean => PUBLIC.has(path) || /^\/client-chunk-[A-Z0-9]+\.js$/.test(path) || /^\/tfjs-backend-wasm(-simd)?\.wasm$/.test(path);
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -74,6 +79,7 @@ const TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
+  '.wasm': 'application/wasm',
 };
 const HEARTBEAT_MS = 15_000;
 
@@ -127,7 +133,7 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardServ
     }
     if (loopback && !allowedHosts.has(req.headers.host ?? '')) return send(res, 403, 'text/plain; charset=utf-8', 'unexpected Host header\n');
     const u = new URL(req.url ?? '/', 'http://x');
-    if (o.token !== undefined && !PUBLIC.has(u.pathname)) {
+    if (o.token !== undefined && !isPublic(u.pathname)) {
       const given = u.searchParams.get('token');
       if (given !== null && same(given, o.token)) {
         // the token leaves the address bar (and the history) for a cookie scripts cannot read

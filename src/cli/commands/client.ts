@@ -22,7 +22,7 @@ export function registerClient(program: Command): void {
     .option('--client-ids <list>', 'host a pool of ids in this process, e.g. 0-99 or 0-9,20')
     .option('--data <spec>', 'the dataset, as `run --dataset` (each id keeps its own shard; default: the server\'s dataset)')
     .option('--data-dir <dir>', 'where this machine keeps blogfeedback/, femnist/, cifar10/ (default: the server\'s dataDir)')
-    .option('--own-data <file>', 'a LIBSVM file holding all of this client\'s data (labels -1/+1, 0..C-1 or real, as the model)')
+    .option('--own-data <file>', 'a file holding all of this client\'s data, plain or gzip: LIBSVM, CSV rows of the features and the target last (.csv), or a CIFAR-10 batch (.bin) for an image network (labels -1/+1, 0..C-1 or real, as the model)')
     .option('--state-dir <dir>', 'keep h_i and the update in flight here, so a restarted client resumes')
     .option('--ca <file>', 'use TLS, trusting the server certificate signed by this CA (PEM)')
     .option('--cert <file>', 'client certificate (PEM), for servers that require mutual TLS')

@@ -10,18 +10,28 @@ import * as tf from '@tensorflow/tfjs-core';
 // imported by Node (extensionless directory imports); the union package registers them all into the
 // process-wide registry that tfjs-core shares.
 import '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmKernels } from './kernels.js';
 
-let ready: Promise<void> | null = null;
+let ready: Promise<string> | null = null;
 
-/** Selects the wasm backend once per process (or worker thread). Safe to call repeatedly. */
-export function setupWasmBackend(): Promise<void> {
+/**
+ * Selects the wasm backend once per process (or worker thread), and says which (version, SIMD, threads).
+ * Safe to call repeatedly. `wasmPaths`:
+ * the folder (URL) of the backend's .wasm files, for a browser, which has them from the page's server;
+ * Node finds them next to the backend's module.
+ */
+export function setupWasmBackend(wasmPaths?: string): Promise<string> {
   ready ??= (async () => {
     registerWasmKernels();
-    // In Node the backend finds its .wasm files next to its own module; threads are never used in Node.
+    // One thread everywhere, so a browser runs the very binary Node runs (Node never uses the threaded
+    // one; a browser would start its helper threads from a blob: URL, which the client page's CSP refuses).
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    if (wasmPaths !== undefined) setWasmPaths(wasmPaths);
     if (!(await tf.setBackend('wasm'))) throw new Error('could not initialise the TensorFlow.js wasm backend');
     await tf.ready();
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    return `TensorFlow.js ${version_wasm} wasm backend (${simd ? 'SIMD' : 'no SIMD'}, ${getThreadsCount()} thread)`;
   })();
   return ready;
 }

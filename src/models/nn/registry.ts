@@ -6,17 +6,26 @@ import type { Dataset, Model, ModelSpec } from '../types.js';
 import { NN_KINDS, networkOf, type NnKind } from './arch.js';
 
 let factory: ((spec: ModelSpec, evalReference?: Dataset) => Model) | null = null;
+let wasmPaths: string | undefined;
 
 export function isNeuralNet(spec: Pick<ModelSpec, 'kind'>): boolean {
   return NN_KINDS.includes(spec.kind as NnKind);
 }
 
-/** Loads TensorFlow.js and selects its wasm backend (once per process or worker thread). */
-export async function initNnBackend(): Promise<void> {
-  if (factory) return;
+/**
+ * Where the wasm backend fetches its .wasm files: in a browser, a URL folder (the browser client's
+ * server, `serve --http`, serves them beside the page); Node needs none. Before initNnBackend().
+ */
+export function setNnWasmPaths(prefix: string): void {
+  wasmPaths = prefix;
+}
+
+/** Loads TensorFlow.js and selects its wasm backend (once per process or worker thread); says which. */
+export async function initNnBackend(): Promise<string> {
   const m = await import('./model.js');
-  await m.setupWasmBackend();
-  factory = (spec, evalReference) => new m.NnModel(spec, evalReference);
+  const backend = await m.setupWasmBackend(wasmPaths);
+  factory ??= (spec, evalReference) => new m.NnModel(spec, evalReference);
+  return backend;
 }
 
 /** The neural network a spec describes; throws unless initNnBackend() has finished. */

@@ -1,21 +1,27 @@
 /**
  * The browser client's Web Worker: one client id of a networked run, trained here with the project's own
- * session, algorithm, model and encoding code (src/net/session.ts and what it imports) over the
+ * session, algorithm, model and encoding code (src/net/session.ts and what it imports; networks on
+ * TensorFlow.js with the same wasm backend and kernels as Node, src/models/nn) over the
  * WebSocket transport, on data generated here (synthetic, lsq: the same as a Node client makes from the
- * seed) or read here from a file the user picked (LIBSVM, CSV rows or a CIFAR-10 batch, by the parsers the file readers use). Nothing leaves the tab but the protocol's messages. h_i and the update in flight are kept in
+ * seed) or read here from a file the user picked (LIBSVM, CSV rows or a CIFAR-10 batch, plain or gzip, by the parsers the file readers use, under the run's data limits). Nothing leaves the tab but the protocol's messages. h_i and the update in flight are kept in
  * IndexedDB (client-store.ts), so a reloaded tab resumes. It reports to the page what it sends and
  * receives; the page asks it to leave.
  */
 import { loadGenerated, loadOptionsOf } from '../../data/generated.js';
+import { blobBytes } from '../../data/blob-bytes.js';
+import { pickLimits } from '../../data/limits.js';
 import { ownDataChunks } from '../../data/own-data.js';
 import { decode } from '../../core/encoding.js';
-import { evalReferenceOf } from '../../models/index.js';
+import { evalReferenceOf, initNnBackend, isNeuralNet, setNnWasmPaths } from '../../models/index.js';
 import { encodeClientMessage, encodeServerMessage } from '../../net/codec.js';
 import type { ClientConnection, ClientTransport } from '../../net/messages.js';
 import { Pool, runSession } from '../../net/session.js';
 import { indexedDbStore } from './client-store.js';
 import { webSocketTransport } from '../../net/ws-client.js';
 import type { ClientReport, ClientStart } from './client-protocol.js';
+
+// a network's TensorFlow.js wasm backend fetches its binary from the page's server, beside this script
+setNnWasmPaths(new URL('./', self.location.href).href);
 
 const scope = self as unknown as { postMessage(m: ClientReport): void; onmessage: ((e: MessageEvent<ClientStart | 'leave'>) => void) | null };
 const report = (m: ClientReport): void => scope.postMessage(m);
@@ -66,9 +72,11 @@ scope.onmessage = (e) => {
 async function start(o: ClientStart): Promise<void> {
   transport = metered(webSocketTransport(o.server, (url) => new WebSocket(url)));
   const pool = new Pool(async (config, modelSpec) => {
+    if (isNeuralNet(modelSpec)) report({ kind: 'log', line: `a ${modelSpec.kind} network on ${await initNnBackend()}` });
     if (o.file) {
       const file = o.file;
-      const shard = await ownDataChunks(modelSpec, file.name, () => blobChunks(file));
+      const limits = pickLimits(config);
+      const shard = await ownDataChunks(modelSpec, file.name, () => blobBytes(file, file.name, limits), limits);
       report({ kind: 'data', dataset: file.name, samples: shard.y.length });
       return { shards: new Map([[o.id, shard]]), evalReference: undefined };
     }
@@ -87,15 +95,5 @@ async function start(o: ClientStart): Promise<void> {
     report({ kind: 'end', ok: false, message: (err as Error).message });
   } finally {
     transport.close();
-  }
-}
-
-/** A Blob's bytes as a stream of chunks. */
-async function* blobChunks(blob: Blob): AsyncGenerator<Uint8Array> {
-  const reader = blob.stream().getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    yield value;
   }
 }
