@@ -40,8 +40,10 @@ function relErr(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(num / den);
 }
 
-// [batch, height, width, in, out, k, stride, pad]: odd sizes, strides 1 and 2, same/valid/explicit, 1×1 and 3×3, batch 1 and 3;
-// up to 4 input channels the filter gradient is the im2col matMul, from 5 the convolution form
+// [batch, height, width, in, out, k, stride, pad]: odd sizes, strides 1 and 2, same/valid/explicit, 1×1, 3×3 and 5×5, batch 1
+// and 3. Output channels a multiple of 8 take our wasm kernels (src/models/nn/conv.ts: the forward convolution and the filter
+// gradient; the input gradient when the input channels are too), output rows of 4k + 1..3 pixels their remainder tiles; the
+// other cases the fallbacks (XNNPACK forward, gradients as convolutions of transposed or dilated operands)
 const CASES: [number, number, number, number, number, number, number, Pad][] = [
   [1, 5, 7, 3, 4, 3, 1, 'same'],
   [3, 5, 7, 3, 4, 3, 2, 'same'],
@@ -56,6 +58,16 @@ const CASES: [number, number, number, number, number, number, number, Pad][] = [
   [2, 7, 6, 5, 3, 3, 2, 'same'],
   [1, 6, 5, 6, 4, 3, 1, 'valid'],
   [3, 9, 7, 5, 2, 3, 2, 1],
+  [1, 5, 7, 3, 8, 3, 1, 'same'],
+  [2, 9, 7, 3, 16, 3, 2, 'same'],
+  [3, 7, 6, 8, 8, 3, 1, 'same'],
+  [2, 8, 8, 16, 8, 3, 2, 'same'],
+  [1, 6, 5, 8, 16, 3, 1, 'valid'],
+  [3, 8, 8, 16, 8, 1, 2, 'valid'],
+  [2, 9, 9, 8, 8, 1, 1, 'same'],
+  [2, 11, 10, 8, 16, 5, 2, 'same'],
+  [1, 9, 7, 5, 8, 3, 2, 1],
+  [2, 7, 9, 24, 8, 3, 1, 0],
 ];
 
 describe.each(CASES)('conv gradients, wasm vs CPU: x [%i, %i, %i, %i], %i outputs, filter size %i, stride %i, pad %s', (n, h, w, cin, cout, k, stride, pad) => {
@@ -65,6 +77,17 @@ describe.each(CASES)('conv gradients, wasm vs CPU: x [%i, %i, %i, %i], %i output
   const filter = { values: randn(fShape, 2), shape: fShape };
   const outShape = (): number[] => tf.tidy(() => tf.conv2d(tf.zeros(xShape) as tf.Tensor4D, tf.zeros(fShape) as tf.Tensor4D, stride, pad).shape);
   const attrs = { strides: stride, pad, dataFormat: 'NHWC' };
+
+  it(`Conv2D and FusedConv2D with bias and ReLU (stride ${stride}, pad ${pad}, ${k}×${k}) within 1e-5`, async () => {
+    const bias = { values: randn([cout], 4), shape: [cout] };
+    const [a, b] = await onBoth([x, filter], (xt, ft) => tf.conv2d(xt as tf.Tensor4D, ft as tf.Tensor4D, stride, pad));
+    expect(relErr(a, b)).toBeLessThan(1e-5);
+    const fused = (xt: tf.Tensor, ft: tf.Tensor, bt: tf.Tensor): tf.Tensor =>
+      tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: ft as tf.Tensor4D, strides: stride, pad, bias: bt, activation: 'relu' });
+    const [c, d] = await onBoth([x, filter, bias], (xt, ft, bt) => fused(xt!, ft!, bt!));
+    expect(relErr(c, d)).toBeLessThan(1e-5);
+    expect(c.some((v) => v === 0) && c.some((v) => v > 0)).toBe(true);
+  });
 
   it(`Conv2DBackpropFilter (stride ${stride}, pad ${pad}, ${k}×${k}) within 1e-4`, async () => {
     const dyShape = outShape();

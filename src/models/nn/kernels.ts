@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { conv2dFilterGradWasm, conv2dForward, conv2dInputGradWasm } from './conv.js';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
@@ -29,13 +30,13 @@ interface ConvAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
-function convInfo(xShape: number[], filterShape: number[], attrs: ConvAttrs): tf.backend_util.Conv2DInfo {
+function convInfo(xShape: number[], filterShape: number[], attrs: ConvAttrs, dilations: [number, number] | number = 1): tf.backend_util.Conv2DInfo {
   if (attrs.dataFormat !== 'NHWC') throw new Error(`wasm conv gradients support NHWC only, got ${attrs.dataFormat}`);
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
     attrs.strides,
-    1,
+    dilations,
     attrs.pad,
     attrs.dimRoundingMode,
     false,
@@ -79,14 +80,10 @@ function rotate180(filter: tf.Tensor4D): tf.Tensor4D {
   return tf.tensor4d(out, filter.shape);
 }
 
-/** Input channels up to which the filter gradient is one matMul (see conv2dFilterGradMatMul). */
-const MATMUL_FILTER_GRAD_MAX_CHANNELS = 4;
-
 /** ∂L/∂W of a 2-D convolution (NHWC), from the input x and the output gradient dy. */
 export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], attrs: ConvAttrs): tf.Tensor4D {
   const info = convInfo(x.shape, filterShape, attrs);
-  const [kh, kw, c] = filterShape;
-  if (c <= MATMUL_FILTER_GRAD_MAX_CHANNELS) return conv2dFilterGradMatMul(x, dy, filterShape, info);
+  const [kh, kw] = filterShape;
   const { top, bottom, left, right } = info.padInfo;
   const xt = tf.transpose(x, [3, 1, 2, 0]); // [C, H, W, N]
   const dyf = tf.transpose(dy, [1, 2, 0, 3]); // [OH, OW, N, O]
@@ -239,45 +236,6 @@ function leadingAxesReduce(backend: BackendWasm, x: tf.TensorInfo, axis: number 
   return out;
 }
 
-/**
- * ∂L/∂W as one matMul of the k·k shifted copies of the channel-major input (built in JS),
- * [KH·KW·C, N·OH·OW], with dy as [N·OH·OW, O]. Much faster than the convolution form when C is small
- * (the first layer's 3 channels, where that form is a 32×32 "filter" over 3 images); slower for wide
- * inputs, whose copies would be k·k times the input. `conv2dFilterGrad` picks it.
- */
-function conv2dFilterGradMatMul(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
-  const [kh, kw, c, o] = filterShape;
-  const [n, h, w] = x.shape;
-  const [, oh, ow] = dy.shape;
-  const { top, left } = info.padInfo;
-  const sh = info.strideHeight;
-  const sw = info.strideWidth;
-  const xv = x.dataSync() as Float32Array;
-  const m = n * oh * ow;
-  // cols[(i·KW + j)·C + ch][(b·OH + y)·OW + z] = x[b, y·sh + i − top, z·sw + j − left, ch], 0 outside
-  const cols = new Float32Array(kh * kw * c * m);
-  for (let i = 0; i < kh; i++) {
-    for (let j = 0; j < kw; j++) {
-      for (let ch = 0; ch < c; ch++) {
-        const row = ((i * kw + j) * c + ch) * m;
-        for (let b = 0; b < n; b++) {
-          for (let y = 0; y < oh; y++) {
-            const r = y * sh + i - top;
-            if (r < 0 || r >= h) continue;
-            const dst = row + (b * oh + y) * ow;
-            const src = (b * h + r) * w;
-            for (let z = 0; z < ow; z++) {
-              const q = z * sw + j - left;
-              if (q >= 0 && q < w) cols[dst + z] = xv[(src + q) * c + ch]!;
-            }
-          }
-        }
-      }
-    }
-  }
-  return tf.reshape(tf.matMul(tf.tensor2d(cols, [kh * kw * c, m]), tf.reshape(dy, [m, o])), filterShape);
-}
-
 let registered = false;
 
 /** The wasm backend's own Conv2DBackpropInput, kept for bench/nn.ts to compare against. */
@@ -303,22 +261,35 @@ export function registerWasmKernels(): void {
   tf.registerKernel({
     kernelName: tf.Conv2DBackpropFilter,
     backendName: 'wasm',
-    kernelFunc: ({ inputs, attrs }) => {
+    kernelFunc: ({ inputs, attrs, backend }) => {
       const { x, dy } = inputs as unknown as { x: tf.Tensor4D; dy: tf.Tensor4D };
       const a = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
-      return tf.tidy(() => conv2dFilterGrad(x, dy, a.filterShape, a));
+      const ours = a.dataFormat === 'NHWC' ? conv2dFilterGradWasm(backend as BackendWasm, x, dy, convInfo(x.shape, a.filterShape, a)) : null;
+      return ours ?? tf.tidy(() => conv2dFilterGrad(x, dy, a.filterShape, a));
     },
   });
   if (builtinConv2DBackpropInput) tf.unregisterKernel(tf.Conv2DBackpropInput, 'wasm');
   tf.registerKernel({
     kernelName: tf.Conv2DBackpropInput,
     backendName: 'wasm',
-    kernelFunc: ({ inputs, attrs }) => {
+    kernelFunc: ({ inputs, attrs, backend }) => {
       const { dy, filter } = inputs as unknown as { dy: tf.Tensor4D; filter: tf.Tensor4D };
       const a = attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
-      return tf.tidy(() => conv2dInputGrad(a.inputShape, filter, dy, a));
+      const ours = a.dataFormat === 'NHWC' ? conv2dInputGradWasm(backend as BackendWasm, dy, filter, convInfo(a.inputShape, filter.shape, a)) : null;
+      return ours ?? tf.tidy(() => conv2dInputGrad(a.inputShape, filter, dy, a));
     },
   });
+  // forward convolutions, with a bias and a ReLU when fused; other activations go to XNNPACK
+  for (const name of [tf.Conv2D, tf.FusedConv2D]) {
+    wrapWasmKernel(name, (args, builtin) => {
+      const { x, filter, bias, preluActivationWeights } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo; preluActivationWeights?: tf.TensorInfo };
+      const a = args.attrs as unknown as ConvAttrs & { dilations: [number, number] | number; activation?: string };
+      const activation = a.activation ?? 'linear';
+      if (a.dataFormat !== 'NHWC' || preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return builtin(args);
+      const info = convInfo(x.shape, filter.shape, a, a.dilations);
+      return conv2dForward(args.backend as BackendWasm, x, filter, bias ?? null, activation === 'relu', info) ?? builtin(args);
+    });
+  }
   for (const [name, mean] of [[tf.Sum, false], [tf.Mean, true]] as const) {
     wrapWasmKernel(name, (args, builtin) => {
       const { x } = args.inputs as { x: tf.TensorInfo };

@@ -1,0 +1,223 @@
+/**
+ * Convolution kernels for the neural networks (AssemblyScript, compiled by scripts/build-wasm.mjs): a
+ * forward convolution and the filter gradient as register-tiled GEMMs in WebAssembly SIMD, working in place
+ * on the TF.js wasm backend's heap (this module imports that memory and owns no data of its own).
+ *
+ * Layouts are TF.js's: images NHWC, filters [KH, KW, C_in, C_out]. Inputs are first spread into a
+ * zero-padded copy (`spread`), so a window row of an output pixel is KW·C contiguous floats
+ * (q = j·C + c) and no kernel loop tests borders. Every tile keeps 4 × 8 float32 sums in eight f32x4
+ * registers: each step broadcasts 4 input values and loads 8 filter (or output-gradient) values.
+ *
+ * Built twice: with relaxed SIMD, multiply-adds are fused (f32x4.relaxed_madd: one FMA instruction where
+ * the CPU has one); without, they are a multiply and an add. Sums run in the same order in both.
+ */
+
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, acc: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  return f32x4.add(acc, f32x4.mul(a, b));
+}
+
+/**
+ * dst[b, top + y·sh, left + z·sw, :] = src[b, y, z, :] for the [n, h, w, c] src, zero elsewhere in the
+ * [n, hp, wp, c] dst: zero padding (sh = sw = 1), or padding and dilation (a strided input gradient).
+ */
+export function spread(src: usize, dst: usize, n: i32, h: i32, w: i32, c: i32, hp: i32, wp: i32, top: i32, left: i32, sh: i32, sw: i32): void {
+  const pix = <usize>c << 2;
+  memory.fill(dst, 0, <usize>n * <usize>hp * <usize>wp * pix);
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < h; y++) {
+      let s = src + <usize>(b * h + y) * <usize>w * pix;
+      let d = dst + (<usize>(b * hp + top + y * sh) * <usize>wp + <usize>left) * pix;
+      if (sw == 1) memory.copy(d, s, <usize>w * pix);
+      else {
+        for (let z = 0; z < w; z++, s += pix, d += <usize>sw * pix) memory.copy(d, s, pix);
+      }
+    }
+  }
+}
+
+/**
+ * A filter as panels of 8 output channels, the layout convForward reads: dst[p][k][v] for panel p, reduction
+ * index k = (i·KW + j)·cin + ci and output channel co = 8p + v. flip = 0: the [kh, kw, wc, wo] filter w as
+ * it is (cin = wc, cout = wo). flip = 1: the filter of the input gradient, rotated by 180° with its
+ * channel axes swapped (cin = wo, cout = wc): value w[kh−1−i, kw−1−j, co, ci]. cout is a multiple of 8.
+ */
+export function packFilter(w: usize, dst: usize, kh: i32, kw: i32, wc: i32, wo: i32, flip: i32): void {
+  const cin = flip ? wo : wc;
+  const cout = flip ? wc : wo;
+  // strides (floats) of w along the packed input and output channel
+  const sci = flip ? 1 : wo;
+  const sco = flip ? wo : 1;
+  for (let p = 0; p < cout; p += 8) {
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const ii = flip ? kh - 1 - i : i;
+        const jj = flip ? kw - 1 - j : j;
+        const tap = w + (<usize>(ii * kw + jj) * <usize>wc * <usize>wo << 2);
+        for (let ci = 0; ci < cin; ci++) {
+          const src = tap + (<usize>(ci * sci + p * sco) << 2);
+          for (let v = 0; v < 8; v++) {
+            store<f32>(dst, load<f32>(src + (<usize>(v * sco) << 2)));
+            dst += 4;
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dst[p][m][v] = src[m, 8p + v] for the [m, cols] src (cols a multiple of 8): the output gradient as panels. */
+export function packColumns(src: usize, dst: usize, m: i32, cols: i32): void {
+  const row = <usize>cols << 2;
+  for (let p = 0; p < cols; p += 8) {
+    let s = src + (<usize>p << 2);
+    for (let r = 0; r < m; r++, s += row, dst += 32) {
+      v128.store(dst, v128.load(s));
+      v128.store(dst, v128.load(s, 16), 16);
+    }
+  }
+}
+
+/**
+ * y[b, oy, z, co] = act(bias[co] + Σ_{i < kh} Σ_{q < kw·cin} xp[b, oy·s + i, z·s, q] · w[i, q, co]) with xp
+ * padded ([n, hp, wp, cin]), w packed by packFilter, y [n, oh, ow, cout]; bias 0 for none; relu ≠ 0 clamps
+ * at 0. Output pixels are taken 4 at a time along a row, channels 8 at a time.
+ */
+export function convForward(xp: usize, w: usize, bias: usize, y: usize, n: i32, hp: i32, wp: i32, cin: i32, kh: i32, kw: i32, oh: i32, ow: i32, cout: i32, s: i32, relu: i32): void {
+  const q = kw * cin;
+  const rowStride = <usize>wp * <usize>cin << 2; // bytes between rows of xp
+  const pixStride = <usize>s * <usize>cin << 2; // between the windows of neighbouring output pixels
+  const outStride = <usize>cout << 2;
+  const panelBytes = <usize>kh * <usize>q << 5;
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      const win = xp + <usize>(b * hp + oy * s) * rowStride;
+      const out = y + <usize>(b * oh + oy) * <usize>ow * outStride;
+      for (let p = 0; p < cout; p += 8) {
+        const panel = w + <usize>(p >> 3) * panelBytes;
+        const b0 = bias ? v128.load(bias + (<usize>p << 2)) : f32x4.splat(0);
+        const b1 = bias ? v128.load(bias + (<usize>p << 2), 16) : f32x4.splat(0);
+        let z = 0;
+        for (; z + 4 <= ow; z += 4) {
+          let c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1, c30 = b0, c31 = b1;
+          for (let i = 0; i < kh; i++) {
+            let pa = win + <usize>z * pixStride + <usize>i * rowStride;
+            let pb = panel + (<usize>(i * q) << 5);
+            const end = pa + (<usize>q << 2);
+            for (; pa < end; pa += 4, pb += 32) {
+              const w0 = v128.load(pb);
+              const w1 = v128.load(pb, 16);
+              let x = v128.load32_splat(pa);
+              c00 = madd(x, w0, c00);
+              c01 = madd(x, w1, c01);
+              x = v128.load32_splat(pa + pixStride);
+              c10 = madd(x, w0, c10);
+              c11 = madd(x, w1, c11);
+              x = v128.load32_splat(pa + 2 * pixStride);
+              c20 = madd(x, w0, c20);
+              c21 = madd(x, w1, c21);
+              x = v128.load32_splat(pa + 3 * pixStride);
+              c30 = madd(x, w0, c30);
+              c31 = madd(x, w1, c31);
+            }
+          }
+          if (relu) {
+            const zero = f32x4.splat(0);
+            c00 = f32x4.max(c00, zero); c01 = f32x4.max(c01, zero);
+            c10 = f32x4.max(c10, zero); c11 = f32x4.max(c11, zero);
+            c20 = f32x4.max(c20, zero); c21 = f32x4.max(c21, zero);
+            c30 = f32x4.max(c30, zero); c31 = f32x4.max(c31, zero);
+          }
+          const o = out + <usize>z * outStride + (<usize>p << 2);
+          v128.store(o, c00); v128.store(o, c01, 16);
+          v128.store(o + outStride, c10); v128.store(o + outStride, c11, 16);
+          v128.store(o + 2 * outStride, c20); v128.store(o + 2 * outStride, c21, 16);
+          v128.store(o + 3 * outStride, c30); v128.store(o + 3 * outStride, c31, 16);
+        }
+        for (; z < ow; z++) {
+          let c00 = b0, c01 = b1;
+          for (let i = 0; i < kh; i++) {
+            let pa = win + <usize>z * pixStride + <usize>i * rowStride;
+            let pb = panel + (<usize>(i * q) << 5);
+            const end = pa + (<usize>q << 2);
+            for (; pa < end; pa += 4, pb += 32) {
+              const x = v128.load32_splat(pa);
+              c00 = madd(x, v128.load(pb), c00);
+              c01 = madd(x, v128.load(pb, 16), c01);
+            }
+          }
+          if (relu) {
+            c00 = f32x4.max(c00, f32x4.splat(0));
+            c01 = f32x4.max(c01, f32x4.splat(0));
+          }
+          const o = out + <usize>z * outStride + (<usize>p << 2);
+          v128.store(o, c00);
+          v128.store(o, c01, 16);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * dw[i, q, co] = Σ_{b, oy, z} xp[b, oy·s + i, z·s, q] · dy[b, oy, z, co]: the filter gradient ([kh, kw, cin,
+ * cout], q = j·cin + ci) from the padded input xp ([n, hp, wp, cin]; 16 bytes readable past its end) and dy
+ * packed by packColumns. Summed over blocks of `blockRows` output rows (cache-sized), 4 q by 8 channels
+ * per tile in registers, each block's sums added into dw.
+ */
+export function filterGrad(xp: usize, dy: usize, dw: usize, n: i32, hp: i32, wp: i32, cin: i32, kh: i32, kw: i32, oh: i32, ow: i32, cout: i32, s: i32, blockRows: i32): void {
+  const q = kw * cin;
+  const m = <usize>n * <usize>oh * <usize>ow;
+  const rowStride = <usize>wp * <usize>cin << 2;
+  const pixStride = <usize>s * <usize>cin << 2;
+  const outStride = <usize>cout << 2;
+  memory.fill(dw, 0, <usize>kh * <usize>q * outStride);
+  const rows = n * oh;
+  for (let r0 = 0; r0 < rows; r0 += blockRows) {
+    const r1 = min(r0 + blockRows, rows);
+    for (let i = 0; i < kh; i++) {
+      for (let qt = 0; qt < q; qt += 4) {
+        for (let p = 0; p < cout; p += 8) {
+          let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+          let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+          let pb = dy + ((<usize>(p >> 3) * m + <usize>r0 * <usize>ow) << 5);
+          for (let r = r0; r < r1; r++) {
+            const b = r / oh;
+            const oy = r - b * oh;
+            let pa = xp + <usize>(b * hp + oy * s + i) * rowStride + (<usize>qt << 2);
+            for (let z = 0; z < ow; z++, pa += pixStride, pb += 32) {
+              const d0 = v128.load(pb);
+              const d1 = v128.load(pb, 16);
+              let x = v128.load32_splat(pa);
+              c00 = madd(x, d0, c00);
+              c01 = madd(x, d1, c01);
+              x = v128.load32_splat(pa, 4);
+              c10 = madd(x, d0, c10);
+              c11 = madd(x, d1, c11);
+              x = v128.load32_splat(pa, 8);
+              c20 = madd(x, d0, c20);
+              c21 = madd(x, d1, c21);
+              x = v128.load32_splat(pa, 12);
+              c30 = madd(x, d0, c30);
+              c31 = madd(x, d1, c31);
+            }
+          }
+          // lanes past q belong to the next pixel: computed, never stored
+          const o = dw + (<usize>(i * q + qt) * <usize>cout + <usize>p << 2);
+          const lanes = min(4, q - qt);
+          addInto(o, c00, c01);
+          if (lanes > 1) addInto(o + outStride, c10, c11);
+          if (lanes > 2) addInto(o + 2 * outStride, c20, c21);
+          if (lanes > 3) addInto(o + 3 * outStride, c30, c31);
+        }
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function addInto(p: usize, a: v128, b: v128): void {
+  v128.store(p, f32x4.add(v128.load(p), a));
+  v128.store(p, f32x4.add(v128.load(p, 16), b), 16);
+}
