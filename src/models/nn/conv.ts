@@ -1,6 +1,6 @@
 /**
  * 2-D convolutions (NHWC) and both their gradients on the wasm backend's own heap, by the AssemblyScript
- * kernels of src/models/kernels/assembly/conv.ts: a padded copy of the input, a packed filter (or output
+ * kernels of src/models/kernels/assembly/nn.ts: a padded copy of the input, a packed filter (or output
  * gradient), then one register-tiled GEMM call, writing straight into the output tensor's memory.
  *
  * - forward: y = act(conv(x, w) + bias), act ReLU or none;
@@ -15,86 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { setFlagsFromString } from 'node:v8';
-import { relaxedSimd, simd } from '../kernels/generated/conv.js';
-
-type Ptr = number;
-
-interface ConvExports {
-  spread(src: Ptr, dst: Ptr, n: number, h: number, w: number, c: number, hp: number, wp: number, top: number, left: number, sh: number, sw: number): void;
-  packFilter(w: Ptr, dst: Ptr, kh: number, kw: number, wc: number, wo: number, flip: number): void;
-  packColumns(src: Ptr, dst: Ptr, m: number, cols: number): void;
-  convForward(
-    xp: Ptr, w: Ptr, bias: Ptr, y: Ptr, n: number, hp: number, wp: number, cin: number,
-    kh: number, kw: number, oh: number, ow: number, cout: number, s: number, relu: number,
-  ): void;
-  filterGrad(
-    xp: Ptr, dy: Ptr, dw: Ptr, n: number, hp: number, wp: number, cin: number,
-    kh: number, kw: number, oh: number, ow: number, cout: number, s: number, blockRows: number,
-  ): void;
-}
-
-// The global WebAssembly object, typed locally: the project's TypeScript libs do not declare it.
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-/** The emscripten module behind the backend: its memory, and its allocator for scratch buffers. */
-interface HeapModule {
-  asm: { memory: object };
-  _malloc(bytes: number): Ptr;
-  _free(ptr: Ptr): void;
-}
-
-const decode = (b64: string): Uint8Array => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
-
-let fused: boolean | null = null;
-
-/**
- * Whether the kernels use fused multiply-adds: the relaxed-SIMD build validates (Chrome ≥ 114, Node ≥ 22;
- * Node 20's V8 has it behind a flag, set here before the check; the browser bundle's stand-in does nothing).
- */
-export function fusedMultiplyAdd(): boolean {
-  if (fused === null) {
-    setFlagsFromString('--experimental-wasm-relaxed-simd');
-    fused = wasm.validate(decode(relaxedSimd));
-  }
-  return fused;
-}
-
-const instances = new WeakMap<object, ConvExports>();
-
-function kernels(heap: HeapModule): ConvExports {
-  const memory = heap.asm.memory;
-  let k = instances.get(memory);
-  if (!k) {
-    const module = new wasm.Module(decode(fusedMultiplyAdd() ? relaxedSimd : simd));
-    k = new wasm.Instance(module, { env: { memory } }).exports as unknown as ConvExports;
-    instances.set(memory, k);
-  }
-  return k;
-}
-
-/** Runs `f` with scratch buffers of the given sizes (bytes) on the backend's heap, freed afterwards. */
-function withScratch<T>(heap: HeapModule, sizes: number[], f: (...ptrs: Ptr[]) => T): T {
-  const ptrs = sizes.map((s) => heap._malloc(s));
-  try {
-    return f(...ptrs);
-  } finally {
-    for (const p of ptrs) heap._free(p);
-  }
-}
-
-function offsetOf(backend: BackendWasm, t: tf.TensorInfo): Ptr {
-  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
-}
-
-function heapOf(backend: BackendWasm): HeapModule {
-  return backend.wasm as unknown as HeapModule;
-}
+import { heapOf, nnKernels, offsetOf, withScratch } from './wasm.js';
 
 /** What the kernels cover: NHWC, no dilation, float32. */
 function plain(info: tf.backend_util.Conv2DInfo, ...ts: tf.TensorInfo[]): boolean {
@@ -117,7 +38,7 @@ export function conv2dForward(backend: BackendWasm, x: tf.TensorInfo, filter: tf
   if (!plain(info, x, filter) || cout % 8 !== 0 || sh !== sw || (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== cout))) return null;
   const [hp, wp] = paddedSize(info);
   const heap = heapOf(backend);
-  const k = kernels(heap);
+  const k = nnKernels(heap);
   const out = backend.makeOutput([n, oh, ow, cout], 'float32');
   withScratch(heap, [4 * n * hp * wp * cin, 4 * kh * kw * cin * cout], (xp, panels) => {
     k.spread(offsetOf(backend, x), xp, n, h, w, cin, hp, wp, padInfo.top, padInfo.left, 1, 1);
@@ -138,7 +59,7 @@ export function conv2dFilterGradWasm(backend: BackendWasm, x: tf.TensorInfo, dy:
   const [hp, wp] = paddedSize(info);
   const m = n * oh * ow;
   const heap = heapOf(backend);
-  const k = kernels(heap);
+  const k = nnKernels(heap);
   const out = backend.makeOutput([kh, kw, cin, cout], 'float32');
   // 16 bytes past the padded input: the last tile of a row reads up to 3 values past its window
   withScratch(heap, [4 * n * hp * wp * cin + 16, 4 * m * cout], (xp, dyPanels) => {
@@ -162,7 +83,7 @@ export function conv2dInputGradWasm(backend: BackendWasm, dy: tf.TensorInfo, fil
   const wp = w + kw - 1;
   if (top < 0 || left < 0 || top + (oh - 1) * sh >= hp || left + (ow - 1) * sw >= wp) return null;
   const heap = heapOf(backend);
-  const k = kernels(heap);
+  const k = nnKernels(heap);
   const out = backend.makeOutput([n, h, w, cin], 'float32');
   withScratch(heap, [4 * n * hp * wp * cout, 4 * kh * kw * cin * cout], (dyp, panels) => {
     k.spread(offsetOf(backend, dy), dyp, n, oh, ow, cout, hp, wp, top, left, sh, sw);

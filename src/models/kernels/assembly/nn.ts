@@ -1,7 +1,7 @@
 /**
- * Convolution kernels for the neural networks (AssemblyScript, compiled by scripts/build-wasm.mjs): a
- * forward convolution and the filter gradient as register-tiled GEMMs in WebAssembly SIMD, working in place
- * on the TF.js wasm backend's heap (this module imports that memory and owns no data of its own).
+ * Neural-network kernels (AssemblyScript, compiled by scripts/build-wasm.mjs): a forward convolution and
+ * the filter gradient as register-tiled GEMMs in WebAssembly SIMD, and training-mode BatchNorm, working in
+ * place on the TF.js wasm backend's heap (this module imports that memory and owns no data of its own).
  *
  * Layouts are TF.js's: images NHWC, filters [KH, KW, C_in, C_out]. Inputs are first spread into a
  * zero-padded copy (`spread`), so a window row of an output pixel is KW·C contiguous floats
@@ -220,4 +220,87 @@ export function filterGrad(xp: usize, dy: usize, dw: usize, n: i32, hp: i32, wp:
 @inline function addInto(p: usize, a: v128, b: v128): void {
   v128.store(p, f32x4.add(v128.load(p), a));
   v128.store(p, f32x4.add(v128.load(p, 16), b), 16);
+}
+
+/**
+ * Training-mode BatchNorm statistics over the m rows of the [m, c] x (c even): mean[ch] and
+ * rstd[ch] = 1/√(var + eps) (float32 outputs), with the biased variance Σ(x − mean)²/m; both sums in
+ * float64, two channels per f64x2, in `acc` (c float64 of scratch).
+ */
+export function bnStats(x: usize, m: i32, c: i32, acc: usize, mean: usize, rstd: usize, eps: f64): void {
+  const row = <usize>c << 2;
+  const end = x + <usize>m * row;
+  memory.fill(acc, 0, <usize>c << 3);
+  for (let p = x; p < end; p += row) {
+    for (let ch: usize = 0; ch < <usize>c; ch += 2) {
+      const a = acc + (ch << 3);
+      v128.store(a, f64x2.add(v128.load(a), f64x2.promote_low_f32x4(v128.load64_zero(p + (ch << 2)))));
+    }
+  }
+  for (let ch: usize = 0; ch < <usize>c; ch++) {
+    const mu = load<f64>(acc + (ch << 3)) / <f64>m;
+    store<f32>(mean + (ch << 2), <f32>mu);
+    store<f64>(acc + (ch << 3), 0);
+  }
+  for (let p = x; p < end; p += row) {
+    for (let ch: usize = 0; ch < <usize>c; ch += 2) {
+      const a = acc + (ch << 3);
+      const d = f64x2.sub(f64x2.promote_low_f32x4(v128.load64_zero(p + (ch << 2))), f64x2.promote_low_f32x4(v128.load64_zero(mean + (ch << 2))));
+      v128.store(a, f64x2.add(v128.load(a), f64x2.mul(d, d)));
+    }
+  }
+  for (let ch: usize = 0; ch < <usize>c; ch++) {
+    store<f32>(rstd + (ch << 2), <f32>(1 / Math.sqrt(load<f64>(acc + (ch << 3)) / <f64>m + eps)));
+  }
+}
+
+/** xhat = (x − mean)·rstd and y = xhat·gamma + beta over the m rows of the [m, c] x (c a multiple of 4). */
+export function bnForward(x: usize, xhat: usize, y: usize, m: i32, c: i32, mean: usize, rstd: usize, gamma: usize, beta: usize): void {
+  const row = <usize>c << 2;
+  for (let r: usize = 0; r < <usize>m; r++) {
+    const o = r * row;
+    for (let ch: usize = 0; ch < row; ch += 16) {
+      const h = f32x4.mul(f32x4.sub(v128.load(x + o + ch), v128.load(mean + ch)), v128.load(rstd + ch));
+      v128.store(xhat + o + ch, h);
+      v128.store(y + o + ch, madd(h, v128.load(gamma + ch), v128.load(beta + ch)));
+    }
+  }
+}
+
+/**
+ * The gradient of bnForward: dbeta = Σ dy and dgamma = Σ dy·xhat over the m rows (float64 sums in `acc`, 2c
+ * float64 of scratch; float32 outputs), then dx = gamma·rstd·(dy − dbeta/m − xhat·dgamma/m). c is a
+ * multiple of 4; `scale` is c float32 of scratch.
+ */
+export function bnBackward(dy: usize, xhat: usize, dx: usize, m: i32, c: i32, gamma: usize, rstd: usize, dgamma: usize, dbeta: usize, acc: usize, scale: usize): void {
+  const row = <usize>c << 2;
+  const end = <usize>m * row;
+  const accG = acc + (<usize>c << 3);
+  memory.fill(acc, 0, <usize>c << 4);
+  for (let o: usize = 0; o < end; o += row) {
+    for (let ch: usize = 0; ch < row; ch += 8) {
+      const d = v128.load64_zero(dy + o + ch);
+      const a = acc + (ch << 1);
+      const g = accG + (ch << 1);
+      v128.store(a, f64x2.add(v128.load(a), f64x2.promote_low_f32x4(d)));
+      v128.store(g, f64x2.add(v128.load(g), f64x2.promote_low_f32x4(f32x4.mul(d, v128.load64_zero(xhat + o + ch)))));
+    }
+  }
+  const inv = 1 / <f64>m;
+  for (let ch: usize = 0; ch < <usize>c; ch++) {
+    const db = load<f64>(acc + (ch << 3));
+    const dg = load<f64>(accG + (ch << 3));
+    store<f32>(dbeta + (ch << 2), <f32>db);
+    store<f32>(dgamma + (ch << 2), <f32>dg);
+    // reused as float32 per channel: the mean of dy, the mean of dy·xhat, and gamma·rstd
+    store<f32>(acc + (ch << 2), <f32>(db * inv));
+    store<f32>(accG + (ch << 2), <f32>(dg * inv));
+    store<f32>(scale + (ch << 2), load<f32>(gamma + (ch << 2)) * load<f32>(rstd + (ch << 2)));
+  }
+  for (let o: usize = 0; o < end; o += row) {
+    for (let ch: usize = 0; ch < row; ch += 16) {
+      const inner = f32x4.sub(f32x4.sub(v128.load(dy + o + ch), v128.load(acc + ch)), f32x4.mul(v128.load(xhat + o + ch), v128.load(accG + ch)));
+      v128.store(dx + o + ch, f32x4.mul(inner, v128.load(scale + ch)));
+    }
+  }
 }

@@ -1,0 +1,92 @@
+/**
+ * The WebAssembly kernels of src/models/kernels/assembly/nn.ts (convolutions, BatchNorm) on the TF.js
+ * wasm backend: one instance per backend, importing the backend's memory, so the kernels read and write
+ * tensors in place; scratch buffers come from the backend's allocator. The relaxed-SIMD build (fused
+ * multiply-add) is taken where the engine validates it, the plain SIMD build elsewhere.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { setFlagsFromString } from 'node:v8';
+import { relaxedSimd, simd } from '../kernels/generated/nn.js';
+
+export type Ptr = number;
+
+export interface NnExports {
+  spread(src: Ptr, dst: Ptr, n: number, h: number, w: number, c: number, hp: number, wp: number, top: number, left: number, sh: number, sw: number): void;
+  packFilter(w: Ptr, dst: Ptr, kh: number, kw: number, wc: number, wo: number, flip: number): void;
+  packColumns(src: Ptr, dst: Ptr, m: number, cols: number): void;
+  convForward(
+    xp: Ptr, w: Ptr, bias: Ptr, y: Ptr, n: number, hp: number, wp: number, cin: number,
+    kh: number, kw: number, oh: number, ow: number, cout: number, s: number, relu: number,
+  ): void;
+  filterGrad(
+    xp: Ptr, dy: Ptr, dw: Ptr, n: number, hp: number, wp: number, cin: number,
+    kh: number, kw: number, oh: number, ow: number, cout: number, s: number, blockRows: number,
+  ): void;
+  bnStats(x: Ptr, m: number, c: number, acc: Ptr, mean: Ptr, rstd: Ptr, eps: number): void;
+  bnForward(x: Ptr, xhat: Ptr, y: Ptr, m: number, c: number, mean: Ptr, rstd: Ptr, gamma: Ptr, beta: Ptr): void;
+  bnBackward(dy: Ptr, xhat: Ptr, dx: Ptr, m: number, c: number, gamma: Ptr, rstd: Ptr, dgamma: Ptr, dbeta: Ptr, acc: Ptr, scale: Ptr): void;
+}
+
+// The global WebAssembly object, typed locally: the project's TypeScript libs do not declare it.
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** The emscripten module behind the backend: its memory, and its allocator for scratch buffers. */
+export interface HeapModule {
+  asm: { memory: object };
+  _malloc(bytes: number): Ptr;
+  _free(ptr: Ptr): void;
+}
+
+const decode = (b64: string): Uint8Array => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+
+let fused: boolean | null = null;
+
+/**
+ * Whether the kernels use fused multiply-adds: the relaxed-SIMD build validates (Chrome ≥ 114, Node ≥ 22;
+ * Node 20's V8 has it behind a flag, set here before the check; the browser bundle's stand-in does nothing).
+ */
+export function fusedMultiplyAdd(): boolean {
+  if (fused === null) {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+    fused = wasm.validate(decode(relaxedSimd));
+  }
+  return fused;
+}
+
+const instances = new WeakMap<object, NnExports>();
+
+/** The kernels of src/models/kernels/assembly/nn.ts, instantiated once on the backend's memory. */
+export function nnKernels(heap: HeapModule): NnExports {
+  const memory = heap.asm.memory;
+  let k = instances.get(memory);
+  if (!k) {
+    const module = new wasm.Module(decode(fusedMultiplyAdd() ? relaxedSimd : simd));
+    k = new wasm.Instance(module, { env: { memory } }).exports as unknown as NnExports;
+    instances.set(memory, k);
+  }
+  return k;
+}
+
+/** Runs `f` with scratch buffers of the given sizes (bytes) on the backend's heap, freed afterwards. */
+export function withScratch<T>(heap: HeapModule, sizes: number[], f: (...ptrs: Ptr[]) => T): T {
+  const ptrs = sizes.map((s) => heap._malloc(s));
+  try {
+    return f(...ptrs);
+  } finally {
+    for (const p of ptrs) heap._free(p);
+  }
+}
+
+export function offsetOf(backend: BackendWasm, t: tf.TensorInfo): Ptr {
+  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
+}
+
+export function heapOf(backend: BackendWasm): HeapModule {
+  return backend.wasm as unknown as HeapModule;
+}
