@@ -68,6 +68,10 @@ const CASES: [number, number, number, number, number, number, number, Pad][] = [
   [2, 11, 10, 8, 16, 5, 2, 'same'],
   [1, 9, 7, 5, 8, 3, 2, 1],
   [2, 7, 9, 24, 8, 3, 1, 0],
+  [2, 8, 8, 8, 16, 3, 2, 1],
+  [1, 9, 7, 8, 8, 3, 2, 1],
+  [1, 10, 11, 8, 8, 3, 3, 1],
+  [2, 9, 8, 16, 8, 1, 2, 0],
 ];
 
 describe.each(CASES)('conv gradients, wasm vs CPU: x [%i, %i, %i, %i], %i outputs, filter size %i, stride %i, pad %s', (n, h, w, cin, cout, k, stride, pad) => {

@@ -13,14 +13,16 @@ export type Ptr = number;
 
 export interface NnExports {
   spread(src: Ptr, dst: Ptr, n: number, h: number, w: number, c: number, hp: number, wp: number, top: number, left: number, sh: number, sw: number): void;
-  packFilter(w: Ptr, dst: Ptr, kh: number, kw: number, wc: number, wo: number, flip: number): void;
+  packFilter(
+    w: Ptr, dst: Ptr, kh: number, kw: number, wc: number, wo: number, flip: number, i0: number, j0: number, si: number, sj: number, nI: number, nJ: number,
+  ): void;
   packColumns(src: Ptr, dst: Ptr, m: number, cols: number): void;
   convForward(
     xp: Ptr, w: Ptr, bias: Ptr, y: Ptr, n: number, hp: number, wp: number, cin: number,
-    kh: number, kw: number, oh: number, ow: number, cout: number, s: number, relu: number,
+    kh: number, kw: number, oh: number, ow: number, cout: number, s: number, relu: number, outImage: number, outRow: number, outPix: number,
   ): void;
   filterGrad(
-    xp: Ptr, dy: Ptr, dw: Ptr, n: number, hp: number, wp: number, cin: number,
+    xp: Ptr, dy: Ptr, dw: Ptr, rows: Ptr, n: number, hp: number, wp: number, cin: number,
     kh: number, kw: number, oh: number, ow: number, cout: number, s: number, blockRows: number,
   ): void;
   bnStats(x: Ptr, m: number, c: number, acc: Ptr, mean: Ptr, rstd: Ptr, eps: number): void;

@@ -38,22 +38,23 @@ export function spread(src: usize, dst: usize, n: i32, h: i32, w: i32, c: i32, h
 }
 
 /**
- * A filter as panels of 8 output channels, the layout convForward reads: dst[p][k][v] for panel p, reduction
- * index k = (i·KW + j)·cin + ci and output channel co = 8p + v. flip = 0: the [kh, kw, wc, wo] filter w as
- * it is (cin = wc, cout = wo). flip = 1: the filter of the input gradient, rotated by 180° with its
- * channel axes swapped (cin = wo, cout = wc): value w[kh−1−i, kw−1−j, co, ci]. cout is a multiple of 8.
+ * Taps of a filter as panels of 8 output channels, the layout convForward reads: dst[p][k][v] for panel p,
+ * reduction index k = (a·nJ + b)·cin + ci and output channel co = 8p + v, over the taps (i0 + si·a, j0 + sj·b),
+ * a < nI, b < nJ, of the [kh, kw, wc, wo] filter w. flip = 0: the filter as it is (cin = wc, cout = wo).
+ * flip = 1: the filter of the input gradient, its taps in reverse order and its channel axes swapped
+ * (cin = wo, cout = wc): value w[i0 + si·(nI−1−a), j0 + sj·(nJ−1−b), co, ci]. cout is a multiple of 8.
  */
-export function packFilter(w: usize, dst: usize, kh: i32, kw: i32, wc: i32, wo: i32, flip: i32): void {
+export function packFilter(w: usize, dst: usize, kh: i32, kw: i32, wc: i32, wo: i32, flip: i32, i0: i32, j0: i32, si: i32, sj: i32, nI: i32, nJ: i32): void {
   const cin = flip ? wo : wc;
   const cout = flip ? wc : wo;
   // strides (floats) of w along the packed input and output channel
   const sci = flip ? 1 : wo;
   const sco = flip ? wo : 1;
   for (let p = 0; p < cout; p += 8) {
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const ii = flip ? kh - 1 - i : i;
-        const jj = flip ? kw - 1 - j : j;
+    for (let a = 0; a < nI; a++) {
+      for (let b = 0; b < nJ; b++) {
+        const ii = i0 + si * (flip ? nI - 1 - a : a);
+        const jj = j0 + sj * (flip ? nJ - 1 - b : b);
         const tap = w + (<usize>(ii * kw + jj) * <usize>wc * <usize>wo << 2);
         for (let ci = 0; ci < cin; ci++) {
           const src = tap + (<usize>(ci * sci + p * sco) << 2);
@@ -81,19 +82,22 @@ export function packColumns(src: usize, dst: usize, m: i32, cols: i32): void {
 
 /**
  * y[b, oy, z, co] = act(bias[co] + Σ_{i < kh} Σ_{q < kw·cin} xp[b, oy·s + i, z·s, q] · w[i, q, co]) with xp
- * padded ([n, hp, wp, cin]), w packed by packFilter, y [n, oh, ow, cout]; bias 0 for none; relu ≠ 0 clamps
- * at 0. Output pixels are taken 4 at a time along a row, channels 8 at a time.
+ * padded ([n, hp, wp, cin]), w packed by packFilter; bias 0 for none; relu ≠ 0 clamps at 0. Output pixel
+ * (b, oy, z) starts at y + b·outImage + oy·outRow + z·outPix (bytes): a [n, oh, ow, cout] tensor, or one
+ * stride phase of a larger one. Output pixels are taken 4 at a time along a row, channels 8 at a time.
  */
-export function convForward(xp: usize, w: usize, bias: usize, y: usize, n: i32, hp: i32, wp: i32, cin: i32, kh: i32, kw: i32, oh: i32, ow: i32, cout: i32, s: i32, relu: i32): void {
+export function convForward(
+  xp: usize, w: usize, bias: usize, y: usize, n: i32, hp: i32, wp: i32, cin: i32, kh: i32, kw: i32, oh: i32, ow: i32, cout: i32, s: i32, relu: i32,
+  outImage: usize, outRow: usize, outPix: usize,
+): void {
   const q = kw * cin;
   const rowStride = <usize>wp * <usize>cin << 2; // bytes between rows of xp
   const pixStride = <usize>s * <usize>cin << 2; // between the windows of neighbouring output pixels
-  const outStride = <usize>cout << 2;
   const panelBytes = <usize>kh * <usize>q << 5;
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < oh; oy++) {
       const win = xp + <usize>(b * hp + oy * s) * rowStride;
-      const out = y + <usize>(b * oh + oy) * <usize>ow * outStride;
+      const out = y + <usize>b * outImage + <usize>oy * outRow;
       for (let p = 0; p < cout; p += 8) {
         const panel = w + <usize>(p >> 3) * panelBytes;
         const b0 = bias ? v128.load(bias + (<usize>p << 2)) : f32x4.splat(0);
@@ -129,11 +133,11 @@ export function convForward(xp: usize, w: usize, bias: usize, y: usize, n: i32, 
             c20 = f32x4.max(c20, zero); c21 = f32x4.max(c21, zero);
             c30 = f32x4.max(c30, zero); c31 = f32x4.max(c31, zero);
           }
-          const o = out + <usize>z * outStride + (<usize>p << 2);
+          const o = out + <usize>z * outPix + (<usize>p << 2);
           v128.store(o, c00); v128.store(o, c01, 16);
-          v128.store(o + outStride, c10); v128.store(o + outStride, c11, 16);
-          v128.store(o + 2 * outStride, c20); v128.store(o + 2 * outStride, c21, 16);
-          v128.store(o + 3 * outStride, c30); v128.store(o + 3 * outStride, c31, 16);
+          v128.store(o + outPix, c10); v128.store(o + outPix, c11, 16);
+          v128.store(o + 2 * outPix, c20); v128.store(o + 2 * outPix, c21, 16);
+          v128.store(o + 3 * outPix, c30); v128.store(o + 3 * outPix, c31, 16);
         }
         for (; z < ow; z++) {
           let c00 = b0, c01 = b1;
@@ -151,7 +155,7 @@ export function convForward(xp: usize, w: usize, bias: usize, y: usize, n: i32, 
             c00 = f32x4.max(c00, f32x4.splat(0));
             c01 = f32x4.max(c01, f32x4.splat(0));
           }
-          const o = out + <usize>z * outStride + (<usize>p << 2);
+          const o = out + <usize>z * outPix + (<usize>p << 2);
           v128.store(o, c00);
           v128.store(o, c01, 16);
         }
@@ -162,46 +166,53 @@ export function convForward(xp: usize, w: usize, bias: usize, y: usize, n: i32, 
 
 /**
  * dw[i, q, co] = Σ_{b, oy, z} xp[b, oy·s + i, z·s, q] · dy[b, oy, z, co]: the filter gradient ([kh, kw, cin,
- * cout], q = j·cin + ci) from the padded input xp ([n, hp, wp, cin]; 16 bytes readable past its end) and dy
- * packed by packColumns. Summed over blocks of `blockRows` output rows (cache-sized), 4 q by 8 channels
- * per tile in registers, each block's sums added into dw.
+ * cout], q = j·cin + ci) from the padded input xp ([n, hp, wp, cin]) and dy packed by packColumns. Over
+ * blocks of `blockRows` output rows (cache-sized): for each filter row i, the block's window rows are
+ * gathered into `rows` (one run of kw·cin values per output pixel, 16 bytes of slack after the last), so
+ * that a tile's sum over the block is one loop however narrow the image; 4 q by 8 channels per tile in
+ * registers, each block's sums added into dw.
  */
-export function filterGrad(xp: usize, dy: usize, dw: usize, n: i32, hp: i32, wp: i32, cin: i32, kh: i32, kw: i32, oh: i32, ow: i32, cout: i32, s: i32, blockRows: i32): void {
+export function filterGrad(xp: usize, dy: usize, dw: usize, rows: usize, n: i32, hp: i32, wp: i32, cin: i32, kh: i32, kw: i32, oh: i32, ow: i32, cout: i32, s: i32, blockRows: i32): void {
   const q = kw * cin;
+  const run = <usize>q << 2;
   const m = <usize>n * <usize>oh * <usize>ow;
   const rowStride = <usize>wp * <usize>cin << 2;
   const pixStride = <usize>s * <usize>cin << 2;
   const outStride = <usize>cout << 2;
   memory.fill(dw, 0, <usize>kh * <usize>q * outStride);
-  const rows = n * oh;
-  for (let r0 = 0; r0 < rows; r0 += blockRows) {
-    const r1 = min(r0 + blockRows, rows);
+  const allRows = n * oh;
+  for (let r0 = 0; r0 < allRows; r0 += blockRows) {
+    const r1 = min(r0 + blockRows, allRows);
+    const pixels = <usize>(r1 - r0) * <usize>ow;
     for (let i = 0; i < kh; i++) {
+      let dst = rows;
+      for (let r = r0; r < r1; r++) {
+        const b = r / oh;
+        let src = xp + <usize>(b * hp + (r - b * oh) * s + i) * rowStride;
+        for (let z = 0; z < ow; z++, src += pixStride, dst += run) memory.copy(dst, src, run);
+      }
       for (let qt = 0; qt < q; qt += 4) {
         for (let p = 0; p < cout; p += 8) {
           let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
           let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
           let pb = dy + ((<usize>(p >> 3) * m + <usize>r0 * <usize>ow) << 5);
-          for (let r = r0; r < r1; r++) {
-            const b = r / oh;
-            const oy = r - b * oh;
-            let pa = xp + <usize>(b * hp + oy * s + i) * rowStride + (<usize>qt << 2);
-            for (let z = 0; z < ow; z++, pa += pixStride, pb += 32) {
-              const d0 = v128.load(pb);
-              const d1 = v128.load(pb, 16);
-              let x = v128.load32_splat(pa);
-              c00 = madd(x, d0, c00);
-              c01 = madd(x, d1, c01);
-              x = v128.load32_splat(pa, 4);
-              c10 = madd(x, d0, c10);
-              c11 = madd(x, d1, c11);
-              x = v128.load32_splat(pa, 8);
-              c20 = madd(x, d0, c20);
-              c21 = madd(x, d1, c21);
-              x = v128.load32_splat(pa, 12);
-              c30 = madd(x, d0, c30);
-              c31 = madd(x, d1, c31);
-            }
+          let pa = rows + (<usize>qt << 2);
+          const end = pa + pixels * run;
+          for (; pa < end; pa += run, pb += 32) {
+            const d0 = v128.load(pb);
+            const d1 = v128.load(pb, 16);
+            let x = v128.load32_splat(pa);
+            c00 = madd(x, d0, c00);
+            c01 = madd(x, d1, c01);
+            x = v128.load32_splat(pa, 4);
+            c10 = madd(x, d0, c10);
+            c11 = madd(x, d1, c11);
+            x = v128.load32_splat(pa, 8);
+            c20 = madd(x, d0, c20);
+            c21 = madd(x, d1, c21);
+            x = v128.load32_splat(pa, 12);
+            c30 = madd(x, d0, c30);
+            c31 = madd(x, d1, c31);
           }
           // lanes past q belong to the next pixel: computed, never stored
           const o = dw + (<usize>(i * q + qt) * <usize>cout + <usize>p << 2);
