@@ -40,7 +40,7 @@ export function conv2dForward(backend: BackendWasm, x: tf.TensorInfo, filter: tf
   const k = nnKernels(heap);
   const out = backend.makeOutput([n, oh, ow, cout], 'float32');
   withScratch(heap, [4 * n * hp * wp * cin, 4 * kh * kw * cin * cout], (xp, panels) => {
-    k.spread(offsetOf(backend, x), xp, n, h, w, cin, hp, wp, padInfo.top, padInfo.left, 1, 1);
+    k.pad(offsetOf(backend, x), xp, n, h, w, cin, hp, wp, padInfo.top, padInfo.left);
     k.packFilter(offsetOf(backend, filter), panels, kh, kw, cin, cout, 0, 0, 0, 1, 1, kh, kw);
     const pix = 4 * cout;
     k.convForward(xp, panels, bias ? offsetOf(backend, bias) : 0, offsetOf(backend, out), n, hp, wp, cin, kh, kw, oh, ow, cout, sh, relu ? 1 : 0, oh * ow * pix, ow * pix, pix);
@@ -64,7 +64,7 @@ export function conv2dFilterGradWasm(backend: BackendWasm, x: tf.TensorInfo, dy:
   const blockRows = Math.max(1, Math.round(FILTER_GRAD_BLOCK_PIXELS / ow));
   const rowsBytes = 4 * Math.min(blockRows, n * oh) * ow * kw * cin + 16;
   withScratch(heap, [4 * n * hp * wp * cin, 4 * m * cout, rowsBytes], (xp, dyPanels, rows) => {
-    k.spread(offsetOf(backend, x), xp, n, h, w, cin, hp, wp, padInfo.top, padInfo.left, 1, 1);
+    k.pad(offsetOf(backend, x), xp, n, h, w, cin, hp, wp, padInfo.top, padInfo.left);
     k.packColumns(offsetOf(backend, dy), dyPanels, m, cout);
     k.filterGrad(xp, dyPanels, offsetOf(backend, out), rows, n, hp, wp, cin, kh, kw, oh, ow, cout, sh, blockRows);
   });
@@ -109,7 +109,7 @@ export function conv2dInputGradWasm(backend: BackendWasm, dy: tf.TensorInfo, fil
       const hp = Math.max(r.count + r.taps - 1, r.pad + oh);
       const wp = Math.max(c.count + c.taps - 1, c.pad + ow);
       withScratch(heap, [4 * n * hp * wp * cout, 4 * r.taps * c.taps * cin * cout], (dyp, panels) => {
-        k.spread(offsetOf(backend, dy), dyp, n, oh, ow, cout, hp, wp, r.pad, c.pad, 1, 1);
+        k.pad(offsetOf(backend, dy), dyp, n, oh, ow, cout, hp, wp, r.pad, c.pad);
         k.packFilter(offsetOf(backend, filter), panels, kh, kw, cin, cout, 1, r.phase, c.phase, sh, sw, r.taps, c.taps);
         const base = offsetOf(backend, out) + (r.first * w + c.first) * pix;
         k.convForward(dyp, panels, 0, base, n, hp, wp, cout, r.taps, c.taps, r.count, c.count, cin, 1, 0, h * w * pix, sh * w * pix, sw * pix);

@@ -12,7 +12,7 @@ import { relaxedSimd, simd } from '../kernels/generated/nn.js';
 export type Ptr = number;
 
 export interface NnExports {
-  spread(src: Ptr, dst: Ptr, n: number, h: number, w: number, c: number, hp: number, wp: number, top: number, left: number, sh: number, sw: number): void;
+  pad(src: Ptr, dst: Ptr, n: number, h: number, w: number, c: number, hp: number, wp: number, top: number, left: number): void;
   packFilter(
     w: Ptr, dst: Ptr, kh: number, kw: number, wc: number, wo: number, flip: number, i0: number, j0: number, si: number, sj: number, nI: number, nJ: number,
   ): void;

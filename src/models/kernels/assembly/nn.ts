@@ -3,8 +3,8 @@
  * the filter gradient as register-tiled GEMMs in WebAssembly SIMD, and training-mode BatchNorm, working in
  * place on the TF.js wasm backend's heap (this module imports that memory and owns no data of its own).
  *
- * Layouts are TF.js's: images NHWC, filters [KH, KW, C_in, C_out]. Inputs are first spread into a
- * zero-padded copy (`spread`), so a window row of an output pixel is KW·C contiguous floats
+ * Layouts are TF.js's: images NHWC, filters [KH, KW, C_in, C_out]. Inputs are first copied into a
+ * zero-padded copy (`pad`), so a window row of an output pixel is KW·C contiguous floats
  * (q = j·C + c) and no kernel loop tests borders. Every tile keeps 4 × 8 float32 sums in eight f32x4
  * registers: each step broadcasts 4 input values and loads 8 filter (or output-gradient) values.
  *
@@ -19,21 +19,26 @@
 }
 
 /**
- * dst[b, top + y·sh, left + z·sw, :] = src[b, y, z, :] for the [n, h, w, c] src, zero elsewhere in the
- * [n, hp, wp, c] dst: zero padding (sh = sw = 1), or padding and dilation (a strided input gradient).
+ * dst[b, top + y, left + z, :] = src[b, y, z, :] for the [n, h, w, c] src, zero elsewhere in the
+ * [n, hp, wp, c] dst (hp ≥ top + h, wp ≥ left + w): zero padding, each byte of dst written once.
  */
-export function spread(src: usize, dst: usize, n: i32, h: i32, w: i32, c: i32, hp: i32, wp: i32, top: i32, left: i32, sh: i32, sw: i32): void {
+export function pad(src: usize, dst: usize, n: i32, h: i32, w: i32, c: i32, hp: i32, wp: i32, top: i32, left: i32): void {
   const pix = <usize>c << 2;
-  memory.fill(dst, 0, <usize>n * <usize>hp * <usize>wp * pix);
+  const row = <usize>wp * pix;
+  const before = <usize>left * pix;
+  const inner = <usize>w * pix;
+  const after = row - before - inner;
   for (let b = 0; b < n; b++) {
-    for (let y = 0; y < h; y++) {
-      let s = src + <usize>(b * h + y) * <usize>w * pix;
-      let d = dst + (<usize>(b * hp + top + y * sh) * <usize>wp + <usize>left) * pix;
-      if (sw == 1) memory.copy(d, s, <usize>w * pix);
-      else {
-        for (let z = 0; z < w; z++, s += pix, d += <usize>sw * pix) memory.copy(d, s, pix);
-      }
+    const image = dst + <usize>b * <usize>hp * row;
+    memory.fill(image, 0, <usize>top * row);
+    let s = src + <usize>b * <usize>h * inner;
+    let d = image + <usize>top * row;
+    for (let y = 0; y < h; y++, s += inner, d += row) {
+      memory.fill(d, 0, before);
+      memory.copy(d + before, s, inner);
+      memory.fill(d + before + inner, 0, after);
     }
+    memory.fill(d, 0, <usize>(hp - top - h) * row);
   }
 }
 
