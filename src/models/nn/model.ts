@@ -14,7 +14,7 @@ import { rngFor } from '../../core/rng.js';
 import type { Dataset, DenseMatrix, Matrix, Metric, Model, ModelSpec, ParamLayout } from '../types.js';
 import { blockParts, networkOf, type Layer, type Network } from './arch.js';
 import { tf } from './backend.js';
-import { BN_EPS, batchNormTrain, maxPool2x2 } from './kernels.js';
+import { BN_EPS, batchNormTrain, maxPool2x2, readFloats } from './kernels.js';
 
 export { setupWasmBackend } from './backend.js';
 
@@ -130,7 +130,7 @@ export class NnModel implements Model {
         loss += w * value.dataSync()[0]!;
         grads.forEach((g, i) => {
           const seg = this.layout.segments[i]!;
-          const v = g.dataSync() as Float32Array;
+          const v = readFloats(g);
           const out = grad.subarray(seg.offset, seg.offset + seg.size);
           if (chunks.length === 1) out.set(v);
           else for (let j = 0; j < v.length; j++) out[j]! += w * v[j]!;
