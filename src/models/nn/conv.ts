@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapOf, nnKernels, offsetOf, withScratch } from './wasm.js';
+import { heapOf, nnKernels, offsetOf, withScratch, type HeapModule, type Ptr } from './wasm.js';
 
 /** What the kernels cover: NHWC, no dilation, float32. */
 function plain(info: tf.backend_util.Conv2DInfo, ...ts: tf.TensorInfo[]): boolean {
@@ -35,17 +35,62 @@ export function conv2dForward(backend: BackendWasm, x: tf.TensorInfo, filter: tf
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: cin, outHeight: oh, outWidth: ow, outChannels: cout } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, padInfo } = info;
   if (!plain(info, x, filter) || cout % 8 !== 0 || sh !== sw || (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== cout))) return null;
-  const [hp, wp] = paddedSize(info);
   const heap = heapOf(backend);
   const k = nnKernels(heap);
   const out = backend.makeOutput([n, oh, ow, cout], 'float32');
+  const pix = 4 * cout;
+  if (kh === 3 && kw === 3 && sh === 1 && cin % 4 === 0) {
+    const image = { n, h, w, c: cin, top: padInfo.top, left: padInfo.left };
+    winograd(heap, offsetOf(backend, x), image, offsetOf(backend, filter), 0, bias ? offsetOf(backend, bias) : 0, relu, offsetOf(backend, out), [oh, ow, cout], [oh * ow * pix, ow * pix, pix]);
+    return out;
+  }
+  const [hp, wp] = paddedSize(info);
   withScratch(heap, [4 * n * hp * wp * cin, 4 * kh * kw * cin * cout], (xp, panels) => {
     k.pad(offsetOf(backend, x), xp, n, h, w, cin, hp, wp, padInfo.top, padInfo.left);
     k.packFilter(offsetOf(backend, filter), panels, kh, kw, cin, cout, 0, 0, 0, 1, 1, kh, kw);
-    const pix = 4 * cout;
     k.convForward(xp, panels, bias ? offsetOf(backend, bias) : 0, offsetOf(backend, out), n, hp, wp, cin, kh, kw, oh, ow, cout, sh, relu ? 1 : 0, oh * ow * pix, ow * pix, pix);
   });
   return out;
+}
+
+/** An NHWC input on the heap and its zero padding before the first row and column. */
+interface PaddedImage {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  top: number;
+  left: number;
+}
+
+/**
+ * A 3×3 stride-1 convolution by Winograd F(2×2, 3×3) (src/models/kernels/assembly/nn.ts): the padded input
+ * cut into 4×4 tiles two apart, transformed; the [3, 3, wc, wo] filter at `filter` transformed (flip = 1:
+ * rotated and transposed, for an input gradient); 16 GEMMs (convForward as 1×1 convolutions over rows of
+ * tiles); the [oh, ow, cout] output transformed back, with bias (0: none) and ReLU, at `out` with the
+ * given [image, row, pixel] byte strides. Needs c a multiple of 4 and cout of 8.
+ */
+function winograd(heap: HeapModule, src: Ptr, x: PaddedImage, filter: Ptr, flip: 0 | 1, bias: Ptr, relu: boolean, out: Ptr, [oh, ow, cout]: number[], strides: number[]): void {
+  const k = nnKernels(heap);
+  const { n, h, w, c, top, left } = x;
+  const [th, tw] = [Math.ceil(oh! / 2), Math.ceil(ow! / 2)];
+  const hp = Math.max(2 * th + 2, top + h);
+  const wp = Math.max(2 * tw + 2, left + w);
+  const tiles = n * th * tw;
+  // the GEMMs' rows of tiles: up to 64 tiles, whose inputs stay in cache across the output panels
+  const perRow = [64, 32, 16, 8, 4].find((d) => tiles % d === 0) ?? tiles;
+  const rows = tiles / perRow;
+  const [wc, wo] = flip ? [cout!, c] : [c, cout!];
+  withScratch(heap, [4 * n * hp * wp * c, 64 * c * cout!, 64 * c * cout!, 64 * tiles * c, 64 * tiles * cout!], (xp, u, panels, v, m) => {
+    k.pad(src, xp, n, h, w, c, hp, wp, top, left);
+    k.winogradFilter(filter, u, wc, wo);
+    k.packWinograd(u, panels, wc, wo, flip);
+    k.winogradInput(xp, v, n, hp, wp, c, th, tw);
+    for (let xi = 0; xi < 16; xi++) {
+      k.convForward(v + 4 * xi * tiles * c, panels + 4 * xi * c * cout!, 0, m + 4 * xi * tiles * cout!, 1, rows, perRow, c, 1, 1, rows, perRow, cout!, 1, 0, 0, 4 * perRow * cout!, 4 * cout!);
+    }
+    k.winogradOutput(m, out, bias, relu ? 1 : 0, n, oh!, ow!, cout!, th, tw, strides[0]!, strides[1]!, strides[2]!);
+  });
 }
 
 /** Output rows per block of the filter gradient: about 256 output pixels, whose x and dy stay in cache. */
@@ -103,6 +148,11 @@ export function conv2dInputGradWasm(backend: BackendWasm, dy: tf.TensorInfo, fil
   // positions no tap reaches (a filter smaller than its stride) stay zero
   if (rows.includes(null) || cols.includes(null)) (backend.typedArrayFromHeap(out) as Float32Array).fill(0);
   const pix = 4 * cin;
+  if (kh === 3 && kw === 3 && sh === 1 && sw === 1 && cout % 4 === 0) {
+    const image = { n, h: oh, w: ow, c: cout, top: rows[0]!.pad, left: cols[0]!.pad };
+    winograd(heap, offsetOf(backend, dy), image, offsetOf(backend, filter), 1, 0, false, offsetOf(backend, out), [h, w, cin], [h * w * pix, w * pix, pix]);
+    return out;
+  }
   for (const r of rows) {
     for (const c of cols) {
       if (!r || !c) continue;

@@ -25,6 +25,12 @@ export interface NnExports {
     xp: Ptr, dy: Ptr, dw: Ptr, rows: Ptr, n: number, hp: number, wp: number, cin: number,
     kh: number, kw: number, oh: number, ow: number, cout: number, s: number, blockRows: number,
   ): void;
+  winogradFilter(w: Ptr, u: Ptr, wc: number, wo: number): void;
+  packWinograd(u: Ptr, dst: Ptr, wc: number, wo: number, flip: number): void;
+  winogradInput(xp: Ptr, v: Ptr, n: number, hp: number, wp: number, c: number, th: number, tw: number): void;
+  winogradOutput(
+    m: Ptr, y: Ptr, bias: Ptr, relu: number, n: number, oh: number, ow: number, cout: number, th: number, tw: number, outImage: number, outRow: number, outPix: number,
+  ): void;
   bnStats(x: Ptr, m: number, c: number, acc: Ptr, mean: Ptr, rstd: Ptr, eps: number): void;
   bnForward(x: Ptr, xhat: Ptr, y: Ptr, m: number, c: number, mean: Ptr, rstd: Ptr, gamma: Ptr, beta: Ptr): void;
   bnBackward(dy: Ptr, xhat: Ptr, dx: Ptr, m: number, c: number, gamma: Ptr, rstd: Ptr, dgamma: Ptr, dbeta: Ptr, acc: Ptr, scale: Ptr): void;

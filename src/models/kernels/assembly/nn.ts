@@ -320,3 +320,178 @@ export function bnBackward(dy: usize, xhat: usize, dx: usize, m: i32, c: i32, ga
     }
   }
 }
+
+// Winograd F(2×2, 3×3): a 3×3 stride-1 convolution as 16 GEMMs of 4×4-transformed input tiles by the
+// transformed filter, 16 multiplications per 2×2 outputs and channel pair where the direct form needs 36
+// (Lavin and Gray, 2016). Transforms: V = Bᵀ d B per 4×4 input tile d, U = G g Gᵀ per 3×3 filter g, then
+// M = V·U per transformed position ξ = 4r + s, and the 2×2 output Aᵀ M A.
+
+/**
+ * u[ξ][ci][co] = (G g Gᵀ)[ξ] for the 3×3 taps g of each channel pair of the [3, 3, wc, wo] filter w (wo a
+ * multiple of 4), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]; four output channels per vector.
+ */
+export function winogradFilter(w: usize, u: usize, wc: i32, wo: i32): void {
+  const tap = <usize>wc * <usize>wo << 2; // bytes between taps
+  const plane = tap; // bytes between ξ planes of u: [wc, wo] each
+  const half = f32x4.splat(0.5);
+  for (let o: usize = 0; o < tap; o += 16) {
+    const g = w + o;
+    // rows of G·g: columns j = 0..2 of the 3 taps of each row
+    const g00 = v128.load(g), g01 = v128.load(g + tap), g02 = v128.load(g + 2 * tap);
+    const g10 = v128.load(g + 3 * tap), g11 = v128.load(g + 4 * tap), g12 = v128.load(g + 5 * tap);
+    const g20 = v128.load(g + 6 * tap), g21 = v128.load(g + 7 * tap), g22 = v128.load(g + 8 * tap);
+    // t = G·g (4 rows × 3 columns)
+    const t00 = g00, t01 = g01, t02 = g02;
+    const t10 = f32x4.mul(half, f32x4.add(f32x4.add(g00, g10), g20));
+    const t11 = f32x4.mul(half, f32x4.add(f32x4.add(g01, g11), g21));
+    const t12 = f32x4.mul(half, f32x4.add(f32x4.add(g02, g12), g22));
+    const t20 = f32x4.mul(half, f32x4.add(f32x4.sub(g00, g10), g20));
+    const t21 = f32x4.mul(half, f32x4.add(f32x4.sub(g01, g11), g21));
+    const t22 = f32x4.mul(half, f32x4.add(f32x4.sub(g02, g12), g22));
+    const t30 = g20, t31 = g21, t32 = g22;
+    const dst = u + o;
+    filterRow(dst, plane, t00, t01, t02, half);
+    filterRow(dst + 4 * plane, plane, t10, t11, t12, half);
+    filterRow(dst + 8 * plane, plane, t20, t21, t22, half);
+    filterRow(dst + 12 * plane, plane, t30, t31, t32, half);
+  }
+}
+
+/** One row of (G·g)·Gᵀ: the four ξ = 4r + 0..3 of a row (a, b, c) of G·g, planes `plane` bytes apart. */
+// @ts-ignore: decorator
+@inline function filterRow(dst: usize, plane: usize, a: v128, b: v128, c: v128, half: v128): void {
+  v128.store(dst, a);
+  v128.store(dst + plane, f32x4.mul(half, f32x4.add(f32x4.add(a, b), c)));
+  v128.store(dst + 2 * plane, f32x4.mul(half, f32x4.add(f32x4.sub(a, b), c)));
+  v128.store(dst + 3 * plane, c);
+}
+
+/**
+ * The transformed filter as panels of 8 output channels per ξ, the layout convForward reads for a 1×1
+ * convolution: dst[ξ][p][ci][v]. flip = 0: from u[ξ][ci][8p + v] (cin = wc, cout = wo). flip = 1: the input
+ * gradient's filter (rotated by 180°, channel axes swapped: cin = wo, cout = wc), from u[σ(ξ)][8p + v][ci],
+ * σ exchanging rows 0 and 3 and columns 0 and 3 of ξ (G·J = P·G for the reversal J, P swapping rows 0 and 3).
+ */
+export function packWinograd(u: usize, dst: usize, wc: i32, wo: i32, flip: i32): void {
+  const cin = flip ? wo : wc;
+  const cout = flip ? wc : wo;
+  const plane = <usize>wc * <usize>wo << 2;
+  for (let xi = 0; xi < 16; xi++) {
+    const r = xi >> 2;
+    const c = xi & 3;
+    const src = u + <usize>(flip ? 4 * (r == 0 ? 3 : r == 3 ? 0 : r) + (c == 0 ? 3 : c == 3 ? 0 : c) : xi) * plane;
+    for (let p = 0; p < cout; p += 8) {
+      for (let ci = 0; ci < cin; ci++) {
+        if (flip) {
+          for (let v = 0; v < 8; v++) {
+            store<f32>(dst, load<f32>(src + (<usize>((p + v) * wo + ci) << 2)));
+            dst += 4;
+          }
+        } else {
+          const s = src + (<usize>(ci * wo + p) << 2);
+          v128.store(dst, v128.load(s));
+          v128.store(dst, v128.load(s, 16), 16);
+          dst += 32;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * v[ξ][t][c] = (Bᵀ d B)[ξ] for the 4×4 input tile d of each tile t = (b, ty, tx) of the padded xp ([n, hp,
+ * wp, c], c a multiple of 4; rows 2ty .. 2ty + 3, columns 2tx .. 2tx + 3), Bᵀ = [1 0 −1 0; 0 1 1 0;
+ * 0 −1 1 0; 0 1 0 −1]; four channels per vector.
+ */
+export function winogradInput(xp: usize, v: usize, n: i32, hp: i32, wp: i32, c: i32, th: i32, tw: i32): void {
+  const pix = <usize>c << 2;
+  const row = <usize>wp * pix;
+  const plane = <usize>n * <usize>th * <usize>tw * pix; // bytes between ξ planes of v
+  let t: usize = 0; // byte offset of tile t in a plane
+  for (let b = 0; b < n; b++) {
+    for (let ty = 0; ty < th; ty++) {
+      for (let tx = 0; tx < tw; tx++, t += pix) {
+        const d = xp + (<usize>(b * hp + 2 * ty) * <usize>wp + <usize>(2 * tx)) * pix;
+        for (let ch: usize = 0; ch < pix; ch += 16) {
+          const p = d + ch;
+          // Bᵀ·d, row by row (each row 4 columns)
+          const d00 = v128.load(p), d01 = v128.load(p + pix), d02 = v128.load(p + 2 * pix), d03 = v128.load(p + 3 * pix);
+          const d10 = v128.load(p + row), d11 = v128.load(p + row + pix), d12 = v128.load(p + row + 2 * pix), d13 = v128.load(p + row + 3 * pix);
+          const q = p + 2 * row;
+          const d20 = v128.load(q), d21 = v128.load(q + pix), d22 = v128.load(q + 2 * pix), d23 = v128.load(q + 3 * pix);
+          const d30 = v128.load(q + row), d31 = v128.load(q + row + pix), d32 = v128.load(q + row + 2 * pix), d33 = v128.load(q + row + 3 * pix);
+          const dst = v + t + ch;
+          inputRow(dst, plane, f32x4.sub(d00, d20), f32x4.sub(d01, d21), f32x4.sub(d02, d22), f32x4.sub(d03, d23));
+          inputRow(dst + 4 * plane, plane, f32x4.add(d10, d20), f32x4.add(d11, d21), f32x4.add(d12, d22), f32x4.add(d13, d23));
+          inputRow(dst + 8 * plane, plane, f32x4.sub(d20, d10), f32x4.sub(d21, d11), f32x4.sub(d22, d12), f32x4.sub(d23, d13));
+          inputRow(dst + 12 * plane, plane, f32x4.sub(d10, d30), f32x4.sub(d11, d31), f32x4.sub(d12, d32), f32x4.sub(d13, d33));
+        }
+      }
+    }
+  }
+}
+
+/** One row of (Bᵀ·d)·B: the four ξ = 4r + 0..3 from a row (a, b, c, e) of Bᵀ·d. */
+// @ts-ignore: decorator
+@inline function inputRow(dst: usize, plane: usize, a: v128, b: v128, c: v128, e: v128): void {
+  v128.store(dst, f32x4.sub(a, c));
+  v128.store(dst + plane, f32x4.add(b, c));
+  v128.store(dst + 2 * plane, f32x4.sub(c, b));
+  v128.store(dst + 3 * plane, f32x4.sub(b, e));
+}
+
+/**
+ * The 2×2 outputs Aᵀ m A of each tile from m[ξ][t][co] (cout a multiple of 4), Aᵀ = [1 1 1 0; 0 1 −1 −1],
+ * plus bias (0 for none), clamped at 0 when relu ≠ 0; output pixel (b, oy, ox) at y + b·outImage +
+ * oy·outRow + ox·outPix (bytes); outputs past oh × ow (odd sizes) are not written.
+ */
+export function winogradOutput(m: usize, y: usize, bias: usize, relu: i32, n: i32, oh: i32, ow: i32, cout: i32, th: i32, tw: i32, outImage: usize, outRow: usize, outPix: usize): void {
+  const pix = <usize>cout << 2;
+  const plane = <usize>n * <usize>th * <usize>tw * pix;
+  const zero = f32x4.splat(0);
+  let t: usize = 0;
+  for (let b = 0; b < n; b++) {
+    for (let ty = 0; ty < th; ty++) {
+      for (let tx = 0; tx < tw; tx++, t += pix) {
+        const full = 2 * ty + 1 < oh && 2 * tx + 1 < ow;
+        const o = y + <usize>b * outImage + <usize>(2 * ty) * outRow + <usize>(2 * tx) * outPix;
+        for (let ch: usize = 0; ch < pix; ch += 16) {
+          const p = m + t + ch;
+          // Aᵀ·m: two rows of 4 columns
+          const m0 = v128.load(p), m1 = v128.load(p + plane), m2 = v128.load(p + 2 * plane), m3 = v128.load(p + 3 * plane);
+          const m4 = v128.load(p + 4 * plane), m5 = v128.load(p + 5 * plane), m6 = v128.load(p + 6 * plane), m7 = v128.load(p + 7 * plane);
+          const m8 = v128.load(p + 8 * plane), m9 = v128.load(p + 9 * plane), m10 = v128.load(p + 10 * plane), m11 = v128.load(p + 11 * plane);
+          const m12 = v128.load(p + 12 * plane), m13 = v128.load(p + 13 * plane), m14 = v128.load(p + 14 * plane), m15 = v128.load(p + 15 * plane);
+          const a0 = f32x4.add(f32x4.add(m0, m4), m8), a1 = f32x4.add(f32x4.add(m1, m5), m9);
+          const a2 = f32x4.add(f32x4.add(m2, m6), m10), a3 = f32x4.add(f32x4.add(m3, m7), m11);
+          const b0 = f32x4.sub(f32x4.sub(m4, m8), m12), b1 = f32x4.sub(f32x4.sub(m5, m9), m13);
+          const b2 = f32x4.sub(f32x4.sub(m6, m10), m14), b3 = f32x4.sub(f32x4.sub(m7, m11), m15);
+          const bv = bias ? v128.load(bias + ch) : zero;
+          let y00 = f32x4.add(f32x4.add(f32x4.add(a0, a1), a2), bv);
+          let y01 = f32x4.add(f32x4.sub(f32x4.sub(a1, a2), a3), bv);
+          let y10 = f32x4.add(f32x4.add(f32x4.add(b0, b1), b2), bv);
+          let y11 = f32x4.add(f32x4.sub(f32x4.sub(b1, b2), b3), bv);
+          if (relu) {
+            y00 = f32x4.max(y00, zero);
+            y01 = f32x4.max(y01, zero);
+            y10 = f32x4.max(y10, zero);
+            y11 = f32x4.max(y11, zero);
+          }
+          const q = o + ch;
+          v128.store(q, y00);
+          if (full) {
+            v128.store(q + outPix, y01);
+            v128.store(q + outRow, y10);
+            v128.store(q + outRow + outPix, y11);
+          } else {
+            if (2 * tx + 1 < ow) v128.store(q + outPix, y01);
+            if (2 * ty + 1 < oh) {
+              v128.store(q + outRow, y10);
+              if (2 * tx + 1 < ow) v128.store(q + outRow + outPix, y11);
+            }
+          }
+        }
+      }
+    }
+  }
+}
