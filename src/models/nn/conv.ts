@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapOf, nnKernels, offsetOf, withScratch, type HeapModule, type Ptr } from './wasm.js';
+import { heapOf, nnKernels, offsetOf, withScratch, type HeapModule, type NnExports, type Ptr } from './wasm.js';
 
 /** What the kernels cover: NHWC, no dilation, float32. */
 function plain(info: tf.backend_util.Conv2DInfo, ...ts: tf.TensorInfo[]): boolean {
@@ -37,11 +37,12 @@ export function conv2dForward(backend: BackendWasm, x: tf.TensorInfo, filter: tf
   if (!plain(info, x, filter) || cout % 8 !== 0 || sh !== sw || (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== cout))) return null;
   const heap = heapOf(backend);
   const k = nnKernels(heap);
+  if (!k) return null;
   const out = backend.makeOutput([n, oh, ow, cout], 'float32');
   const pix = 4 * cout;
   if (kh === 3 && kw === 3 && sh === 1 && cin % 4 === 0) {
     const image = { n, h, w, c: cin, top: padInfo.top, left: padInfo.left };
-    winograd(heap, offsetOf(backend, x), image, offsetOf(backend, filter), 0, bias ? offsetOf(backend, bias) : 0, relu, offsetOf(backend, out), [oh, ow, cout], [oh * ow * pix, ow * pix, pix]);
+    winograd(heap, k, offsetOf(backend, x), image, offsetOf(backend, filter), 0, bias ? offsetOf(backend, bias) : 0, relu, offsetOf(backend, out), [oh, ow, cout], [oh * ow * pix, ow * pix, pix]);
     return out;
   }
   const [hp, wp] = paddedSize(info);
@@ -70,8 +71,7 @@ interface PaddedImage {
  * tiles); the [oh, ow, cout] output transformed back, with bias (0: none) and ReLU, at `out` with the
  * given [image, row, pixel] byte strides. Needs c a multiple of 4 and cout of 8.
  */
-function winograd(heap: HeapModule, src: Ptr, x: PaddedImage, filter: Ptr, flip: 0 | 1, bias: Ptr, relu: boolean, out: Ptr, [oh, ow, cout]: number[], strides: number[]): void {
-  const k = nnKernels(heap);
+function winograd(heap: HeapModule, k: NnExports, src: Ptr, x: PaddedImage, filter: Ptr, flip: 0 | 1, bias: Ptr, relu: boolean, out: Ptr, [oh, ow, cout]: number[], strides: number[]): void {
   const { n, h, w, c, top, left } = x;
   const [th, tw] = [Math.ceil(oh! / 2), Math.ceil(ow! / 2)];
   const hp = Math.max(2 * th + 2, top + h);
@@ -105,6 +105,7 @@ export function conv2dFilterGradWasm(backend: BackendWasm, x: tf.TensorInfo, dy:
   const m = n * oh * ow;
   const heap = heapOf(backend);
   const k = nnKernels(heap);
+  if (!k) return null;
   const out = backend.makeOutput([kh, kw, cin, cout], 'float32');
   const blockRows = Math.max(1, Math.round(FILTER_GRAD_BLOCK_PIXELS / ow));
   const rowsBytes = 4 * Math.min(blockRows, n * oh) * ow * kw * cin + 16;
@@ -144,13 +145,14 @@ export function conv2dInputGradWasm(backend: BackendWasm, dy: tf.TensorInfo, fil
   if ([...rows, ...cols].some((ph) => ph !== null && ph.pad < 0)) return null;
   const heap = heapOf(backend);
   const k = nnKernels(heap);
+  if (!k) return null;
   const out = backend.makeOutput([n, h, w, cin], 'float32');
   // positions no tap reaches (a filter smaller than its stride) stay zero
   if (rows.includes(null) || cols.includes(null)) (backend.typedArrayFromHeap(out) as Float32Array).fill(0);
   const pix = 4 * cin;
   if (kh === 3 && kw === 3 && sh === 1 && sw === 1 && cout % 4 === 0) {
     const image = { n, h: oh, w: ow, c: cout, top: rows[0]!.pad, left: cols[0]!.pad };
-    winograd(heap, offsetOf(backend, dy), image, offsetOf(backend, filter), 1, 0, false, offsetOf(backend, out), [h, w, cin], [h * w * pix, w * pix, pix]);
+    winograd(heap, k, offsetOf(backend, dy), image, offsetOf(backend, filter), 1, 0, false, offsetOf(backend, out), [h, w, cin], [h * w * pix, w * pix, pix]);
     return out;
   }
   for (const r of rows) {

@@ -42,8 +42,9 @@ function relErr(a: Float32Array, b: Float32Array): number {
 
 // [batch, height, width, in, out, k, stride, pad]: odd sizes, strides 1 and 2, same/valid/explicit, 1×1, 3×3 and 5×5, batch 1
 // and 3. Output channels a multiple of 8 take our wasm kernels (src/models/nn/conv.ts: the forward convolution and the filter
-// gradient; the input gradient when the input channels are too), output rows of 4k + 1..3 pixels their remainder tiles; the
-// other cases the fallbacks (XNNPACK forward, gradients as convolutions of transposed or dilated operands)
+// gradient; the input gradient when the input channels are too, by stride phase), output rows of 4k + 1..3 pixels their
+// remainder tiles, 3×3 stride-1 layers with channels a multiple of 4 Winograd (odd output sizes: partial tiles); the other
+// cases the fallbacks (XNNPACK forward, gradients as convolutions of transposed or dilated operands)
 const CASES: [number, number, number, number, number, number, number, Pad][] = [
   [1, 5, 7, 3, 4, 3, 1, 'same'],
   [3, 5, 7, 3, 4, 3, 2, 'same'],

@@ -1,9 +1,11 @@
 /**
- * Convolution gradient kernels for the wasm backend, built on its XNNPACK forward convolution.
+ * Kernels for the wasm backend, registered over (or next to) its own.
  *
- * tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter at all, and its Conv2DBackpropInput is a plain C++
- * loop (~10× slower than ours, bench/nn.ts). Both gradients are convolutions
- * themselves, so they are rewritten as forward Conv2D calls on transposed or dilated operands:
+ * Convolutions: the forward Conv2D / FusedConv2D (bias, ReLU) and both gradients run the AssemblyScript
+ * kernels of src/models/nn/conv.ts (register-tiled GEMMs, Winograd F(2×2, 3×3) for 3×3 stride-1 layers).
+ * What those do not cover (dilation, NCHW, channel counts that are not multiples of 8 or 4) falls back:
+ * the forward to XNNPACK; the gradients (tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter, and its
+ * Conv2DBackpropInput is a plain C++ loop) to forward Conv2D calls on transposed or dilated operands:
  *
  * - filter gradient: dW[i,j,c,o] = Σ_{n,y,x} xpad[n, y·s+i, x·s+j, c] · dy[n,y,x,o] is a convolution of
  *   xᵀ ([C, H, W, N]: channels as batch, batch as channels) with dy as the filter ([OH, OW, N, O]) at
@@ -12,15 +14,16 @@
  *   with the filter rotated by 180° and its channel axes swapped, padded by KH − 1 − top (and so on).
  *
  * Also here: a 2×2 max-pooling op with a faster gradient than the backend's MaxPoolGrad kernel, a
- * training-mode BatchNorm op with a closed-form gradient, and faster replacements of the backend's Sum,
- * Mean, BatchMatMul and Identity kernels for the cases a training step hits (docs/performance-nn.md).
+ * training-mode BatchNorm op with a closed-form gradient (wasm kernels on this backend), and faster
+ * replacements of the backend's Sum, Mean, BatchMatMul and Identity kernels for the cases a training step
+ * hits (docs/performance-nn.md).
  *
  * Inside a kernel, tf ops are not taped (the engine's kernel depth is > 0), so composing them is safe.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { conv2dFilterGradWasm, conv2dForward, conv2dInputGradWasm } from './conv.js';
-import { heapOf, nnKernels, offsetOf, withScratch } from './wasm.js';
+import { heapOf, nnKernels, offsetOf, withScratch, type NnExports } from './wasm.js';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
@@ -193,12 +196,13 @@ export const BN_EPS = 1e-5;
 export const batchNormTrain = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, gamma, beta, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
   const backend = tf.backend();
-  if (backend instanceof Object && 'typedArrayFromHeap' in backend && x.shape[3] % 4 === 0) {
-    const [y, xhat, rstd] = batchNormForwardWasm(backend as BackendWasm, x, gamma, beta);
+  const k = 'typedArrayFromHeap' in backend && x.shape[3] % 4 === 0 ? nnKernels(heapOf(backend as BackendWasm)) : null;
+  if (k) {
+    const [y, xhat, rstd] = batchNormForwardWasm(backend as BackendWasm, k, x, gamma, beta);
     save([xhat, rstd, gamma]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => batchNormBackwardWasm(backend as BackendWasm, dy, ...(saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D])),
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => batchNormBackwardWasm(backend as BackendWasm, k, dy, ...(saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D])),
     };
   }
   const axes = [0, 1, 2];
@@ -220,11 +224,10 @@ export const batchNormTrain = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFu
 }) as (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor4D;
 
 /** [y, x̂, 1/√(σ² + ε)] of batchNormTrain by the wasm kernels. */
-function batchNormForwardWasm(backend: BackendWasm, x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D): [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D] {
+function batchNormForwardWasm(backend: BackendWasm, k: NnExports, x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D): [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D] {
   const c = x.shape[3];
   const m = x.size / c;
   const heap = heapOf(backend);
-  const k = nnKernels(heap);
   const [y, xhat, rstd] = [backend.makeOutput(x.shape, 'float32'), backend.makeOutput(x.shape, 'float32'), backend.makeOutput([c], 'float32')];
   withScratch(heap, [8 * c, 4 * c], (acc, mean) => {
     k.bnStats(offsetOf(backend, x), m, c, acc, mean, offsetOf(backend, rstd), BN_EPS);
@@ -235,11 +238,10 @@ function batchNormForwardWasm(backend: BackendWasm, x: tf.Tensor4D, gamma: tf.Te
 }
 
 /** [dx, dγ, dβ] of batchNormTrain by the wasm kernels. */
-function batchNormBackwardWasm(backend: BackendWasm, dy: tf.Tensor4D, xhat: tf.Tensor4D, rstd: tf.Tensor1D, gamma: tf.Tensor1D): tf.Tensor[] {
+function batchNormBackwardWasm(backend: BackendWasm, k: NnExports, dy: tf.Tensor4D, xhat: tf.Tensor4D, rstd: tf.Tensor1D, gamma: tf.Tensor1D): tf.Tensor[] {
   const c = dy.shape[3];
   const m = dy.size / c;
   const heap = heapOf(backend);
-  const k = nnKernels(heap);
   const [dx, dgamma, dbeta] = [backend.makeOutput(dy.shape, 'float32'), backend.makeOutput([c], 'float32'), backend.makeOutput([c], 'float32')];
   withScratch(heap, [16 * c, 4 * c], (acc, scale) => {
     k.bnBackward(offsetOf(backend, dy), offsetOf(backend, xhat), offsetOf(backend, dx), m, c, offsetOf(backend, gamma), offsetOf(backend, rstd), offsetOf(backend, dgamma), offsetOf(backend, dbeta), acc, scale);
@@ -297,9 +299,9 @@ function wrapWasmKernel(name: string, kernelFunc: (args: Parameters<tf.KernelFun
 }
 
 /**
- * Registers our kernels for the wasm backend: the two convolution gradients (replacing its slow
- * Conv2DBackpropInput), faster paths of Sum, Mean (leading axes) and BatchMatMul (transposed
- * operands), and an Identity that shares its input's data instead of copying it. Idempotent.
+ * Registers our kernels for the wasm backend: the forward convolutions and the two convolution gradients
+ * (replacing its slow Conv2DBackpropInput), faster paths of Sum, Mean (leading axes) and BatchMatMul
+ * (transposed operands), and an Identity that shares its input's data instead of copying it. Idempotent.
  */
 export function registerWasmKernels(): void {
   if (registered) return;

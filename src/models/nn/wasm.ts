@@ -46,7 +46,8 @@ const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 /** The emscripten module behind the backend: its memory, and its allocator for scratch buffers. */
 export interface HeapModule {
-  asm: { memory: object };
+  asm?: { memory?: { buffer: ArrayBuffer } };
+  wasmMemory?: { buffer: ArrayBuffer };
   _malloc(bytes: number): Ptr;
   _free(ptr: Ptr): void;
 }
@@ -67,16 +68,23 @@ export function fusedMultiplyAdd(): boolean {
   return fused;
 }
 
-const instances = new WeakMap<object, NnExports>();
+const instances = new WeakMap<HeapModule, NnExports | null>();
 
-/** The kernels of src/models/kernels/assembly/nn.ts, instantiated once on the backend's memory. */
-export function nnKernels(heap: HeapModule): NnExports {
-  const memory = heap.asm.memory;
-  let k = instances.get(memory);
-  if (!k) {
-    const module = new wasm.Module(decode(fusedMultiplyAdd() ? relaxedSimd : simd));
-    k = new wasm.Instance(module, { env: { memory } }).exports as unknown as NnExports;
-    instances.set(memory, k);
+/**
+ * The kernels of src/models/kernels/assembly/nn.ts, instantiated once on the backend's memory; null where
+ * that memory is out of reach or shared (the threaded backend), and the callers fall back to TF.js.
+ */
+export function nnKernels(heap: HeapModule): NnExports | null {
+  let k = instances.get(heap);
+  if (k === undefined) {
+    const memory = heap.asm?.memory ?? heap.wasmMemory;
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory?.buffer instanceof SharedArrayBuffer;
+    k = null;
+    if (memory && !shared) {
+      const module = new wasm.Module(decode(fusedMultiplyAdd() ? relaxedSimd : simd));
+      k = new wasm.Instance(module, { env: { memory } }).exports as unknown as NnExports;
+    }
+    instances.set(heap, k);
   }
   return k;
 }
