@@ -65,6 +65,18 @@ interface PaddedImage {
 }
 
 /**
+ * Winograd tiles of an [oh, ow] output: th × tw tiles of 2×2, the padded input's size hp × wp (every 4×4
+ * input tile inside), and the GEMMs' rows of tiles: up to 64 tiles a row, whose values stay in cache
+ * across the output panels.
+ */
+function tiling(x: PaddedImage, oh: number, ow: number): { th: number; tw: number; hp: number; wp: number; tiles: number; rows: number; perRow: number } {
+  const [th, tw] = [Math.ceil(oh / 2), Math.ceil(ow / 2)];
+  const tiles = x.n * th * tw;
+  const perRow = [64, 32, 16, 8, 4].find((d) => tiles % d === 0) ?? tiles;
+  return { th, tw, hp: Math.max(2 * th + 2, x.top + x.h), wp: Math.max(2 * tw + 2, x.left + x.w), tiles, rows: tiles / perRow, perRow };
+}
+
+/**
  * A 3×3 stride-1 convolution by Winograd F(2×2, 3×3) (src/models/kernels/assembly/nn.ts): the padded input
  * cut into 4×4 tiles two apart, transformed; the [3, 3, wc, wo] filter at `filter` transformed (flip = 1:
  * rotated and transposed, for an input gradient); 16 GEMMs (convForward as 1×1 convolutions over rows of
@@ -73,13 +85,7 @@ interface PaddedImage {
  */
 function winograd(heap: HeapModule, k: NnExports, src: Ptr, x: PaddedImage, filter: Ptr, flip: 0 | 1, bias: Ptr, relu: boolean, out: Ptr, [oh, ow, cout]: number[], strides: number[]): void {
   const { n, h, w, c, top, left } = x;
-  const [th, tw] = [Math.ceil(oh! / 2), Math.ceil(ow! / 2)];
-  const hp = Math.max(2 * th + 2, top + h);
-  const wp = Math.max(2 * tw + 2, left + w);
-  const tiles = n * th * tw;
-  // the GEMMs' rows of tiles: up to 64 tiles, whose inputs stay in cache across the output panels
-  const perRow = [64, 32, 16, 8, 4].find((d) => tiles % d === 0) ?? tiles;
-  const rows = tiles / perRow;
+  const { th, tw, hp, wp, tiles, rows, perRow } = tiling(x, oh!, ow!);
   const [wc, wo] = flip ? [cout!, c] : [c, cout!];
   withScratch(heap, [4 * n * hp * wp * c, 64 * c * cout!, 64 * c * cout!, 64 * tiles * c, 64 * tiles * cout!], (xp, u, panels, v, m) => {
     k.pad(src, xp, n, h, w, c, hp, wp, top, left);
@@ -90,6 +96,27 @@ function winograd(heap: HeapModule, k: NnExports, src: Ptr, x: PaddedImage, filt
       k.convForward(v + 4 * xi * tiles * c, panels + 4 * xi * c * cout!, 0, m + 4 * xi * tiles * cout!, 1, rows, perRow, c, 1, 1, rows, perRow, cout!, 1, 0, 0, 4 * perRow * cout!, 4 * cout!);
     }
     k.winogradOutput(m, out, bias, relu ? 1 : 0, n, oh!, ow!, cout!, th, tw, strides[0]!, strides[1]!, strides[2]!);
+  });
+}
+
+/**
+ * The filter gradient of a 3×3 stride-1 convolution by Winograd F(2×2, 3×3): with V = Bᵀ d B of the input
+ * tiles (as the forward pass) and Ŷ = A dY Aᵀ of the 2×2 output-gradient tiles, dU[ξ] = Σ_tiles V[ξ]ᵀ·Ŷ[ξ]
+ * (16 GEMMs, filterGrad as 1×1 filter gradients over rows of tiles), and dW = Gᵀ dU G into `out`.
+ */
+function winogradFilterGrad(heap: HeapModule, k: NnExports, src: Ptr, x: PaddedImage, dy: Ptr, [oh, ow, cout]: number[], out: Ptr): void {
+  const { n, h, w, c, top, left } = x;
+  const { th, tw, hp, wp, tiles, rows, perRow } = tiling(x, oh!, ow!);
+  const blockRows = Math.max(1, Math.round(FILTER_GRAD_BLOCK_PIXELS / perRow));
+  // v read in place by the 1×1 filter gradients (16 bytes of slack after it)
+  withScratch(heap, [4 * n * hp * wp * c, 64 * tiles * c + 16, 64 * tiles * cout!, 64 * c * cout!], (xp, v, yhat, du) => {
+    k.pad(src, xp, n, h, w, c, hp, wp, top, left);
+    k.winogradInput(xp, v, n, hp, wp, c, th, tw);
+    k.winogradOutputGrad(dy, yhat, n, oh!, ow!, cout!, th, tw);
+    for (let xi = 0; xi < 16; xi++) {
+      k.filterGrad(v + 4 * xi * tiles * c, yhat + 4 * xi * tiles * cout!, du + 4 * xi * c * cout!, 0, 1, rows, perRow, c, 1, 1, rows, perRow, cout!, 1, blockRows);
+    }
+    k.winogradFilterGrad(du, out, c, cout!);
   });
 }
 
@@ -107,6 +134,10 @@ export function conv2dFilterGradWasm(backend: BackendWasm, x: tf.TensorInfo, dy:
   const k = nnKernels(heap);
   if (!k) return null;
   const out = backend.makeOutput([kh, kw, cin, cout], 'float32');
+  if (kh === 3 && kw === 3 && sh === 1 && cin % 4 === 0) {
+    winogradFilterGrad(heap, k, offsetOf(backend, x), { n, h, w, c: cin, top: padInfo.top, left: padInfo.left }, offsetOf(backend, dy), [oh, ow, cout], offsetOf(backend, out));
+    return out;
+  }
   const blockRows = Math.max(1, Math.round(FILTER_GRAD_BLOCK_PIXELS / ow));
   const rowsBytes = 4 * Math.min(blockRows, n * oh) * ow * kw * cin + 16;
   withScratch(heap, [4 * n * hp * wp * cin, 4 * m * cout, rowsBytes], (xp, dyPanels, rows) => {

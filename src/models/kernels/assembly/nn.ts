@@ -174,7 +174,8 @@ export function convForward(
  * cout], q = j·cin + ci) from the padded input xp ([n, hp, wp, cin]) and dy packed by packColumns. Over
  * blocks of `blockRows` output rows (cache-sized): for each filter row i, the block's window rows are
  * gathered into `rows` (one run of kw·cin values per output pixel, 16 bytes of slack after the last), so
- * that a tile's sum over the block is one loop however narrow the image; 4 q by 8 channels per tile in
+ * that a tile's sum over the block is one loop however narrow the image (rows = 0: read in place, for a
+ * 1×1 filter at stride 1 on an unpadded input, 16 readable bytes after it); 4 q by 8 channels per tile in
  * registers, each block's sums added into dw.
  */
 export function filterGrad(xp: usize, dy: usize, dw: usize, rows: usize, n: i32, hp: i32, wp: i32, cin: i32, kh: i32, kw: i32, oh: i32, ow: i32, cout: i32, s: i32, blockRows: i32): void {
@@ -190,18 +191,23 @@ export function filterGrad(xp: usize, dy: usize, dw: usize, rows: usize, n: i32,
     const r1 = min(r0 + blockRows, allRows);
     const pixels = <usize>(r1 - r0) * <usize>ow;
     for (let i = 0; i < kh; i++) {
-      let dst = rows;
-      for (let r = r0; r < r1; r++) {
-        const b = r / oh;
-        let src = xp + <usize>(b * hp + (r - b * oh) * s + i) * rowStride;
-        for (let z = 0; z < ow; z++, src += pixStride, dst += run) memory.copy(dst, src, run);
+      // rows = 0: the block's runs are contiguous in xp already (a 1×1 filter, stride 1, no padding)
+      let base = xp + <usize>r0 * <usize>ow * run;
+      if (rows) {
+        base = rows;
+        let dst = rows;
+        for (let r = r0; r < r1; r++) {
+          const b = r / oh;
+          let src = xp + <usize>(b * hp + (r - b * oh) * s + i) * rowStride;
+          for (let z = 0; z < ow; z++, src += pixStride, dst += run) memory.copy(dst, src, run);
+        }
       }
       for (let qt = 0; qt < q; qt += 4) {
         for (let p = 0; p < cout; p += 8) {
           let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
           let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
           let pb = dy + ((<usize>(p >> 3) * m + <usize>r0 * <usize>ow) << 5);
-          let pa = rows + (<usize>qt << 2);
+          let pa = base + (<usize>qt << 2);
           const end = pa + pixels * run;
           for (; pa < end; pa += run, pb += 32) {
             const d0 = v128.load(pb);
@@ -494,4 +500,79 @@ export function winogradOutput(m: usize, y: usize, bias: usize, relu: i32, n: i3
       }
     }
   }
+}
+
+/**
+ * The filter gradient's transform of the output gradient: Ŷ = A dY Aᵀ per tile, A = [1 0; 1 1; 1 −1; 0 −1],
+ * from the 2×2 block dY of the [n, oh, ow, cout] dy (entries past oh × ow count as zeros), written as the
+ * panels packColumns makes, per ξ: dst[ξ][p][t][v] for channel 8p + v of tile t. cout is a multiple of 8.
+ */
+export function winogradOutputGrad(dy: usize, dst: usize, n: i32, oh: i32, ow: i32, cout: i32, th: i32, tw: i32): void {
+  const pix = <usize>cout << 2;
+  const row = <usize>ow * pix;
+  const tiles = <usize>n * <usize>th * <usize>tw;
+  const plane = tiles * pix; // bytes between ξ planes of dst
+  const zero = f32x4.splat(0);
+  let t: usize = 0; // tile index
+  for (let b = 0; b < n; b++) {
+    for (let ty = 0; ty < th; ty++) {
+      for (let tx = 0; tx < tw; tx++, t++) {
+        const p = dy + <usize>b * <usize>oh * row + <usize>(2 * ty) * row + <usize>(2 * tx) * pix;
+        const right = 2 * tx + 1 < ow;
+        const below = 2 * ty + 1 < oh;
+        for (let ch: usize = 0; ch < pix; ch += 16) {
+          const y00 = v128.load(p + ch);
+          const y01 = right ? v128.load(p + pix + ch) : zero;
+          const y10 = below ? v128.load(p + row + ch) : zero;
+          const y11 = right && below ? v128.load(p + row + pix + ch) : zero;
+          // panel offset of (tile t, channel ch/4): panel ch/32, lane group (ch/16) % 2
+          const dst0 = dst + (ch >> 5) * (tiles << 5) + (t << 5) + (ch & 16);
+          outputGradRow(dst0, plane, y00, y01);
+          outputGradRow(dst0 + 4 * plane, plane, f32x4.add(y00, y10), f32x4.add(y01, y11));
+          outputGradRow(dst0 + 8 * plane, plane, f32x4.sub(y00, y10), f32x4.sub(y01, y11));
+          outputGradRow(dst0 + 12 * plane, plane, f32x4.neg(y10), f32x4.neg(y11));
+        }
+      }
+    }
+  }
+}
+
+/** One row of (A·dY)·Aᵀ: the four ξ = 4r + 0..3 from a row (a, b) of A·dY. */
+// @ts-ignore: decorator
+@inline function outputGradRow(dst: usize, plane: usize, a: v128, b: v128): void {
+  v128.store(dst, a);
+  v128.store(dst + plane, f32x4.add(a, b));
+  v128.store(dst + 2 * plane, f32x4.sub(a, b));
+  v128.store(dst + 3 * plane, f32x4.neg(b));
+}
+
+/**
+ * dw = Gᵀ dU G for each channel pair, from du[ξ][ci][co] (Σ over tiles of V·Ŷ) into the [3, 3, cin, cout]
+ * dw, Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1]; four output channels per vector (cout a multiple of 4).
+ */
+export function winogradFilterGrad(du: usize, dw: usize, cin: i32, cout: i32): void {
+  const plane = <usize>cin * <usize>cout << 2;
+  const half = f32x4.splat(0.5);
+  for (let o: usize = 0; o < plane; o += 16) {
+    const p = du + o;
+    // Gᵀ·dU: three rows of 4 columns
+    const u0 = v128.load(p), u1 = v128.load(p + plane), u2 = v128.load(p + 2 * plane), u3 = v128.load(p + 3 * plane);
+    const u4 = v128.load(p + 4 * plane), u5 = v128.load(p + 5 * plane), u6 = v128.load(p + 6 * plane), u7 = v128.load(p + 7 * plane);
+    const u8 = v128.load(p + 8 * plane), u9 = v128.load(p + 9 * plane), u10 = v128.load(p + 10 * plane), u11 = v128.load(p + 11 * plane);
+    const u12 = v128.load(p + 12 * plane), u13 = v128.load(p + 13 * plane), u14 = v128.load(p + 14 * plane), u15 = v128.load(p + 15 * plane);
+    const s0 = f32x4.add(u4, u8), s1 = f32x4.add(u5, u9), s2 = f32x4.add(u6, u10), s3 = f32x4.add(u7, u11);
+    const d0 = f32x4.sub(u4, u8), d1 = f32x4.sub(u5, u9), d2 = f32x4.sub(u6, u10), d3 = f32x4.sub(u7, u11);
+    const dst = dw + o;
+    gradRow(dst, plane, f32x4.add(u0, f32x4.mul(half, s0)), f32x4.add(u1, f32x4.mul(half, s1)), f32x4.add(u2, f32x4.mul(half, s2)), f32x4.add(u3, f32x4.mul(half, s3)), half);
+    gradRow(dst + 3 * plane, plane, f32x4.mul(half, d0), f32x4.mul(half, d1), f32x4.mul(half, d2), f32x4.mul(half, d3), half);
+    gradRow(dst + 6 * plane, plane, f32x4.add(u12, f32x4.mul(half, s0)), f32x4.add(u13, f32x4.mul(half, s1)), f32x4.add(u14, f32x4.mul(half, s2)), f32x4.add(u15, f32x4.mul(half, s3)), half);
+  }
+}
+
+/** One row of (Gᵀ·dU)·G: the taps j = 0..2 of a filter row from a row (a, b, c, e) of Gᵀ·dU. */
+// @ts-ignore: decorator
+@inline function gradRow(dst: usize, plane: usize, a: v128, b: v128, c: v128, e: v128, half: v128): void {
+  v128.store(dst, f32x4.add(a, f32x4.mul(half, f32x4.add(b, c))));
+  v128.store(dst + plane, f32x4.mul(half, f32x4.sub(b, c)));
+  v128.store(dst + 2 * plane, f32x4.add(e, f32x4.mul(half, f32x4.add(b, c))));
 }
