@@ -60,12 +60,18 @@ let fused: boolean | null = null;
 
 /**
  * Whether the kernels use fused multiply-adds: the relaxed-SIMD build validates (Chrome ≥ 114, Node ≥ 22;
- * Node 20's V8 has it behind a flag, set here before the check; the browser bundle's stand-in does nothing).
+ * Node 20's V8 has it behind a flag, set here when the first check fails; the browser bundle's stand-in for
+ * node:v8 does nothing). Sums are then fused where the CPU has FMA, so their last bits can differ from a
+ * machine without it; on one machine they are the same on every run and thread.
  */
 export function fusedMultiplyAdd(): boolean {
   if (fused === null) {
-    setFlagsFromString('--experimental-wasm-relaxed-simd');
-    fused = wasm.validate(decode(relaxedSimd));
+    const bytes = decode(relaxedSimd);
+    fused = wasm.validate(bytes);
+    if (!fused) {
+      setFlagsFromString('--experimental-wasm-relaxed-simd');
+      fused = wasm.validate(bytes);
+    }
   }
   return fused;
 }
