@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-backend-cpu';
 import { rngFor } from '../../core/rng.js';
 import { setupWasmBackend, tf } from './backend.js';
-import { BN_EPS, batchNormTrain, maxPool2x2 } from './kernels.js';
+import { BN_EPS, batchNormTrain, convBiasRelu, maxPool2x2 } from './kernels.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number;
@@ -155,6 +155,37 @@ describe('gradients through the ops', () => {
     // exactly one nonzero per window (w has no zeros), and Σ dx = Σ w
     expect(ours.filter((v) => v !== 0).length).toBe(w.length);
     expect(ours.reduce((a, b) => a + b, 0)).toBeCloseTo(w.reduce((a, b) => a + b, 0), 4);
+  });
+
+  // 8 channels: the wasm mask-and-sum kernel on the wasm side; 6: tf ops there too
+  it.each([
+    [[2, 6, 7, 3], 8, 1],
+    [[2, 8, 8, 8], 16, 1],
+    [[1, 7, 9, 4], 8, 2],
+    [[2, 6, 5, 3], 6, 1],
+  ] as [Shape4, number, number][])('convBiasRelu on %j, %i outputs, stride %i: value and gradients in x, filter, bias equal autodiff of relu(conv + bias) on the CPU backend', async (shape, cout, stride) => {
+    const fShape: Shape4 = [3, 3, shape[3], cout];
+    const outShape = [shape[0], Math.ceil(shape[1] / stride), Math.ceil(shape[2] / stride), cout];
+    const inputs = [
+      { values: randn(shape, 20), shape },
+      { values: randn(fShape, 21), shape: fShape },
+      { values: randn([cout], 22), shape: [cout] },
+      { values: randn(outShape, 23), shape: outShape }, // weights of the scalar loss
+    ];
+    const plain = (x: tf.Tensor, f: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, stride, 1), b));
+    const ours = (x: tf.Tensor, f: tf.Tensor, b: tf.Tensor): tf.Tensor => convBiasRelu(x as tf.Tensor4D, f as tf.Tensor4D, b as tf.Tensor1D, stride, 1, true);
+    for (let i = 0; i < 4; i++) {
+      const f = (op: typeof plain) => (x: tf.Tensor, fl: tf.Tensor, b: tf.Tensor, w: tf.Tensor): tf.Tensor =>
+        i === 0 ? op(x, fl, b) : tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(op(a, c, d), w)))([x, fl, b])[i - 1]!;
+      const [a] = await onBoth(inputs, (...t) => f(ours)(t[0]!, t[1]!, t[2]!, t[3]!));
+      const [, b] = await onBoth(inputs, (...t) => f(plain)(t[0]!, t[1]!, t[2]!, t[3]!));
+      expect(relErr(a, b), ['value', 'dx', 'dfilter', 'dbias'][i]).toBeLessThan(1e-5);
+    }
+    // without the input gradient: zeros in x, the same filter gradient
+    const noDx = (x: tf.Tensor, fl: tf.Tensor, b: tf.Tensor, w: tf.Tensor): tf.Tensor[] =>
+      tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(convBiasRelu(a as tf.Tensor4D, c as tf.Tensor4D, b as tf.Tensor1D, stride, 1, false), w)))([x, fl]);
+    const [dx] = await onBoth(inputs, (...t) => noDx(t[0]!, t[1]!, t[2]!, t[3]!)[0]!);
+    expect(dx.every((v) => v === 0)).toBe(true);
   });
 
   it('maxPool2x2: ties by hand, the first maximum in row-major order; an odd last row and column get nothing', () => {

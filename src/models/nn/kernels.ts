@@ -183,6 +183,51 @@ function maxPool2x2Grad(x: Float32Array, y: Float32Array, dy: Float32Array, shap
   return dx;
 }
 
+/**
+ * relu(conv2d(x, filter) + bias) (NHWC, zero padding `pad` on every side) as one op: the forward is one
+ * FusedConv2D kernel (under a gradient tape TF.js would run the convolution, Add and Relu apart), and the
+ * gradient masks dy by y > 0 and sums the bias gradient in one pass (a wasm kernel on this backend) before
+ * the two convolution gradients. `inputGrad` false: the gradient in x is returned as zeros without being
+ * computed (the first layer's, whose input is the images).
+ */
+export function convBiasRelu(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D, stride: number, pad: number, inputGrad: boolean): tf.Tensor4D {
+  const attrs = { strides: stride, pad, dataFormat: 'NHWC', dilations: 1 };
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, filter, bias, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
+    const y = tf.engine().runKernel(tf.FusedConv2D, { x, filter, bias }, { ...attrs, activation: 'relu' }) as tf.Tensor4D;
+    save([x, filter, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+        const [g, dbias] = reluBiasGrad(dy, y);
+        const dfilter = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: g }, { ...attrs, filterShape: filter.shape }) as tf.Tensor;
+        const dx = inputGrad ? (tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: g, filter }, { ...attrs, inputShape: x.shape }) as tf.Tensor) : tf.zerosLike(x);
+        return [dx, dfilter, dbias];
+      },
+    };
+  }) as (x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D) => tf.Tensor4D;
+  return op(x, filter, bias);
+}
+
+/** [dy·(y > 0), its sum over (batch, height, width)]: by a wasm kernel where there is one, else tf ops. */
+function reluBiasGrad(dy: tf.Tensor4D, y: tf.Tensor4D): [tf.Tensor4D, tf.Tensor1D] {
+  const backend = tf.backend();
+  const c = dy.shape[3];
+  const k = 'typedArrayFromHeap' in backend && c % 4 === 0 ? nnKernels(heapOf(backend as BackendWasm)) : null;
+  if (!k) {
+    const g = tf.mul(dy, tf.step(y)) as tf.Tensor4D;
+    return [g, tf.sum(g, [0, 1, 2]) as tf.Tensor1D];
+  }
+  const wasm = backend as BackendWasm;
+  const [g, dbias] = [wasm.makeOutput(dy.shape, 'float32'), wasm.makeOutput([c], 'float32')];
+  withScratch(heapOf(wasm), [8 * c], (acc) => {
+    k.reluBiasGrad(offsetOf(wasm, dy), offsetOf(wasm, y), offsetOf(wasm, g), offsetOf(wasm, dbias), acc, dy.size / c, c);
+  });
+  const engine = tf.engine();
+  return [engine.makeTensorFromTensorInfo(g) as tf.Tensor4D, engine.makeTensorFromTensorInfo(dbias) as tf.Tensor1D];
+}
+
 /** BatchNorm's ε, as PyTorch's default. */
 export const BN_EPS = 1e-5;
 

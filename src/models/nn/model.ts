@@ -14,7 +14,7 @@ import { rngFor } from '../../core/rng.js';
 import type { Dataset, DenseMatrix, Matrix, Metric, Model, ModelSpec, ParamLayout } from '../types.js';
 import { blockParts, networkOf, type Layer, type Network } from './arch.js';
 import { tf } from './backend.js';
-import { BN_EPS, batchNormTrain, maxPool2x2, readFloats } from './kernels.js';
+import { BN_EPS, batchNormTrain, convBiasRelu, maxPool2x2, readFloats } from './kernels.js';
 
 export { setupWasmBackend } from './backend.js';
 
@@ -275,12 +275,11 @@ export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4
           const filter = take<tf.Tensor4D>();
           const pad = Math.floor(l.k / 2);
           if (!l.bias) t = tf.conv2d(t as tf.Tensor4D, filter, l.stride, pad);
-          else {
-            // XNNPACK adds the bias and applies a following ReLU in the convolution itself
-            const relu = ls[i + 1]?.op === 'relu';
-            if (relu) i++;
-            t = tf.fused.conv2d({ x: t as tf.Tensor4D, filter, strides: l.stride, pad, bias: take(), activation: relu ? 'relu' : 'linear' });
-          }
+          else if (ls[i + 1]?.op === 'relu') {
+            // the bias and the following ReLU inside the convolution, forward and backward
+            i++;
+            t = convBiasRelu(t as tf.Tensor4D, filter, take(), l.stride, pad, t !== images);
+          } else t = tf.fused.conv2d({ x: t as tf.Tensor4D, filter, strides: l.stride, pad, bias: take() });
           break;
         }
         case 'bn': {

@@ -33,6 +33,7 @@ export interface NnExports {
   ): void;
   winogradOutputGrad(dy: Ptr, dst: Ptr, n: number, oh: number, ow: number, cout: number, th: number, tw: number): void;
   winogradFilterGrad(du: Ptr, dw: Ptr, cin: number, cout: number): void;
+  reluBiasGrad(dy: Ptr, y: Ptr, g: Ptr, dbias: Ptr, acc: Ptr, m: number, c: number): void;
   bnStats(x: Ptr, m: number, c: number, acc: Ptr, mean: Ptr, rstd: Ptr, eps: number): void;
   bnForward(x: Ptr, xhat: Ptr, y: Ptr, m: number, c: number, mean: Ptr, rstd: Ptr, gamma: Ptr, beta: Ptr): void;
   bnBackward(dy: Ptr, xhat: Ptr, dx: Ptr, m: number, c: number, gamma: Ptr, rstd: Ptr, dgamma: Ptr, dbeta: Ptr, acc: Ptr, scale: Ptr): void;

@@ -576,3 +576,25 @@ export function winogradFilterGrad(du: usize, dw: usize, cin: i32, cout: i32): v
   v128.store(dst + plane, f32x4.mul(half, f32x4.sub(b, c)));
   v128.store(dst + 2 * plane, f32x4.add(e, f32x4.mul(half, f32x4.add(b, c))));
 }
+
+/**
+ * The gradient through relu(z + bias) from dy and the output y: g = dy where y > 0, else 0, into g (the
+ * gradient of z), and dbias[ch] = Σ g over the m rows of c channels (float64 sums in `acc`, c float64 of
+ * scratch; c a multiple of 4).
+ */
+export function reluBiasGrad(dy: usize, y: usize, g: usize, dbias: usize, acc: usize, m: i32, c: i32): void {
+  const row = <usize>c << 2;
+  const end = <usize>m * row;
+  const zero = f32x4.splat(0);
+  memory.fill(acc, 0, <usize>c << 3);
+  for (let o: usize = 0; o < end; o += row) {
+    for (let ch: usize = 0; ch < row; ch += 16) {
+      const v = v128.and(v128.load(dy + o + ch), f32x4.gt(v128.load(y + o + ch), zero));
+      v128.store(g + o + ch, v);
+      const a = acc + (ch << 1);
+      v128.store(a, f64x2.add(v128.load(a), f64x2.promote_low_f32x4(v)));
+      v128.store(a, f64x2.add(v128.load(a, 16), f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1))), 16);
+    }
+  }
+  for (let ch: usize = 0; ch < <usize>c; ch++) store<f32>(dbias + (ch << 2), <f32>load<f64>(acc + (ch << 3)));
+}
