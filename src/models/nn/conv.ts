@@ -85,19 +85,30 @@ function tiling(x: PaddedImage, oh: number, ow: number): { th: number; tw: numbe
  */
 function winograd(heap: HeapModule, k: NnExports, src: Ptr, x: PaddedImage, filter: Ptr, flip: 0 | 1, bias: Ptr, relu: boolean, out: Ptr, [oh, ow, cout]: number[], strides: number[]): void {
   const { n, h, w, c, top, left } = x;
-  const { th, tw, hp, wp, tiles, rows, perRow } = tiling(x, oh!, ow!);
   const [wc, wo] = flip ? [cout!, c] : [c, cout!];
-  withScratch(heap, [4 * n * hp * wp * c, 64 * c * cout!, 64 * c * cout!, 64 * tiles * c, 64 * tiles * cout!], (xp, u, panels, v, m) => {
-    k.pad(src, xp, n, h, w, c, hp, wp, top, left);
+  // images in groups whose transformed tiles take at most WINOGRAD_SCRATCH_BYTES (a 256-image evaluation pass)
+  const one = tiling({ ...x, n: 1 }, oh!, ow!);
+  const group = Math.max(1, Math.min(n, Math.floor(WINOGRAD_SCRATCH_BYTES / (64 * one.tiles * (c + cout!) + 4 * one.hp * one.wp * c))));
+  withScratch(heap, [64 * c * cout!, 64 * c * cout!], (u, panels) => {
     k.winogradFilter(filter, u, wc, wo);
     k.packWinograd(u, panels, wc, wo, flip);
-    k.winogradInput(xp, v, n, hp, wp, c, th, tw);
-    for (let xi = 0; xi < 16; xi++) {
-      k.convForward(v + 4 * xi * tiles * c, panels + 4 * xi * c * cout!, 0, m + 4 * xi * tiles * cout!, 1, rows, perRow, c, 1, 1, rows, perRow, cout!, 1, 0, 0, 4 * perRow * cout!, 4 * cout!);
+    for (let b0 = 0; b0 < n; b0 += group) {
+      const g = Math.min(group, n - b0);
+      const { th, tw, hp, wp, tiles, rows, perRow } = tiling({ ...x, n: g }, oh!, ow!);
+      withScratch(heap, [4 * g * hp * wp * c, 64 * tiles * c, 64 * tiles * cout!], (xp, v, m) => {
+        k.pad(src + 4 * b0 * h * w * c, xp, g, h, w, c, hp, wp, top, left);
+        k.winogradInput(xp, v, g, hp, wp, c, th, tw);
+        for (let xi = 0; xi < 16; xi++) {
+          k.convForward(v + 4 * xi * tiles * c, panels + 4 * xi * c * cout!, 0, m + 4 * xi * tiles * cout!, 1, rows, perRow, c, 1, 1, rows, perRow, cout!, 1, 0, 0, 4 * perRow * cout!, 4 * cout!);
+        }
+        k.winogradOutput(m, out + b0 * strides[0]!, bias, relu ? 1 : 0, g, oh!, ow!, cout!, th, tw, strides[0]!, strides[1]!, strides[2]!);
+      });
     }
-    k.winogradOutput(m, out, bias, relu ? 1 : 0, n, oh!, ow!, cout!, th, tw, strides[0]!, strides[1]!, strides[2]!);
   });
 }
+
+/** Scratch bytes for one group of images' Winograd tiles (forward and input gradient). */
+const WINOGRAD_SCRATCH_BYTES = 2 ** 27;
 
 /**
  * The filter gradient of a 3×3 stride-1 convolution by Winograd F(2×2, 3×3): with V = Bᵀ d B of the input
