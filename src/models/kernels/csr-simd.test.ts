@@ -5,6 +5,7 @@ import { randomDense } from '../testing.js';
 import type { CsrMatrix, DenseMatrix } from '../types.js';
 import { csrMatMat, csrMatTMatAdd, descendStep, softmaxLossSum } from './csr-simd.js';
 import { simd } from './generated/csr.js';
+import { moduleBytes, wasm } from './wasm-api.js';
 import { kernelThreads, setKernelThreads } from './threads.js';
 
 function randomVec(label: string, n: number, scale = 1): Float32Array {
@@ -213,8 +214,7 @@ describe('descendStep', () => {
 
 describe('the kernels module (assembly/csr.ts)', () => {
   it('is valid WebAssembly', () => {
-    const wasm = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
-    expect(wasm.validate(Uint8Array.from(atob(simd), (ch) => ch.charCodeAt(0)))).toBe(true);
+    expect(wasm.validate(moduleBytes(simd))).toBe(true);
   });
 });
 

@@ -32,6 +32,7 @@
 import type { Vec } from '../matrix.js';
 import type { CsrMatrix } from '../types.js';
 import { simd } from './generated/csr.js';
+import { moduleBytes, wasm, type WasmApi } from './wasm-api.js';
 import { GRAD, type Job, runJob, SCORES, shareModule, SOFTMAX, type TaskKernels } from './threads.js';
 
 /** Rows summed in float32 before the float64 accumulator takes the block's partial gradient. */
@@ -51,17 +52,6 @@ const SLACK = 16;
  * float64 step per nonzero pair against two lanes per f64x2 step, on one thread against up to 8.
  */
 const SPARSE_W = 16;
-
-// The global WebAssembly object, typed locally: the project's TypeScript libs do not declare it.
-interface WasmApi {
-  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => {
-    buffer: ArrayBuffer;
-    grow(pages: number): number;
-  };
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 const PAGE = 65536;
 /** 4 GiB, all a 32-bit memory can address: the kernels' import allows up to this */
@@ -340,7 +330,7 @@ function align(bytes: number): number {
 
 function kernels(): Kernels {
   if (instance === null) {
-    const module = new wasm.Module(Uint8Array.from(atob(simd), (ch) => ch.charCodeAt(0)));
+    const module = new wasm.Module(moduleBytes(simd));
     instance = new wasm.Instance(module, { env: { memory: kernelMemory() } }).exports as unknown as Kernels;
     shareModule(module);
   }

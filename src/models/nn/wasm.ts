@@ -8,6 +8,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { setFlagsFromString } from 'node:v8';
 import { relaxedSimd, simd } from '../kernels/generated/nn.js';
+import { moduleBytes, wasm } from '../kernels/wasm-api.js';
 
 export type Ptr = number;
 
@@ -39,14 +40,6 @@ export interface NnExports {
   bnBackward(dy: Ptr, xhat: Ptr, dx: Ptr, m: number, c: number, gamma: Ptr, rstd: Ptr, dgamma: Ptr, dbeta: Ptr, acc: Ptr, scale: Ptr): void;
 }
 
-// The global WebAssembly object, typed locally: the project's TypeScript libs do not declare it.
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
 /** The emscripten module behind the backend: its memory, and its allocator for scratch buffers. */
 export interface HeapModule {
   asm?: { memory?: { buffer: ArrayBuffer } };
@@ -54,8 +47,6 @@ export interface HeapModule {
   _malloc(bytes: number): Ptr;
   _free(ptr: Ptr): void;
 }
-
-const decode = (b64: string): Uint8Array => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
 
 let fused: boolean | null = null;
 
@@ -67,7 +58,7 @@ let fused: boolean | null = null;
  */
 export function fusedMultiplyAdd(): boolean {
   if (fused === null) {
-    const bytes = decode(relaxedSimd);
+    const bytes = moduleBytes(relaxedSimd);
     fused = wasm.validate(bytes);
     if (!fused) {
       setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -90,7 +81,7 @@ export function nnKernels(heap: HeapModule): NnExports | null {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory?.buffer instanceof SharedArrayBuffer;
     k = null;
     if (memory && !shared) {
-      const module = new wasm.Module(decode(fusedMultiplyAdd() ? relaxedSimd : simd));
+      const module = new wasm.Module(moduleBytes(fusedMultiplyAdd() ? relaxedSimd : simd));
       k = new wasm.Instance(module, { env: { memory } }).exports as unknown as NnExports;
     }
     instances.set(heap, k);
