@@ -8,6 +8,9 @@
  * - input gradient: per stride phase, the stride-1 convolution of the padded dy with that phase's taps of
  *   the filter, rotated by 180° and with its channel axes swapped (conv2dInputGradWasm).
  *
+ * 3×3 stride-1 layers with channels a multiple of 4 take Winograd F(2×2, 3×3) in all three (`winograd`,
+ * `winogradFilterGrad`): 16 GEMMs of transformed 4×4 tiles, 16 products per 2×2 outputs instead of 36.
+ *
  * Each returns null for what its kernel does not cover (dilation, NCHW, output channels not a multiple of 8),
  * and the caller falls back to the backend. With relaxed SIMD (FMA) the sums are fused multiply-adds, so
  * results can differ in the last bits between machines with and without it.
