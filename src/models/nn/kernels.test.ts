@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-backend-cpu';
 import { rngFor } from '../../core/rng.js';
 import { setupWasmBackend, tf } from './backend.js';
-import { BN_EPS, batchNormTrain, convBiasRelu, maxPool2x2 } from './kernels.js';
+import { addRelu, BN_EPS, batchNormTrain, convBiasRelu, maxPool2x2 } from './kernels.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number;
@@ -188,6 +188,22 @@ describe('gradients through the ops', () => {
     expect(dx.every((v) => v === 0)).toBe(true);
   });
 
+  it.each([[[2, 5, 4, 8]], [[3, 3, 5, 3]]] as Shape4[][])('addRelu on %j: value and gradients in both inputs equal autodiff of relu(a + b) on the CPU backend', async (shape) => {
+    const inputs = [
+      { values: randn(shape, 30), shape },
+      { values: randn(shape, 31), shape },
+      { values: randn(shape, 32), shape }, // weights of the scalar loss
+    ];
+    const plain = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.relu(tf.add(a, b));
+    for (let i = 0; i < 3; i++) {
+      const f = (op: typeof plain) => (a: tf.Tensor, b: tf.Tensor, w: tf.Tensor): tf.Tensor =>
+        i === 0 ? op(a, b) : tf.grads((u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(op(u, v), w)))([a, b])[i - 1]!;
+      const [ours] = await onBoth(inputs, (...t) => f(addRelu)(t[0]!, t[1]!, t[2]!));
+      const [, ref] = await onBoth(inputs, (...t) => f(plain)(t[0]!, t[1]!, t[2]!));
+      expect(relErr(ours, ref), ['value', 'da', 'db'][i]).toBe(0);
+    }
+  });
+
   it('maxPool2x2: ties by hand, the first maximum in row-major order; an odd last row and column get nothing', () => {
     // one channel, 3×5: windows [[1, 3], [3, 2]] (max 3 twice) and [[2, 1], [2, 2]] (max 2 three times); row 2 and column 4 are left over
     const x = tf.tensor4d([1, 3, 2, 1, 9, 3, 2, 2, 2, 9, 9, 9, 9, 9, 9], [1, 3, 5, 1]);
@@ -201,8 +217,15 @@ describe('gradients through the ops', () => {
     z.dispose();
   });
 
-  // 8 channels: the wasm kernels on the wasm side; 6: tf ops there too
-  it.each([[[3, 5, 4, 6]], [[3, 5, 4, 8]], [[2, 7, 3, 16]]] as Shape4[][])('batchNormTrain on %j: value and gradients in x, γ, β equal autodiff of the plain formula on the CPU backend', async (shape) => {
+  // 8 channels: the wasm kernels on the wasm side; 6: tf ops there too; with and without the ReLU after it
+  it.each([
+    [[3, 5, 4, 6], false],
+    [[3, 5, 4, 8], false],
+    [[2, 7, 3, 16], false],
+    [[3, 5, 4, 6], true],
+    [[3, 5, 4, 8], true],
+    [[2, 7, 3, 16], true],
+  ] as [Shape4, boolean][])('batchNormTrain on %j (ReLU after it: %s): value and gradients in x, γ, β equal autodiff of the plain formula on the CPU backend', async (shape, relu) => {
     const c = shape[3];
     const inputs = [
       { values: randn(shape, 8).map((v, i) => 2 * v + (i % c)), shape }, // per-channel offsets
@@ -212,13 +235,14 @@ describe('gradients through the ops', () => {
     ];
     const plain = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => {
       const { mean, variance } = tf.moments(x, [0, 1, 2]);
-      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, BN_EPS))), g), b);
+      const y = tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, BN_EPS))), g), b);
+      return relu ? tf.relu(y) : y;
     };
     for (let i = 0; i < 4; i++) {
       // i = 0: the value; 1..3: the gradient in x, γ, β of Σ w·BN(x)
       const f = (bn: (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, w: tf.Tensor): tf.Tensor =>
         i === 0 ? bn(x, g, b) : tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(bn(a, c, d), w)))([x, g, b])[i - 1]!;
-      const [ours] = await onBoth(inputs, (...t) => f((x, g, b) => batchNormTrain(x as tf.Tensor4D, g, b))(t[0]!, t[1]!, t[2]!, t[3]!));
+      const [ours] = await onBoth(inputs, (...t) => f((x, g, b) => batchNormTrain(x as tf.Tensor4D, g, b, relu))(t[0]!, t[1]!, t[2]!, t[3]!));
       const [, ref] = await onBoth(inputs, (...t) => f(plain)(t[0]!, t[1]!, t[2]!, t[3]!));
       expect(relErr(ours, ref), ['value', 'dx', 'dγ', 'dβ'][i]).toBeLessThan(1e-5);
     }

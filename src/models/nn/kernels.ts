@@ -233,66 +233,108 @@ export const BN_EPS = 1e-5;
 
 /**
  * BatchNorm in training mode over (batch, height, width): y = γ·(x − μ)/√(σ² + ε) + β with the batch's mean
- * and biased variance. The gradient is the closed form dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂·mean(dy·x̂)),
- * dγ = Σ dy·x̂, dβ = Σ dy, which keeps only x̂ for the backward pass instead of the taped `moments` graph.
- * On the wasm backend (channels a multiple of 4) each direction is two or three passes of the kernels in
- * src/models/kernels/assembly/nn.ts (float64 sums); elsewhere, tf ops.
+ * and biased variance, followed by a ReLU when `relu` (the two as one op: no separate ReLU pass or mask). The
+ * gradient is the closed form dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂·mean(dy·x̂)), dγ = Σ dy·x̂, dβ = Σ dy
+ * (dy first zeroed where the ReLU's input was not positive), which keeps only x̂ for the backward pass
+ * instead of the taped `moments` graph. On the wasm backend (channels a multiple of 4) each direction is two
+ * or three passes of the kernels in src/models/kernels/assembly/nn.ts (float64 sums); elsewhere, tf ops.
  */
-export const batchNormTrain = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [x, gamma, beta, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
-  const backend = tf.backend();
-  const k = 'typedArrayFromHeap' in backend && x.shape[3] % 4 === 0 ? nnKernels(heapOf(backend as BackendWasm)) : null;
-  if (k) {
-    const [y, xhat, rstd] = batchNormForwardWasm(backend as BackendWasm, k, x, gamma, beta);
-    save([xhat, rstd, gamma]);
+export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, relu = false): tf.Tensor4D {
+  return (relu ? batchNormReluOp : batchNormOp)(x, gamma, beta);
+}
+
+function batchNormCustomOp(relu: boolean): (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor4D {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, gamma, beta, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const backend = tf.backend();
+    const k = 'typedArrayFromHeap' in backend && x.shape[3] % 4 === 0 ? nnKernels(heapOf(backend as BackendWasm)) : null;
+    if (k) {
+      const [y, xhat, rstd] = batchNormForwardWasm(backend as BackendWasm, k, x, gamma, beta, relu);
+      save([xhat, rstd, gamma, beta]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => batchNormBackwardWasm(backend as BackendWasm, k, dy, saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D], relu),
+      };
+    }
+    const axes = [0, 1, 2];
+    const centred = tf.sub(x, tf.mean(x, axes));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), axes), BN_EPS));
+    const xhat = tf.mul(centred, rstd);
+    save([xhat, rstd, gamma, beta]);
+    const z = tf.add(tf.mul(xhat, gamma), beta) as tf.Tensor4D;
     return {
-      value: y,
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => batchNormBackwardWasm(backend as BackendWasm, k, dy, ...(saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D])),
+      value: relu ? tf.relu(z) : z,
+      gradFunc: (dyOut: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [xhat, rstd, gamma, beta] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const dy = (relu ? tf.mul(dyOut, tf.step(tf.add(tf.mul(xhat, gamma), beta))) : dyOut) as tf.Tensor4D;
+        const m = dy.shape[0] * dy.shape[1] * dy.shape[2];
+        const dbeta = tf.sum(dy, axes);
+        const dgamma = tf.sum(tf.mul(dy, xhat), axes);
+        const inner = tf.sub(tf.sub(dy, tf.div(dbeta, m)), tf.mul(xhat, tf.div(dgamma, m)));
+        return [tf.mul(inner, tf.mul(gamma, rstd)), dgamma, dbeta];
+      },
     };
-  }
-  const axes = [0, 1, 2];
-  const centred = tf.sub(x, tf.mean(x, axes));
-  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), axes), BN_EPS));
-  const xhat = tf.mul(centred, rstd);
-  save([xhat, rstd, gamma]);
-  return {
-    value: tf.add(tf.mul(xhat, gamma), beta) as tf.Tensor4D,
-    gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-      const [xhat, rstd, gamma] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
-      const m = dy.shape[0] * dy.shape[1] * dy.shape[2];
-      const dbeta = tf.sum(dy, axes);
-      const dgamma = tf.sum(tf.mul(dy, xhat), axes);
-      const inner = tf.sub(tf.sub(dy, tf.div(dbeta, m)), tf.mul(xhat, tf.div(dgamma, m)));
-      return [tf.mul(inner, tf.mul(gamma, rstd)), dgamma, dbeta];
-    },
-  };
-}) as (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor4D;
+  }) as (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor4D;
+}
+
+const batchNormOp = batchNormCustomOp(false);
+const batchNormReluOp = batchNormCustomOp(true);
 
 /** [y, x̂, 1/√(σ² + ε)] of batchNormTrain by the wasm kernels. */
-function batchNormForwardWasm(backend: BackendWasm, k: NnExports, x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D): [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D] {
+function batchNormForwardWasm(backend: BackendWasm, k: NnExports, x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, relu: boolean): [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D] {
   const c = x.shape[3];
   const m = x.size / c;
   const heap = heapOf(backend);
   const [y, xhat, rstd] = [backend.makeOutput(x.shape, 'float32'), backend.makeOutput(x.shape, 'float32'), backend.makeOutput([c], 'float32')];
   withScratch(heap, [8 * c, 4 * c], (acc, mean) => {
     k.bnStats(offsetOf(backend, x), m, c, acc, mean, offsetOf(backend, rstd), BN_EPS);
-    k.bnForward(offsetOf(backend, x), offsetOf(backend, xhat), offsetOf(backend, y), m, c, mean, offsetOf(backend, rstd), offsetOf(backend, gamma), offsetOf(backend, beta));
+    k.bnForward(offsetOf(backend, x), offsetOf(backend, xhat), offsetOf(backend, y), m, c, mean, offsetOf(backend, rstd), offsetOf(backend, gamma), offsetOf(backend, beta), relu ? 1 : 0);
   });
   const engine = tf.engine();
   return [engine.makeTensorFromTensorInfo(y) as tf.Tensor4D, engine.makeTensorFromTensorInfo(xhat) as tf.Tensor4D, engine.makeTensorFromTensorInfo(rstd) as tf.Tensor1D];
 }
 
 /** [dx, dγ, dβ] of batchNormTrain by the wasm kernels. */
-function batchNormBackwardWasm(backend: BackendWasm, k: NnExports, dy: tf.Tensor4D, xhat: tf.Tensor4D, rstd: tf.Tensor1D, gamma: tf.Tensor1D): tf.Tensor[] {
+function batchNormBackwardWasm(backend: BackendWasm, k: NnExports, dy: tf.Tensor4D, [xhat, rstd, gamma, beta]: [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D], relu: boolean): tf.Tensor[] {
   const c = dy.shape[3];
   const m = dy.size / c;
   const heap = heapOf(backend);
   const [dx, dgamma, dbeta] = [backend.makeOutput(dy.shape, 'float32'), backend.makeOutput([c], 'float32'), backend.makeOutput([c], 'float32')];
   withScratch(heap, [16 * c, 4 * c], (acc, scale) => {
-    k.bnBackward(offsetOf(backend, dy), offsetOf(backend, xhat), offsetOf(backend, dx), m, c, offsetOf(backend, gamma), offsetOf(backend, rstd), offsetOf(backend, dgamma), offsetOf(backend, dbeta), acc, scale);
+    const [g, b, r] = [gamma, beta, rstd].map((t) => offsetOf(backend, t)) as [number, number, number];
+    k.bnBackward(offsetOf(backend, dy), offsetOf(backend, xhat), offsetOf(backend, dx), m, c, g, b, r, offsetOf(backend, dgamma), offsetOf(backend, dbeta), acc, scale, relu ? 1 : 0);
   });
   const engine = tf.engine();
   return [dx, dgamma, dbeta].map((t) => engine.makeTensorFromTensorInfo(t));
+}
+
+/**
+ * relu(a + b) as one op (ResNet's residual merge): one pass forward, and one mask pass backward whose result
+ * is the gradient of both (wasm kernels; tf ops elsewhere).
+ */
+export const addRelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  const backend = tf.backend();
+  const k = 'typedArrayFromHeap' in backend && a.size % 4 === 0 && tf.util.arraysEqual(a.shape, b.shape) ? nnKernels(heapOf(backend as BackendWasm)) : null;
+  const wasm = backend as BackendWasm;
+  const y = k
+    ? elementwise(wasm, a.shape, (out) => k.addRelu(offsetOf(wasm, a), offsetOf(wasm, b), out, a.size))
+    : tf.relu(tf.add(a, b));
+  save([y]);
+  return {
+    value: y,
+    gradFunc: (dy: tf.Tensor, [y]: tf.Tensor[]) => {
+      const g = k ? elementwise(wasm, dy.shape, (out) => k.reluGrad(offsetOf(wasm, dy), offsetOf(wasm, y!), out, dy.size)) : tf.mul(dy, tf.step(y!));
+      return [g, tf.clone(g)];
+    },
+  };
+}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/** A new float32 tensor of `shape` filled by `fill` (given its heap offset) on the wasm backend. */
+function elementwise(backend: BackendWasm, shape: number[], fill: (out: number) => void): tf.Tensor {
+  const out = backend.makeOutput(shape, 'float32');
+  fill(offsetOf(backend, out));
+  return tf.engine().makeTensorFromTensorInfo(out);
 }
 
 /**

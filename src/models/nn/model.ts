@@ -14,7 +14,7 @@ import { rngFor } from '../../core/rng.js';
 import type { Dataset, DenseMatrix, Matrix, Metric, Model, ModelSpec, ParamLayout } from '../types.js';
 import { blockParts, networkOf, type Layer, type Network } from './arch.js';
 import { tf } from './backend.js';
-import { BN_EPS, batchNormTrain, convBiasRelu, maxPool2x2, readFloats } from './kernels.js';
+import { addRelu, BN_EPS, batchNormTrain, convBiasRelu, maxPool2x2, readFloats } from './kernels.js';
 
 export { setupWasmBackend } from './backend.js';
 
@@ -284,7 +284,12 @@ export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4
         }
         case 'bn': {
           const gamma = take();
-          t = batchNorm(t as tf.Tensor4D, gamma, take());
+          const beta = take();
+          if (norm.mode === 'batch' && ls[i + 1]?.op === 'relu') {
+            // training: the following ReLU inside BatchNorm, forward and backward
+            i++;
+            t = batchNormTrain(t as tf.Tensor4D, gamma, beta, true);
+          } else t = batchNorm(t as tf.Tensor4D, gamma, beta);
           break;
         }
         case 'relu':
@@ -305,7 +310,7 @@ export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4
         case 'block': {
           const { main, shortcut } = blockParts(l, t.shape[3]!);
           const y = run(main, t);
-          t = tf.relu(tf.add(y, run(shortcut, t)));
+          t = addRelu(y, run(shortcut, t));
           break;
         }
       }

@@ -36,8 +36,12 @@ export interface NnExports {
   winogradFilterGrad(du: Ptr, dw: Ptr, cin: number, cout: number): void;
   reluBiasGrad(dy: Ptr, y: Ptr, g: Ptr, dbias: Ptr, acc: Ptr, m: number, c: number): void;
   bnStats(x: Ptr, m: number, c: number, acc: Ptr, mean: Ptr, rstd: Ptr, eps: number): void;
-  bnForward(x: Ptr, xhat: Ptr, y: Ptr, m: number, c: number, mean: Ptr, rstd: Ptr, gamma: Ptr, beta: Ptr): void;
-  bnBackward(dy: Ptr, xhat: Ptr, dx: Ptr, m: number, c: number, gamma: Ptr, rstd: Ptr, dgamma: Ptr, dbeta: Ptr, acc: Ptr, scale: Ptr): void;
+  bnForward(x: Ptr, xhat: Ptr, y: Ptr, m: number, c: number, mean: Ptr, rstd: Ptr, gamma: Ptr, beta: Ptr, relu: number): void;
+  bnBackward(
+    dy: Ptr, xhat: Ptr, dx: Ptr, m: number, c: number, gamma: Ptr, beta: Ptr, rstd: Ptr, dgamma: Ptr, dbeta: Ptr, acc: Ptr, scale: Ptr, relu: number,
+  ): void;
+  addRelu(a: Ptr, b: Ptr, y: Ptr, count: number): void;
+  reluGrad(dy: Ptr, y: Ptr, g: Ptr, count: number): void;
 }
 
 /** The emscripten module behind the backend: its memory, and its allocator for scratch buffers. */

@@ -276,36 +276,49 @@ export function bnStats(x: usize, m: i32, c: i32, acc: usize, mean: usize, rstd:
   }
 }
 
-/** xhat = (x − mean)·rstd and y = xhat·gamma + beta over the m rows of the [m, c] x (c a multiple of 4). */
-export function bnForward(x: usize, xhat: usize, y: usize, m: i32, c: i32, mean: usize, rstd: usize, gamma: usize, beta: usize): void {
+/**
+ * xhat = (x − mean)·rstd and y = xhat·gamma + beta over the m rows of the [m, c] x (c a multiple of 4); relu ≠ 0:
+ * y = max(0, xhat·gamma + beta).
+ */
+export function bnForward(x: usize, xhat: usize, y: usize, m: i32, c: i32, mean: usize, rstd: usize, gamma: usize, beta: usize, relu: i32): void {
   const row = <usize>c << 2;
   for (let r: usize = 0; r < <usize>m; r++) {
     const o = r * row;
     for (let ch: usize = 0; ch < row; ch += 16) {
       const h = f32x4.mul(f32x4.sub(v128.load(x + o + ch), v128.load(mean + ch)), v128.load(rstd + ch));
       v128.store(xhat + o + ch, h);
-      v128.store(y + o + ch, madd(h, v128.load(gamma + ch), v128.load(beta + ch)));
+      const v = madd(h, v128.load(gamma + ch), v128.load(beta + ch));
+      v128.store(y + o + ch, relu ? f32x4.max(v, f32x4.splat(0)) : v);
     }
   }
+}
+
+/** dy where the ReLU after BatchNorm passed its input (xhat·gamma + beta > 0, as bnForward computed it), else 0. */
+// @ts-ignore: decorator
+@inline function reluGate(dy: v128, xhat: v128, gamma: v128, beta: v128): v128 {
+  return v128.and(dy, f32x4.gt(madd(xhat, gamma, beta), f32x4.splat(0)));
 }
 
 /**
  * The gradient of bnForward: dbeta = Σ dy and dgamma = Σ dy·xhat over the m rows (float64 sums in `acc`, 2c
  * float64 of scratch; float32 outputs), then dx = gamma·rstd·(dy − dbeta/m − xhat·dgamma/m). c is a
- * multiple of 4; `scale` is c float32 of scratch.
+ * multiple of 4; `scale` is c float32 of scratch. relu ≠ 0: the gradient through max(0, ·) first, dy
+ * taken as 0 where the ReLU's input was not positive.
  */
-export function bnBackward(dy: usize, xhat: usize, dx: usize, m: i32, c: i32, gamma: usize, rstd: usize, dgamma: usize, dbeta: usize, acc: usize, scale: usize): void {
+export function bnBackward(dy: usize, xhat: usize, dx: usize, m: i32, c: i32, gamma: usize, beta: usize, rstd: usize, dgamma: usize, dbeta: usize, acc: usize, scale: usize, relu: i32): void {
   const row = <usize>c << 2;
   const end = <usize>m * row;
   const accG = acc + (<usize>c << 3);
   memory.fill(acc, 0, <usize>c << 4);
   for (let o: usize = 0; o < end; o += row) {
     for (let ch: usize = 0; ch < row; ch += 8) {
-      const d = v128.load64_zero(dy + o + ch);
+      const h = v128.load64_zero(xhat + o + ch);
+      let d = v128.load64_zero(dy + o + ch);
+      if (relu) d = reluGate(d, h, v128.load64_zero(gamma + ch), v128.load64_zero(beta + ch));
       const a = acc + (ch << 1);
       const g = accG + (ch << 1);
       v128.store(a, f64x2.add(v128.load(a), f64x2.promote_low_f32x4(d)));
-      v128.store(g, f64x2.add(v128.load(g), f64x2.promote_low_f32x4(f32x4.mul(d, v128.load64_zero(xhat + o + ch)))));
+      v128.store(g, f64x2.add(v128.load(g), f64x2.promote_low_f32x4(f32x4.mul(d, h))));
     }
   }
   const inv = 1 / <f64>m;
@@ -321,10 +334,25 @@ export function bnBackward(dy: usize, xhat: usize, dx: usize, m: i32, c: i32, ga
   }
   for (let o: usize = 0; o < end; o += row) {
     for (let ch: usize = 0; ch < row; ch += 16) {
-      const inner = f32x4.sub(f32x4.sub(v128.load(dy + o + ch), v128.load(acc + ch)), f32x4.mul(v128.load(xhat + o + ch), v128.load(accG + ch)));
+      const h = v128.load(xhat + o + ch);
+      let d = v128.load(dy + o + ch);
+      if (relu) d = reluGate(d, h, v128.load(gamma + ch), v128.load(beta + ch));
+      const inner = f32x4.sub(f32x4.sub(d, v128.load(acc + ch)), f32x4.mul(h, v128.load(accG + ch)));
       v128.store(dx + o + ch, f32x4.mul(inner, v128.load(scale + ch)));
     }
   }
+}
+
+/** y = max(0, a + b) over `count` float32 values (a multiple of 4). */
+export function addRelu(a: usize, b: usize, y: usize, count: i32): void {
+  const end = <usize>count << 2;
+  for (let o: usize = 0; o < end; o += 16) v128.store(y + o, f32x4.max(f32x4.add(v128.load(a + o), v128.load(b + o)), f32x4.splat(0)));
+}
+
+/** g = dy where y > 0, else 0, over `count` float32 values (a multiple of 4): the gradient through a ReLU from its output. */
+export function reluGrad(dy: usize, y: usize, g: usize, count: i32): void {
+  const end = <usize>count << 2;
+  for (let o: usize = 0; o < end; o += 16) v128.store(g + o, v128.and(v128.load(dy + o), f32x4.gt(v128.load(y + o), f32x4.splat(0))));
 }
 
 // Winograd F(2×2, 3×3): a 3×3 stride-1 convolution as 16 GEMMs of 4×4-transformed input tiles by the
