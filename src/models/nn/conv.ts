@@ -98,16 +98,26 @@ function winograd(heap: HeapModule, k: NnExports, src: Ptr, x: PaddedImage, filt
     for (let b0 = 0; b0 < n; b0 += group) {
       const g = Math.min(group, n - b0);
       const { th, tw, hp, wp, tiles, rows, perRow } = tiling({ ...x, n: g }, oh!, ow!);
-      withScratch(heap, [4 * g * hp * wp * c, 64 * tiles * c, 64 * tiles * cout!], (xp, v, m) => {
+      const [vPlane, mPlane] = [planeBytes(tiles, c), planeBytes(tiles, cout!)];
+      withScratch(heap, [4 * g * hp * wp * c, 16 * vPlane, 16 * mPlane], (xp, v, m) => {
         k.pad(src + 4 * b0 * h * w * c, xp, g, h, w, c, hp, wp, top, left);
-        k.winogradInput(xp, v, g, hp, wp, c, th, tw);
+        k.winogradInput(xp, v, g, hp, wp, c, th, tw, vPlane);
         for (let xi = 0; xi < 16; xi++) {
-          k.convForward(v + 4 * xi * tiles * c, panels + 4 * xi * c * cout!, 0, m + 4 * xi * tiles * cout!, 1, rows, perRow, c, 1, 1, rows, perRow, cout!, 1, 0, 0, 4 * perRow * cout!, 4 * cout!);
+          k.convForward(v + xi * vPlane, panels + 4 * xi * c * cout!, 0, m + xi * mPlane, 1, rows, perRow, c, 1, 1, rows, perRow, cout!, 1, 0, 0, 4 * perRow * cout!, 4 * cout!);
         }
-        k.winogradOutput(m, out + b0 * strides[0]!, bias, relu ? 1 : 0, g, oh!, ow!, cout!, th, tw, strides[0]!, strides[1]!, strides[2]!);
+        k.winogradOutput(m, out + b0 * strides[0]!, bias, relu ? 1 : 0, g, oh!, ow!, cout!, th, tw, strides[0]!, strides[1]!, strides[2]!, mPlane);
       });
     }
   });
+}
+
+/**
+ * Bytes between the 16 ξ planes of `tiles` transformed tiles of c channels: the plane's size plus a skew of
+ * 256 bytes, so the planes do not start at the same offset in a 4 KiB page (a power-of-two plane size had
+ * the transforms' 16 streams of stores fight over the same cache sets).
+ */
+function planeBytes(tiles: number, c: number): number {
+  return 4 * tiles * c + 256;
 }
 
 /** Scratch bytes for one group of images' Winograd tiles (forward and input gradient). */
@@ -122,13 +132,14 @@ function winogradFilterGrad(heap: HeapModule, k: NnExports, src: Ptr, x: PaddedI
   const { n, h, w, c, top, left } = x;
   const { th, tw, hp, wp, tiles, rows, perRow } = tiling(x, oh!, ow!);
   const blockRows = Math.max(1, Math.round(FILTER_GRAD_BLOCK_PIXELS / perRow));
-  // v read in place by the 1×1 filter gradients (16 bytes of slack after it)
-  withScratch(heap, [4 * n * hp * wp * c, 64 * tiles * c + 16, 64 * tiles * cout!, 64 * c * cout!], (xp, v, yhat, du) => {
+  // v read in place by the 1×1 filter gradients (the planes' skew leaves the 16 bytes of slack they need)
+  const [vPlane, yPlane] = [planeBytes(tiles, c), planeBytes(tiles, cout!)];
+  withScratch(heap, [4 * n * hp * wp * c, 16 * vPlane, 16 * yPlane, 64 * c * cout!], (xp, v, yhat, du) => {
     k.pad(src, xp, n, h, w, c, hp, wp, top, left);
-    k.winogradInput(xp, v, n, hp, wp, c, th, tw);
-    k.winogradOutputGrad(dy, yhat, n, oh!, ow!, cout!, th, tw);
+    k.winogradInput(xp, v, n, hp, wp, c, th, tw, vPlane);
+    k.winogradOutputGrad(dy, yhat, n, oh!, ow!, cout!, th, tw, yPlane);
     for (let xi = 0; xi < 16; xi++) {
-      k.filterGrad(v + 4 * xi * tiles * c, yhat + 4 * xi * tiles * cout!, du + 4 * xi * c * cout!, 0, 1, rows, perRow, c, 1, 1, rows, perRow, cout!, 1, blockRows);
+      k.filterGrad(v + xi * vPlane, yhat + xi * yPlane, du + 4 * xi * c * cout!, 0, 1, rows, perRow, c, 1, 1, rows, perRow, cout!, 1, blockRows);
     }
     k.winogradFilterGrad(du, out, c, cout!);
   });

@@ -28,11 +28,11 @@ export interface NnExports {
   ): void;
   winogradFilter(w: Ptr, u: Ptr, wc: number, wo: number): void;
   packWinograd(u: Ptr, dst: Ptr, wc: number, wo: number, flip: number): void;
-  winogradInput(xp: Ptr, v: Ptr, n: number, hp: number, wp: number, c: number, th: number, tw: number): void;
+  winogradInput(xp: Ptr, v: Ptr, n: number, hp: number, wp: number, c: number, th: number, tw: number, plane: number): void;
   winogradOutput(
-    m: Ptr, y: Ptr, bias: Ptr, relu: number, n: number, oh: number, ow: number, cout: number, th: number, tw: number, outImage: number, outRow: number, outPix: number,
+    m: Ptr, y: Ptr, bias: Ptr, relu: number, n: number, oh: number, ow: number, cout: number, th: number, tw: number, outImage: number, outRow: number, outPix: number, plane: number,
   ): void;
-  winogradOutputGrad(dy: Ptr, dst: Ptr, n: number, oh: number, ow: number, cout: number, th: number, tw: number): void;
+  winogradOutputGrad(dy: Ptr, dst: Ptr, n: number, oh: number, ow: number, cout: number, th: number, tw: number, plane: number): void;
   winogradFilterGrad(du: Ptr, dw: Ptr, cin: number, cout: number): void;
   reluBiasGrad(dy: Ptr, y: Ptr, g: Ptr, dbias: Ptr, acc: Ptr, m: number, c: number): void;
   bnStats(x: Ptr, m: number, c: number, acc: Ptr, mean: Ptr, rstd: Ptr, eps: number): void;

@@ -437,10 +437,9 @@ export function packWinograd(u: usize, dst: usize, wc: i32, wo: i32, flip: i32):
  * wp, c], c a multiple of 4; rows 2ty .. 2ty + 3, columns 2tx .. 2tx + 3), Bᵀ = [1 0 −1 0; 0 1 1 0;
  * 0 −1 1 0; 0 1 0 −1]; four channels per vector.
  */
-export function winogradInput(xp: usize, v: usize, n: i32, hp: i32, wp: i32, c: i32, th: i32, tw: i32): void {
+export function winogradInput(xp: usize, v: usize, n: i32, hp: i32, wp: i32, c: i32, th: i32, tw: i32, plane: usize): void {
   const pix = <usize>c << 2;
   const row = <usize>wp * pix;
-  const plane = <usize>n * <usize>th * <usize>tw * pix; // bytes between ξ planes of v
   let t: usize = 0; // byte offset of tile t in a plane
   for (let b = 0; b < n; b++) {
     for (let ty = 0; ty < th; ty++) {
@@ -479,9 +478,8 @@ export function winogradInput(xp: usize, v: usize, n: i32, hp: i32, wp: i32, c: 
  * plus bias (0 for none), clamped at 0 when relu ≠ 0; output pixel (b, oy, ox) at y + b·outImage +
  * oy·outRow + ox·outPix (bytes); outputs past oh × ow (odd sizes) are not written.
  */
-export function winogradOutput(m: usize, y: usize, bias: usize, relu: i32, n: i32, oh: i32, ow: i32, cout: i32, th: i32, tw: i32, outImage: usize, outRow: usize, outPix: usize): void {
+export function winogradOutput(m: usize, y: usize, bias: usize, relu: i32, n: i32, oh: i32, ow: i32, cout: i32, th: i32, tw: i32, outImage: usize, outRow: usize, outPix: usize, plane: usize): void {
   const pix = <usize>cout << 2;
-  const plane = <usize>n * <usize>th * <usize>tw * pix;
   const zero = f32x4.splat(0);
   let t: usize = 0;
   for (let b = 0; b < n; b++) {
@@ -535,11 +533,10 @@ export function winogradOutput(m: usize, y: usize, bias: usize, relu: i32, n: i3
  * from the 2×2 block dY of the [n, oh, ow, cout] dy (entries past oh × ow count as zeros), written as the
  * panels packColumns makes, per ξ: dst[ξ][p][t][v] for channel 8p + v of tile t. cout is a multiple of 8.
  */
-export function winogradOutputGrad(dy: usize, dst: usize, n: i32, oh: i32, ow: i32, cout: i32, th: i32, tw: i32): void {
+export function winogradOutputGrad(dy: usize, dst: usize, n: i32, oh: i32, ow: i32, cout: i32, th: i32, tw: i32, plane: usize): void {
   const pix = <usize>cout << 2;
   const row = <usize>ow * pix;
   const tiles = <usize>n * <usize>th * <usize>tw;
-  const plane = tiles * pix; // bytes between ξ planes of dst
   const zero = f32x4.splat(0);
   let t: usize = 0; // tile index
   for (let b = 0; b < n; b++) {
