@@ -39,19 +39,20 @@ const WASM_DIR = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfj
 /**
  * The kernels' helper threads (src/models/kernels/threads.ts) are Node's worker_threads; in the browser
  * client's Web Worker the kernels run on that worker's own thread (bit-identical for any thread count),
- * so its bundle gets these stand-ins for the two Node modules threads.ts imports.
+ * so its bundle gets these stand-ins for the two Node modules threads.ts imports (and for node:v8, below).
  */
+const STANDINS: Record<string, string> = {
+  'node:os': 'export const availableParallelism = () => 1;',
+  'node:worker_threads':
+    "export const isMainThread = false; export const MessageChannel = globalThis.MessageChannel; export class Worker { constructor() { throw new Error('no helper threads here'); } }",
+  // the convolution kernels turn on relaxed SIMD in Node 20's V8 (src/models/nn/conv.ts); browsers that have it have it on
+  'node:v8': 'export const setFlagsFromString = () => {};',
+};
 const NODE_STANDINS: Plugin = {
   name: 'node-standins',
   setup(b) {
-    b.onResolve({ filter: /^node:(os|worker_threads)$/ }, (a) => ({ path: a.path, namespace: 'standin' }));
-    b.onLoad({ filter: /.*/, namespace: 'standin' }, (a) => ({
-      contents:
-        a.path === 'node:os'
-          ? 'export const availableParallelism = () => 1;'
-          : "export const isMainThread = false; export const MessageChannel = globalThis.MessageChannel; export class Worker { constructor() { throw new Error('no helper threads here'); } }",
-      loader: 'js',
-    }));
+    b.onResolve({ filter: /^node:(os|worker_threads|v8)$/ }, (a) => ({ path: a.path, namespace: 'standin' }));
+    b.onLoad({ filter: /.*/, namespace: 'standin' }, (a) => ({ contents: STANDINS[a.path]!, loader: 'js' }));
   },
 };
 

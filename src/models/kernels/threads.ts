@@ -11,11 +11,13 @@
 import { availableParallelism } from 'node:os';
 import { isMainThread, MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 
-/** The kernel entry points a task calls (all arguments are i32 byte offsets or counts). */
+/** The kernel entry points a task calls (all arguments are i32 byte offsets or counts; C the class count). */
 export interface TaskKernels {
-  scores(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, w: number, s: number): void;
-  gradRange(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, d: number, g: number, acc: number, count: number): void;
-  softmax(s: number, labels: number, i0: number, i1: number, deriv: number, out: number): void;
+  scores(indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, w: number, s: number, C: number): void;
+  gradRange(
+    indptr: number, indices: number, values: number, rows: number, useRows: number, i0: number, i1: number, d: number, g: number, acc: number, count: number, block: number, C: number,
+  ): void;
+  softmax(s: number, labels: number, i0: number, i1: number, deriv: number, out: number, C: number): void;
 }
 
 export const SCORES = 0;
@@ -23,10 +25,10 @@ export const GRAD = 1;
 export const SOFTMAX = 2;
 
 /**
- * One job: `tasks` tasks of kind op on the kernels for `classes` classes over `m` batch rows.
+ * One job: `tasks` tasks of kind op for `classes` classes over `m` batch rows.
  * SCORES and SOFTMAX task t: batch rows [t·block, (t+1)·block) ∩ [0, m) (SOFTMAX: scores at dense,
  * labels at rows, deriv in useRows, out). GRAD task t: batch rows [round(m·t/tasks),
- * round(m·(t+1)/tasks)), into g + t·gStride and acc + t·accStride.
+ * round(m·(t+1)/tasks)), in float32 blocks of `block` rows, into g + t·gStride and acc + t·accStride.
  */
 export interface Job {
   op: number;
@@ -60,7 +62,7 @@ const JOB_FIELDS: (keyof Job)[] = ['op', 'classes', 'tasks', 'm', 'block', 'indp
  * Takes tasks of the published job until none is left. Runs on the calling thread and, as source
  * text (toString), in every helper, so it refers to nothing outside its parameters.
  */
-function runTasks(ctl: Int32Array, kernelsFor: (classes: number) => TaskKernels): void {
+function runTasks(ctl: Int32Array, kernelsOf: () => TaskKernels): void {
   // slots: 1 REMAIN, 2 DONE, 3 FAILED, then the Job fields from 4 in JOB_FIELDS order (tasks at 6)
   for (;;) {
     const remain = Atomics.sub(ctl, 1, 1);
@@ -70,14 +72,14 @@ function runTasks(ctl: Int32Array, kernelsFor: (classes: number) => TaskKernels)
     try {
       const [op, classes, , m, block, indptr, indices, values, rows, useRows, dense, out, acc, gStride, accStride, count] =
         ctl.subarray(4, 20);
-      const k = kernelsFor(classes!);
+      const k = kernelsOf();
       if (op === 0) {
-        k.scores(indptr!, indices!, values!, rows!, useRows!, t * block!, Math.min(m!, (t + 1) * block!), dense!, out!);
+        k.scores(indptr!, indices!, values!, rows!, useRows!, t * block!, Math.min(m!, (t + 1) * block!), dense!, out!, classes!);
       } else if (op === 2) {
-        k.softmax(dense!, rows!, t * block!, Math.min(m!, (t + 1) * block!), useRows!, out!);
+        k.softmax(dense!, rows!, t * block!, Math.min(m!, (t + 1) * block!), useRows!, out!, classes!);
       } else {
         const [i0, i1] = [Math.round((m! * t) / tasks), Math.round((m! * (t + 1)) / tasks)];
-        k.gradRange(indptr!, indices!, values!, rows!, useRows!, i0, i1, dense!, out! + t * gStride!, acc! + t * accStride!, count!);
+        k.gradRange(indptr!, indices!, values!, rows!, useRows!, i0, i1, dense!, out! + t * gStride!, acc! + t * accStride!, count!, block!, classes!);
       }
     } catch {
       Atomics.store(ctl, 3, 1);
@@ -90,35 +92,34 @@ const HELPER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
 const { control, memory, port } = workerData;
 const ctl = new Int32Array(control);
-const kernels = new Map();
+let kernels = null;
 const nap = new Int32Array(new SharedArrayBuffer(4));
-function kernelsFor(classes) {
-  while (!kernels.has(classes)) {
+function kernelsOf() {
+  if (kernels === null) {
     // a module posted just before the job can arrive a moment after the wake-up: wait up to 10 s
     let message = receiveMessageOnPort(port);
     for (let ms = 0; message === undefined && ms < 10000; ms++) {
       Atomics.wait(nap, 0, 0, 1);
       message = receiveMessageOnPort(port);
     }
-    if (message === undefined) throw new Error('no kernels for ' + classes + ' classes');
-    const { classes: c, module } = message.message;
-    kernels.set(c, new WebAssembly.Instance(module, { env: { memory } }).exports);
+    if (message === undefined) throw new Error('no kernels module');
+    kernels = new WebAssembly.Instance(message.message.module, { env: { memory } }).exports;
   }
-  return kernels.get(classes);
+  return kernels;
 }
 const runTasks = ${runTasks.toString()};
 let gen = Atomics.load(ctl, ${GEN});
 for (;;) {
   Atomics.wait(ctl, ${GEN}, gen);
   gen = Atomics.load(ctl, ${GEN});
-  runTasks(ctl, kernelsFor);
+  runTasks(ctl, kernelsOf);
 }
 `;
 
 let threads = isMainThread ? Math.max(1, Math.min(8, availableParallelism())) : 1;
 const control = new Int32Array(new SharedArrayBuffer(4 * (JOB + JOB_FIELDS.length)));
 const helpers: { worker: Worker; port: MessagePort }[] = [];
-const modules = new Map<number, object>();
+let module: object | null = null;
 
 /**
  * Threads the kernels use for one product (this one included). Default: every core, up to 8, on the
@@ -133,17 +134,17 @@ export function kernelThreads(): number {
   return threads;
 }
 
-/** Makes a compiled kernel module available to the helpers (they instantiate it on first use). */
-export function shareModule(classes: number, module: object): void {
-  modules.set(classes, module);
-  for (const h of helpers) h.port.postMessage({ classes, module });
+/** Makes the compiled kernel module available to the helpers (they instantiate it on first use). Once. */
+export function shareModule(compiled: object): void {
+  module = compiled;
+  for (const h of helpers) h.port.postMessage({ module });
 }
 
 /**
  * Runs the job's tasks on min(threads, tasks) threads and returns when all are done. `memory` is the
  * shared WebAssembly.Memory the kernels use; `local` gives this thread's kernels.
  */
-export function runJob(job: Job, memory: object, local: (classes: number) => TaskKernels): void {
+export function runJob(job: Job, memory: object, local: () => TaskKernels): void {
   const helpersWanted = Math.min(threads, job.tasks) - 1;
   while (helpers.length < helpersWanted) startHelper(memory);
   JOB_FIELDS.forEach((field, i) => Atomics.store(control, JOB + i, job[field]));
@@ -170,6 +171,6 @@ function startHelper(memory: object): void {
   });
   worker.unref();
   port1.unref();
-  for (const [classes, module] of modules) port1.postMessage({ classes, module });
+  if (module !== null) port1.postMessage({ module });
   helpers.push({ worker, port: port1 });
 }

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-backend-cpu';
 import { rngFor } from '../../core/rng.js';
 import { setupWasmBackend, tf } from './backend.js';
-import { BN_EPS, batchNormTrain, maxPool2x2 } from './kernels.js';
+import { addRelu, BN_EPS, batchNormTrain, convBiasRelu, maxPool2x2 } from './kernels.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number;
@@ -40,8 +40,11 @@ function relErr(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(num / den);
 }
 
-// [batch, height, width, in, out, k, stride, pad]: odd sizes, strides 1 and 2, same/valid/explicit, 1×1 and 3×3, batch 1 and 3;
-// up to 4 input channels the filter gradient is the im2col matMul, from 5 the convolution form
+// [batch, height, width, in, out, k, stride, pad]: odd sizes, strides 1 and 2, same/valid/explicit, 1×1, 3×3 and 5×5, batch 1
+// and 3. Output channels a multiple of 8 take our wasm kernels (src/models/nn/conv.ts: the forward convolution and the filter
+// gradient; the input gradient when the input channels are too, by stride phase), output rows of 4k + 1..3 pixels their
+// remainder tiles, 3×3 stride-1 layers with channels a multiple of 4 Winograd (odd output sizes: partial tiles); the other
+// cases the fallbacks (XNNPACK forward, gradients as convolutions of transposed or dilated operands)
 const CASES: [number, number, number, number, number, number, number, Pad][] = [
   [1, 5, 7, 3, 4, 3, 1, 'same'],
   [3, 5, 7, 3, 4, 3, 2, 'same'],
@@ -56,6 +59,20 @@ const CASES: [number, number, number, number, number, number, number, Pad][] = [
   [2, 7, 6, 5, 3, 3, 2, 'same'],
   [1, 6, 5, 6, 4, 3, 1, 'valid'],
   [3, 9, 7, 5, 2, 3, 2, 1],
+  [1, 5, 7, 3, 8, 3, 1, 'same'],
+  [2, 9, 7, 3, 16, 3, 2, 'same'],
+  [3, 7, 6, 8, 8, 3, 1, 'same'],
+  [2, 8, 8, 16, 8, 3, 2, 'same'],
+  [1, 6, 5, 8, 16, 3, 1, 'valid'],
+  [3, 8, 8, 16, 8, 1, 2, 'valid'],
+  [2, 9, 9, 8, 8, 1, 1, 'same'],
+  [2, 11, 10, 8, 16, 5, 2, 'same'],
+  [1, 9, 7, 5, 8, 3, 2, 1],
+  [2, 7, 9, 24, 8, 3, 1, 0],
+  [2, 8, 8, 8, 16, 3, 2, 1],
+  [1, 9, 7, 8, 8, 3, 2, 1],
+  [1, 10, 11, 8, 8, 3, 3, 1],
+  [2, 9, 8, 16, 8, 1, 2, 0],
 ];
 
 describe.each(CASES)('conv gradients, wasm vs CPU: x [%i, %i, %i, %i], %i outputs, filter size %i, stride %i, pad %s', (n, h, w, cin, cout, k, stride, pad) => {
@@ -65,6 +82,17 @@ describe.each(CASES)('conv gradients, wasm vs CPU: x [%i, %i, %i, %i], %i output
   const filter = { values: randn(fShape, 2), shape: fShape };
   const outShape = (): number[] => tf.tidy(() => tf.conv2d(tf.zeros(xShape) as tf.Tensor4D, tf.zeros(fShape) as tf.Tensor4D, stride, pad).shape);
   const attrs = { strides: stride, pad, dataFormat: 'NHWC' };
+
+  it(`Conv2D and FusedConv2D with bias and ReLU (stride ${stride}, pad ${pad}, ${k}×${k}) within 1e-5`, async () => {
+    const bias = { values: randn([cout], 4), shape: [cout] };
+    const [a, b] = await onBoth([x, filter], (xt, ft) => tf.conv2d(xt as tf.Tensor4D, ft as tf.Tensor4D, stride, pad));
+    expect(relErr(a, b)).toBeLessThan(1e-5);
+    const fused = (xt: tf.Tensor, ft: tf.Tensor, bt: tf.Tensor): tf.Tensor =>
+      tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: ft as tf.Tensor4D, strides: stride, pad, bias: bt, activation: 'relu' });
+    const [c, d] = await onBoth([x, filter, bias], (xt, ft, bt) => fused(xt!, ft!, bt!));
+    expect(relErr(c, d)).toBeLessThan(1e-5);
+    expect(c.some((v) => v === 0) && c.some((v) => v > 0)).toBe(true);
+  });
 
   it(`Conv2DBackpropFilter (stride ${stride}, pad ${pad}, ${k}×${k}) within 1e-4`, async () => {
     const dyShape = outShape();
@@ -129,6 +157,53 @@ describe('gradients through the ops', () => {
     expect(ours.reduce((a, b) => a + b, 0)).toBeCloseTo(w.reduce((a, b) => a + b, 0), 4);
   });
 
+  // 8 channels: the wasm mask-and-sum kernel on the wasm side; 6: tf ops there too
+  it.each([
+    [[2, 6, 7, 3], 8, 1],
+    [[2, 8, 8, 8], 16, 1],
+    [[1, 7, 9, 4], 8, 2],
+    [[2, 6, 5, 3], 6, 1],
+  ] as [Shape4, number, number][])('convBiasRelu on %j, %i outputs, stride %i: value and gradients in x, filter, bias equal autodiff of relu(conv + bias) on the CPU backend', async (shape, cout, stride) => {
+    const fShape: Shape4 = [3, 3, shape[3], cout];
+    const outShape = [shape[0], Math.ceil(shape[1] / stride), Math.ceil(shape[2] / stride), cout];
+    const inputs = [
+      { values: randn(shape, 20), shape },
+      { values: randn(fShape, 21), shape: fShape },
+      { values: randn([cout], 22), shape: [cout] },
+      { values: randn(outShape, 23), shape: outShape }, // weights of the scalar loss
+    ];
+    const plain = (x: tf.Tensor, f: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, stride, 1), b));
+    const ours = (x: tf.Tensor, f: tf.Tensor, b: tf.Tensor): tf.Tensor => convBiasRelu(x as tf.Tensor4D, f as tf.Tensor4D, b as tf.Tensor1D, stride, 1, true);
+    for (let i = 0; i < 4; i++) {
+      const f = (op: typeof plain) => (x: tf.Tensor, fl: tf.Tensor, b: tf.Tensor, w: tf.Tensor): tf.Tensor =>
+        i === 0 ? op(x, fl, b) : tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(op(a, c, d), w)))([x, fl, b])[i - 1]!;
+      const [a] = await onBoth(inputs, (...t) => f(ours)(t[0]!, t[1]!, t[2]!, t[3]!));
+      const [, b] = await onBoth(inputs, (...t) => f(plain)(t[0]!, t[1]!, t[2]!, t[3]!));
+      expect(relErr(a, b), ['value', 'dx', 'dfilter', 'dbias'][i]).toBeLessThan(1e-5);
+    }
+    // without the input gradient: zeros in x, the same filter gradient
+    const noDx = (x: tf.Tensor, fl: tf.Tensor, b: tf.Tensor, w: tf.Tensor): tf.Tensor[] =>
+      tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(convBiasRelu(a as tf.Tensor4D, c as tf.Tensor4D, b as tf.Tensor1D, stride, 1, false), w)))([x, fl]);
+    const [dx] = await onBoth(inputs, (...t) => noDx(t[0]!, t[1]!, t[2]!, t[3]!)[0]!);
+    expect(dx.every((v) => v === 0)).toBe(true);
+  });
+
+  it.each([[[2, 5, 4, 8]], [[3, 3, 5, 3]]] as Shape4[][])('addRelu on %j: value and gradients in both inputs equal autodiff of relu(a + b) on the CPU backend', async (shape) => {
+    const inputs = [
+      { values: randn(shape, 30), shape },
+      { values: randn(shape, 31), shape },
+      { values: randn(shape, 32), shape }, // weights of the scalar loss
+    ];
+    const plain = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.relu(tf.add(a, b));
+    for (let i = 0; i < 3; i++) {
+      const f = (op: typeof plain) => (a: tf.Tensor, b: tf.Tensor, w: tf.Tensor): tf.Tensor =>
+        i === 0 ? op(a, b) : tf.grads((u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(op(u, v), w)))([a, b])[i - 1]!;
+      const [ours] = await onBoth(inputs, (...t) => f(addRelu)(t[0]!, t[1]!, t[2]!));
+      const [, ref] = await onBoth(inputs, (...t) => f(plain)(t[0]!, t[1]!, t[2]!));
+      expect(relErr(ours, ref), ['value', 'da', 'db'][i]).toBe(0);
+    }
+  });
+
   it('maxPool2x2: ties by hand, the first maximum in row-major order; an odd last row and column get nothing', () => {
     // one channel, 3×5: windows [[1, 3], [3, 2]] (max 3 twice) and [[2, 1], [2, 2]] (max 2 three times); row 2 and column 4 are left over
     const x = tf.tensor4d([1, 3, 2, 1, 9, 3, 2, 2, 2, 9, 9, 9, 9, 9, 9], [1, 3, 5, 1]);
@@ -142,23 +217,32 @@ describe('gradients through the ops', () => {
     z.dispose();
   });
 
-  it('batchNormTrain: value and gradients in x, γ, β equal autodiff of the plain formula on the CPU backend', async () => {
-    const shape: Shape4 = [3, 5, 4, 6];
+  // 8 channels: the wasm kernels on the wasm side; 6: tf ops there too; with and without the ReLU after it
+  it.each([
+    [[3, 5, 4, 6], false],
+    [[3, 5, 4, 8], false],
+    [[2, 7, 3, 16], false],
+    [[3, 5, 4, 6], true],
+    [[3, 5, 4, 8], true],
+    [[2, 7, 3, 16], true],
+  ] as [Shape4, boolean][])('batchNormTrain on %j (ReLU after it: %s): value and gradients in x, γ, β equal autodiff of the plain formula on the CPU backend', async (shape, relu) => {
+    const c = shape[3];
     const inputs = [
-      { values: randn(shape, 8).map((v, i) => 2 * v + (i % 6)), shape }, // per-channel offsets
-      { values: randn([6], 9).map((v) => 1 + 0.3 * v), shape: [6] },
-      { values: randn([6], 10), shape: [6] },
+      { values: randn(shape, 8).map((v, i) => 2 * v + (i % c)), shape }, // per-channel offsets
+      { values: randn([c], 9).map((v) => 1 + 0.3 * v), shape: [c] },
+      { values: randn([c], 10), shape: [c] },
       { values: randn(shape, 11), shape }, // weights of the scalar loss
     ];
     const plain = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => {
       const { mean, variance } = tf.moments(x, [0, 1, 2]);
-      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, BN_EPS))), g), b);
+      const y = tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, BN_EPS))), g), b);
+      return relu ? tf.relu(y) : y;
     };
     for (let i = 0; i < 4; i++) {
       // i = 0: the value; 1..3: the gradient in x, γ, β of Σ w·BN(x)
       const f = (bn: (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, w: tf.Tensor): tf.Tensor =>
         i === 0 ? bn(x, g, b) : tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(bn(a, c, d), w)))([x, g, b])[i - 1]!;
-      const [ours] = await onBoth(inputs, (...t) => f((x, g, b) => batchNormTrain(x as tf.Tensor4D, g, b))(t[0]!, t[1]!, t[2]!, t[3]!));
+      const [ours] = await onBoth(inputs, (...t) => f((x, g, b) => batchNormTrain(x as tf.Tensor4D, g, b, relu))(t[0]!, t[1]!, t[2]!, t[3]!));
       const [, ref] = await onBoth(inputs, (...t) => f(plain)(t[0]!, t[1]!, t[2]!, t[3]!));
       expect(relErr(ours, ref), ['value', 'dx', 'dγ', 'dβ'][i]).toBeLessThan(1e-5);
     }

@@ -1,9 +1,11 @@
 /**
- * Convolution gradient kernels for the wasm backend, built on its XNNPACK forward convolution.
+ * Kernels for the wasm backend, registered over (or next to) its own.
  *
- * tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter at all, and its Conv2DBackpropInput is a plain C++
- * loop (~10× slower than ours, bench/nn.ts). Both gradients are convolutions
- * themselves, so they are rewritten as forward Conv2D calls on transposed or dilated operands:
+ * Convolutions: the forward Conv2D / FusedConv2D (bias, ReLU) and both gradients run the AssemblyScript
+ * kernels of src/models/nn/conv.ts (register-tiled GEMMs, Winograd F(2×2, 3×3) for 3×3 stride-1 layers).
+ * What those do not cover (dilation, NCHW, channel counts that are not multiples of 8 or 4) falls back:
+ * the forward to XNNPACK; the gradients (tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter, and its
+ * Conv2DBackpropInput is a plain C++ loop) to forward Conv2D calls on transposed or dilated operands:
  *
  * - filter gradient: dW[i,j,c,o] = Σ_{n,y,x} xpad[n, y·s+i, x·s+j, c] · dy[n,y,x,o] is a convolution of
  *   xᵀ ([C, H, W, N]: channels as batch, batch as channels) with dy as the filter ([OH, OW, N, O]) at
@@ -12,13 +14,16 @@
  *   with the filter rotated by 180° and its channel axes swapped, padded by KH − 1 − top (and so on).
  *
  * Also here: a 2×2 max-pooling op with a faster gradient than the backend's MaxPoolGrad kernel, a
- * training-mode BatchNorm op with a closed-form gradient, and faster replacements of the backend's Sum,
- * Mean, BatchMatMul and Identity kernels for the cases a training step hits (docs/performance-nn.md).
+ * training-mode BatchNorm op with a closed-form gradient (wasm kernels on this backend), and faster
+ * replacements of the backend's Sum, Mean, BatchMatMul and Identity kernels for the cases a training step
+ * hits (docs/performance-nn.md).
  *
  * Inside a kernel, tf ops are not taped (the engine's kernel depth is > 0), so composing them is safe.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { conv2dFilterGradWasm, conv2dForward, conv2dInputGradWasm } from './conv.js';
+import { heapOf, nnKernels, offsetOf, withScratch, type NnExports } from './wasm.js';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
@@ -29,13 +34,13 @@ interface ConvAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
-function convInfo(xShape: number[], filterShape: number[], attrs: ConvAttrs): tf.backend_util.Conv2DInfo {
+function convInfo(xShape: number[], filterShape: number[], attrs: ConvAttrs, dilations: [number, number] | number = 1): tf.backend_util.Conv2DInfo {
   if (attrs.dataFormat !== 'NHWC') throw new Error(`wasm conv gradients support NHWC only, got ${attrs.dataFormat}`);
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
     attrs.strides,
-    1,
+    dilations,
     attrs.pad,
     attrs.dimRoundingMode,
     false,
@@ -79,14 +84,10 @@ function rotate180(filter: tf.Tensor4D): tf.Tensor4D {
   return tf.tensor4d(out, filter.shape);
 }
 
-/** Input channels up to which the filter gradient is one matMul (see conv2dFilterGradMatMul). */
-const MATMUL_FILTER_GRAD_MAX_CHANNELS = 4;
-
 /** ∂L/∂W of a 2-D convolution (NHWC), from the input x and the output gradient dy. */
 export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], attrs: ConvAttrs): tf.Tensor4D {
   const info = convInfo(x.shape, filterShape, attrs);
-  const [kh, kw, c] = filterShape;
-  if (c <= MATMUL_FILTER_GRAD_MAX_CHANNELS) return conv2dFilterGradMatMul(x, dy, filterShape, info);
+  const [kh, kw] = filterShape;
   const { top, bottom, left, right } = info.padInfo;
   const xt = tf.transpose(x, [3, 1, 2, 0]); // [C, H, W, N]
   const dyf = tf.transpose(dy, [1, 2, 0, 3]); // [OH, OW, N, O]
@@ -124,6 +125,15 @@ export function conv2dInputGrad(inputShape: [number, number, number, number], fi
 }
 
 /**
+ * A float32 tensor's values: on the wasm backend a view of its heap, valid until the next allocation there
+ * (dataSync copies: ~7 ms for a 32×32×32×32 tensor, ~50 ms for ResNet18's gradients); elsewhere dataSync.
+ */
+export function readFloats(t: tf.Tensor): Float32Array {
+  const backend = tf.backend();
+  return ('typedArrayFromHeap' in backend ? (backend as BackendWasm).typedArrayFromHeap(t) : t.dataSync()) as Float32Array;
+}
+
+/**
  * 2×2 max-pooling, stride 2. Its gradient goes to one entry of each window: the first maximum in
  * row-major order (top-left, top-right, bottom-left, bottom-right), as PyTorch, TensorFlow and
  * tfjs-backend-cpu's MaxPoolGrad do. Ties are common on real images (saturated pixels; a zero background
@@ -139,11 +149,8 @@ export const maxPool2x2 = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[
     value: y,
     gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
       const [x, y] = saved as [tf.Tensor4D, tf.Tensor4D];
-      // on wasm, views of its heap (dataSync copies: ~7 ms for a 32×32×32×32 x); nothing allocates there until the loop is done
-      const backend = tf.backend();
-      const read = (t: tf.Tensor): Float32Array =>
-        ('typedArrayFromHeap' in backend ? (backend as BackendWasm).typedArrayFromHeap(t) : t.dataSync()) as Float32Array;
-      return tf.tensor4d(maxPool2x2Grad(read(x), read(y), read(dy), x.shape), x.shape);
+      // nothing allocates on the wasm heap until the loop is done, so the views stay valid
+      return tf.tensor4d(maxPool2x2Grad(readFloats(x), readFloats(y), readFloats(dy), x.shape), x.shape);
     },
   };
 }) as (x: tf.Tensor4D) => tf.Tensor4D;
@@ -176,33 +183,159 @@ function maxPool2x2Grad(x: Float32Array, y: Float32Array, dy: Float32Array, shap
   return dx;
 }
 
+/**
+ * relu(conv2d(x, filter) + bias) (NHWC, zero padding `pad` on every side) as one op: the forward is one
+ * FusedConv2D kernel (under a gradient tape TF.js would run the convolution, Add and Relu apart), and the
+ * gradient masks dy by y > 0 and sums the bias gradient in one pass (a wasm kernel on this backend) before
+ * the two convolution gradients. `inputGrad` false: the gradient in x is returned as zeros without being
+ * computed (the first layer's, whose input is the images).
+ */
+export function convBiasRelu(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D, stride: number, pad: number, inputGrad: boolean): tf.Tensor4D {
+  const attrs = { strides: stride, pad, dataFormat: 'NHWC', dilations: 1 };
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, filter, bias, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
+    const y = tf.engine().runKernel(tf.FusedConv2D, { x, filter, bias }, { ...attrs, activation: 'relu' }) as tf.Tensor4D;
+    save([x, filter, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+        const [g, dbias] = reluBiasGrad(dy, y);
+        const dfilter = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: g }, { ...attrs, filterShape: filter.shape }) as tf.Tensor;
+        const dx = inputGrad ? (tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: g, filter }, { ...attrs, inputShape: x.shape }) as tf.Tensor) : tf.zerosLike(x);
+        return [dx, dfilter, dbias];
+      },
+    };
+  }) as (x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D) => tf.Tensor4D;
+  return op(x, filter, bias);
+}
+
+/** [dy·(y > 0), its sum over (batch, height, width)]: by a wasm kernel where there is one, else tf ops. */
+function reluBiasGrad(dy: tf.Tensor4D, y: tf.Tensor4D): [tf.Tensor4D, tf.Tensor1D] {
+  const backend = tf.backend();
+  const c = dy.shape[3];
+  const k = 'typedArrayFromHeap' in backend && c % 4 === 0 ? nnKernels(heapOf(backend as BackendWasm)) : null;
+  if (!k) {
+    const g = tf.mul(dy, tf.step(y)) as tf.Tensor4D;
+    return [g, tf.sum(g, [0, 1, 2]) as tf.Tensor1D];
+  }
+  const wasm = backend as BackendWasm;
+  const [g, dbias] = [wasm.makeOutput(dy.shape, 'float32'), wasm.makeOutput([c], 'float32')];
+  withScratch(heapOf(wasm), [8 * c], (acc) => {
+    k.reluBiasGrad(offsetOf(wasm, dy), offsetOf(wasm, y), offsetOf(wasm, g), offsetOf(wasm, dbias), acc, dy.size / c, c);
+  });
+  const engine = tf.engine();
+  return [engine.makeTensorFromTensorInfo(g) as tf.Tensor4D, engine.makeTensorFromTensorInfo(dbias) as tf.Tensor1D];
+}
+
 /** BatchNorm's ε, as PyTorch's default. */
 export const BN_EPS = 1e-5;
 
 /**
  * BatchNorm in training mode over (batch, height, width): y = γ·(x − μ)/√(σ² + ε) + β with the batch's mean
- * and biased variance. The gradient is the closed form dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂·mean(dy·x̂)),
- * dγ = Σ dy·x̂, dβ = Σ dy, which keeps only x̂ for the backward pass instead of the taped `moments` graph.
+ * and biased variance, followed by a ReLU when `relu` (the two as one op: no separate ReLU pass or mask). The
+ * gradient is the closed form dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂·mean(dy·x̂)), dγ = Σ dy·x̂, dβ = Σ dy
+ * (dy first zeroed where the ReLU's input was not positive), which keeps only x̂ for the backward pass
+ * instead of the taped `moments` graph. On the wasm backend (channels a multiple of 4) each direction is two
+ * or three passes of the kernels in src/models/kernels/assembly/nn.ts (float64 sums); elsewhere, tf ops.
  */
-export const batchNormTrain = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [x, gamma, beta, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
-  const axes = [0, 1, 2];
-  const centred = tf.sub(x, tf.mean(x, axes));
-  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), axes), BN_EPS));
-  const xhat = tf.mul(centred, rstd);
-  save([xhat, rstd, gamma]);
+export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, relu = false): tf.Tensor4D {
+  return (relu ? batchNormReluOp : batchNormOp)(x, gamma, beta);
+}
+
+function batchNormCustomOp(relu: boolean): (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor4D {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, gamma, beta, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const backend = tf.backend();
+    const k = 'typedArrayFromHeap' in backend && x.shape[3] % 4 === 0 ? nnKernels(heapOf(backend as BackendWasm)) : null;
+    if (k) {
+      const [y, xhat, rstd] = batchNormForwardWasm(backend as BackendWasm, k, x, gamma, beta, relu);
+      save([xhat, rstd, gamma, beta]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => batchNormBackwardWasm(backend as BackendWasm, k, dy, saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D], relu),
+      };
+    }
+    const axes = [0, 1, 2];
+    const centred = tf.sub(x, tf.mean(x, axes));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), axes), BN_EPS));
+    const xhat = tf.mul(centred, rstd);
+    save([xhat, rstd, gamma, beta]);
+    const z = tf.add(tf.mul(xhat, gamma), beta) as tf.Tensor4D;
+    return {
+      value: relu ? tf.relu(z) : z,
+      gradFunc: (dyOut: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [xhat, rstd, gamma, beta] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const dy = (relu ? tf.mul(dyOut, tf.step(tf.add(tf.mul(xhat, gamma), beta))) : dyOut) as tf.Tensor4D;
+        const m = dy.shape[0] * dy.shape[1] * dy.shape[2];
+        const dbeta = tf.sum(dy, axes);
+        const dgamma = tf.sum(tf.mul(dy, xhat), axes);
+        const inner = tf.sub(tf.sub(dy, tf.div(dbeta, m)), tf.mul(xhat, tf.div(dgamma, m)));
+        return [tf.mul(inner, tf.mul(gamma, rstd)), dgamma, dbeta];
+      },
+    };
+  }) as (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor4D;
+}
+
+const batchNormOp = batchNormCustomOp(false);
+const batchNormReluOp = batchNormCustomOp(true);
+
+/** [y, x̂, 1/√(σ² + ε)] of batchNormTrain by the wasm kernels. */
+function batchNormForwardWasm(backend: BackendWasm, k: NnExports, x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, relu: boolean): [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D] {
+  const c = x.shape[3];
+  const m = x.size / c;
+  const heap = heapOf(backend);
+  const [y, xhat, rstd] = [backend.makeOutput(x.shape, 'float32'), backend.makeOutput(x.shape, 'float32'), backend.makeOutput([c], 'float32')];
+  withScratch(heap, [8 * c, 4 * c], (acc, mean) => {
+    k.bnStats(offsetOf(backend, x), m, c, acc, mean, offsetOf(backend, rstd), BN_EPS);
+    k.bnForward(offsetOf(backend, x), offsetOf(backend, xhat), offsetOf(backend, y), m, c, mean, offsetOf(backend, rstd), offsetOf(backend, gamma), offsetOf(backend, beta), relu ? 1 : 0);
+  });
+  const engine = tf.engine();
+  return [engine.makeTensorFromTensorInfo(y) as tf.Tensor4D, engine.makeTensorFromTensorInfo(xhat) as tf.Tensor4D, engine.makeTensorFromTensorInfo(rstd) as tf.Tensor1D];
+}
+
+/** [dx, dγ, dβ] of batchNormTrain by the wasm kernels. */
+function batchNormBackwardWasm(backend: BackendWasm, k: NnExports, dy: tf.Tensor4D, [xhat, rstd, gamma, beta]: [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D], relu: boolean): tf.Tensor[] {
+  const c = dy.shape[3];
+  const m = dy.size / c;
+  const heap = heapOf(backend);
+  const [dx, dgamma, dbeta] = [backend.makeOutput(dy.shape, 'float32'), backend.makeOutput([c], 'float32'), backend.makeOutput([c], 'float32')];
+  withScratch(heap, [16 * c, 4 * c], (acc, scale) => {
+    const [g, b, r] = [gamma, beta, rstd].map((t) => offsetOf(backend, t)) as [number, number, number];
+    k.bnBackward(offsetOf(backend, dy), offsetOf(backend, xhat), offsetOf(backend, dx), m, c, g, b, r, offsetOf(backend, dgamma), offsetOf(backend, dbeta), acc, scale, relu ? 1 : 0);
+  });
+  const engine = tf.engine();
+  return [dx, dgamma, dbeta].map((t) => engine.makeTensorFromTensorInfo(t));
+}
+
+/**
+ * relu(a + b) as one op (ResNet's residual merge): one pass forward, and one mask pass backward whose result
+ * is the gradient of both (wasm kernels; tf ops elsewhere).
+ */
+export const addRelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  const backend = tf.backend();
+  const k = 'typedArrayFromHeap' in backend && a.size % 4 === 0 && tf.util.arraysEqual(a.shape, b.shape) ? nnKernels(heapOf(backend as BackendWasm)) : null;
+  const wasm = backend as BackendWasm;
+  const y = k
+    ? elementwise(wasm, a.shape, (out) => k.addRelu(offsetOf(wasm, a), offsetOf(wasm, b), out, a.size))
+    : tf.relu(tf.add(a, b));
+  save([y]);
   return {
-    value: tf.add(tf.mul(xhat, gamma), beta) as tf.Tensor4D,
-    gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-      const [xhat, rstd, gamma] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
-      const m = dy.shape[0] * dy.shape[1] * dy.shape[2];
-      const dbeta = tf.sum(dy, axes);
-      const dgamma = tf.sum(tf.mul(dy, xhat), axes);
-      const inner = tf.sub(tf.sub(dy, tf.div(dbeta, m)), tf.mul(xhat, tf.div(dgamma, m)));
-      return [tf.mul(inner, tf.mul(gamma, rstd)), dgamma, dbeta];
+    value: y,
+    gradFunc: (dy: tf.Tensor, [y]: tf.Tensor[]) => {
+      const g = k ? elementwise(wasm, dy.shape, (out) => k.reluGrad(offsetOf(wasm, dy), offsetOf(wasm, y!), out, dy.size)) : tf.mul(dy, tf.step(y!));
+      return [g, tf.clone(g)];
     },
   };
-}) as (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor4D;
+}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/** A new float32 tensor of `shape` filled by `fill` (given its heap offset) on the wasm backend. */
+function elementwise(backend: BackendWasm, shape: number[], fill: (out: number) => void): tf.Tensor {
+  const out = backend.makeOutput(shape, 'float32');
+  fill(offsetOf(backend, out));
+  return tf.engine().makeTensorFromTensorInfo(out);
+}
 
 /**
  * Sum or mean over leading axes [0, k) of a float32 tensor, in one JS pass over the wasm heap with
@@ -239,45 +372,6 @@ function leadingAxesReduce(backend: BackendWasm, x: tf.TensorInfo, axis: number 
   return out;
 }
 
-/**
- * ∂L/∂W as one matMul of the k·k shifted copies of the channel-major input (built in JS),
- * [KH·KW·C, N·OH·OW], with dy as [N·OH·OW, O]. Much faster than the convolution form when C is small
- * (the first layer's 3 channels, where that form is a 32×32 "filter" over 3 images); slower for wide
- * inputs, whose copies would be k·k times the input. `conv2dFilterGrad` picks it.
- */
-function conv2dFilterGradMatMul(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
-  const [kh, kw, c, o] = filterShape;
-  const [n, h, w] = x.shape;
-  const [, oh, ow] = dy.shape;
-  const { top, left } = info.padInfo;
-  const sh = info.strideHeight;
-  const sw = info.strideWidth;
-  const xv = x.dataSync() as Float32Array;
-  const m = n * oh * ow;
-  // cols[(i·KW + j)·C + ch][(b·OH + y)·OW + z] = x[b, y·sh + i − top, z·sw + j − left, ch], 0 outside
-  const cols = new Float32Array(kh * kw * c * m);
-  for (let i = 0; i < kh; i++) {
-    for (let j = 0; j < kw; j++) {
-      for (let ch = 0; ch < c; ch++) {
-        const row = ((i * kw + j) * c + ch) * m;
-        for (let b = 0; b < n; b++) {
-          for (let y = 0; y < oh; y++) {
-            const r = y * sh + i - top;
-            if (r < 0 || r >= h) continue;
-            const dst = row + (b * oh + y) * ow;
-            const src = (b * h + r) * w;
-            for (let z = 0; z < ow; z++) {
-              const q = z * sw + j - left;
-              if (q >= 0 && q < w) cols[dst + z] = xv[(src + q) * c + ch]!;
-            }
-          }
-        }
-      }
-    }
-  }
-  return tf.reshape(tf.matMul(tf.tensor2d(cols, [kh * kw * c, m]), tf.reshape(dy, [m, o])), filterShape);
-}
-
 let registered = false;
 
 /** The wasm backend's own Conv2DBackpropInput, kept for bench/nn.ts to compare against. */
@@ -292,9 +386,9 @@ function wrapWasmKernel(name: string, kernelFunc: (args: Parameters<tf.KernelFun
 }
 
 /**
- * Registers our kernels for the wasm backend: the two convolution gradients (replacing its slow
- * Conv2DBackpropInput), faster paths of Sum, Mean (leading axes) and BatchMatMul (transposed
- * operands), and an Identity that shares its input's data instead of copying it. Idempotent.
+ * Registers our kernels for the wasm backend: the forward convolutions and the two convolution gradients
+ * (replacing its slow Conv2DBackpropInput), faster paths of Sum, Mean (leading axes) and BatchMatMul
+ * (transposed operands), and an Identity that shares its input's data instead of copying it. Idempotent.
  */
 export function registerWasmKernels(): void {
   if (registered) return;
@@ -303,22 +397,35 @@ export function registerWasmKernels(): void {
   tf.registerKernel({
     kernelName: tf.Conv2DBackpropFilter,
     backendName: 'wasm',
-    kernelFunc: ({ inputs, attrs }) => {
+    kernelFunc: ({ inputs, attrs, backend }) => {
       const { x, dy } = inputs as unknown as { x: tf.Tensor4D; dy: tf.Tensor4D };
       const a = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
-      return tf.tidy(() => conv2dFilterGrad(x, dy, a.filterShape, a));
+      const ours = a.dataFormat === 'NHWC' ? conv2dFilterGradWasm(backend as BackendWasm, x, dy, convInfo(x.shape, a.filterShape, a)) : null;
+      return ours ?? tf.tidy(() => conv2dFilterGrad(x, dy, a.filterShape, a));
     },
   });
   if (builtinConv2DBackpropInput) tf.unregisterKernel(tf.Conv2DBackpropInput, 'wasm');
   tf.registerKernel({
     kernelName: tf.Conv2DBackpropInput,
     backendName: 'wasm',
-    kernelFunc: ({ inputs, attrs }) => {
+    kernelFunc: ({ inputs, attrs, backend }) => {
       const { dy, filter } = inputs as unknown as { dy: tf.Tensor4D; filter: tf.Tensor4D };
       const a = attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
-      return tf.tidy(() => conv2dInputGrad(a.inputShape, filter, dy, a));
+      const ours = a.dataFormat === 'NHWC' ? conv2dInputGradWasm(backend as BackendWasm, dy, filter, convInfo(a.inputShape, filter.shape, a)) : null;
+      return ours ?? tf.tidy(() => conv2dInputGrad(a.inputShape, filter, dy, a));
     },
   });
+  // forward convolutions, with a bias and a ReLU when fused; other activations go to XNNPACK
+  for (const name of [tf.Conv2D, tf.FusedConv2D]) {
+    wrapWasmKernel(name, (args, builtin) => {
+      const { x, filter, bias, preluActivationWeights } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo; preluActivationWeights?: tf.TensorInfo };
+      const a = args.attrs as unknown as ConvAttrs & { dilations: [number, number] | number; activation?: string };
+      const activation = a.activation ?? 'linear';
+      if (a.dataFormat !== 'NHWC' || preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return builtin(args);
+      const info = convInfo(x.shape, filter.shape, a, a.dilations);
+      return conv2dForward(args.backend as BackendWasm, x, filter, bias ?? null, activation === 'relu', info) ?? builtin(args);
+    });
+  }
   for (const [name, mean] of [[tf.Sum, false], [tf.Mean, true]] as const) {
     wrapWasmKernel(name, (args, builtin) => {
       const { x } = args.inputs as { x: tf.TensorInfo };

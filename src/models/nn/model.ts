@@ -14,7 +14,7 @@ import { rngFor } from '../../core/rng.js';
 import type { Dataset, DenseMatrix, Matrix, Metric, Model, ModelSpec, ParamLayout } from '../types.js';
 import { blockParts, networkOf, type Layer, type Network } from './arch.js';
 import { tf } from './backend.js';
-import { BN_EPS, batchNormTrain, maxPool2x2 } from './kernels.js';
+import { addRelu, BN_EPS, batchNormTrain, convBiasRelu, maxPool2x2, readFloats } from './kernels.js';
 
 export { setupWasmBackend } from './backend.js';
 
@@ -130,7 +130,7 @@ export class NnModel implements Model {
         loss += w * value.dataSync()[0]!;
         grads.forEach((g, i) => {
           const seg = this.layout.segments[i]!;
-          const v = g.dataSync() as Float32Array;
+          const v = readFloats(g);
           const out = grad.subarray(seg.offset, seg.offset + seg.size);
           if (chunks.length === 1) out.set(v);
           else for (let j = 0; j < v.length; j++) out[j]! += w * v[j]!;
@@ -275,17 +275,21 @@ export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4
           const filter = take<tf.Tensor4D>();
           const pad = Math.floor(l.k / 2);
           if (!l.bias) t = tf.conv2d(t as tf.Tensor4D, filter, l.stride, pad);
-          else {
-            // XNNPACK adds the bias and applies a following ReLU in the convolution itself
-            const relu = ls[i + 1]?.op === 'relu';
-            if (relu) i++;
-            t = tf.fused.conv2d({ x: t as tf.Tensor4D, filter, strides: l.stride, pad, bias: take(), activation: relu ? 'relu' : 'linear' });
-          }
+          else if (ls[i + 1]?.op === 'relu') {
+            // the bias and the following ReLU inside the convolution, forward and backward
+            i++;
+            t = convBiasRelu(t as tf.Tensor4D, filter, take(), l.stride, pad, t !== images);
+          } else t = tf.fused.conv2d({ x: t as tf.Tensor4D, filter, strides: l.stride, pad, bias: take() });
           break;
         }
         case 'bn': {
           const gamma = take();
-          t = batchNorm(t as tf.Tensor4D, gamma, take());
+          const beta = take();
+          if (norm.mode === 'batch' && ls[i + 1]?.op === 'relu') {
+            // training: the following ReLU inside BatchNorm, forward and backward
+            i++;
+            t = batchNormTrain(t as tf.Tensor4D, gamma, beta, true);
+          } else t = batchNorm(t as tf.Tensor4D, gamma, beta);
           break;
         }
         case 'relu':
@@ -306,7 +310,7 @@ export function forward(layers: Layer[], params: tf.Tensor[], images: tf.Tensor4
         case 'block': {
           const { main, shortcut } = blockParts(l, t.shape[3]!);
           const y = run(main, t);
-          t = tf.relu(tf.add(y, run(shortcut, t)));
+          t = addRelu(y, run(shortcut, t));
           break;
         }
       }
