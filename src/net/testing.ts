@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { RunConfig } from '../sim/config.js';
 import { prepareRun } from '../sim/run.js';
 import { simulate } from '../sim/simulate.js';
+import { runClients, type ClientOptions } from './client.js';
 import { SERVER_DEFAULTS } from './config.js';
 import { channelOptions, federation, type ClientMessage, type ServerMessage } from './proto.js';
 
@@ -195,4 +196,51 @@ export async function tcpProxy(targetPort: number, opts: { http?: boolean } = {}
       for (const s of sockets) s.destroy();
     },
   };
+}
+
+/**
+ * The vanishing-client scenario of the keepalive tests: clients 0 and 1 connect directly; client 2
+ * reaches the server through `proxy` at `via` and, in round 3, its host vanishes (the proxy freezes: no
+ * byte flows, nothing is closed). Once the server logs client 2 as disconnected, its replacement (same
+ * state directory, `replacement` server address, a new connection) finishes the run. Returns the
+ * milliseconds from the disconnection to the end of the run.
+ */
+export async function runWithVanishingClient(opts: {
+  base: ClientOptions;
+  proxy: TcpProxy;
+  via: string;
+  replacement: string;
+  stateDir: string;
+  logs: string[];
+  serverDone: Promise<unknown>;
+  /** options of client 2's first connection (e.g. its own keepalive off) */
+  first?: Partial<ClientOptions>;
+}): Promise<number> {
+  const { base, stateDir, logs } = opts;
+  let vanish: (e: Error) => void = () => {};
+  const vanished = new Promise<void>((_, reject) => (vanish = reject));
+  vanished.catch(() => {});
+  try {
+    const others = runClients({ ...base, ids: [0, 1] });
+    const first = runClients({
+      ...base,
+      ...opts.first,
+      server: opts.via,
+      ids: [2],
+      stateDir,
+      onStep: async (_id, step, round) => {
+        if (step !== 'train' || round !== 3) return;
+        opts.proxy.freeze();
+        await vanished;
+      },
+    });
+    first.catch(() => {});
+    while (!logs.some((l) => l.startsWith('client 2 disconnected'))) await new Promise((r) => setTimeout(r, 20));
+    const t = performance.now();
+    await Promise.all([runClients({ ...base, server: opts.replacement, ids: [2], stateDir }), others, opts.serverDone]);
+    return performance.now() - t;
+  } finally {
+    vanish(new Error('test over'));
+    opts.proxy.close();
+  }
 }
