@@ -1,5 +1,5 @@
 /** The figures of an experiment report: both uplink units, the convergence plots, one style per method. */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,13 +11,14 @@ import { runExperiment } from './run.js';
 import { parseExperiment } from './spec.js';
 
 // 3 methods (one a named variant) × 2 sparsities × 1 seed, 3 rounds of a tiny least-squares problem.
-const spec = parseExperiment({
+const raw = {
   name: 'figs',
   base: { dataset: 'lsq', clients: 2, rounds: 3, timing: false },
   methods: ['sparse-proxskip', 'proxskip', { algorithm: 'proxskip', name: 'proxskip-topk', label: 'proxskip, pruned', config: { postHocTopk: true } }],
   seeds: 1,
   sweep: { field: 'sparsity', values: [0.5, 0.8] },
-});
+};
+const spec = parseExperiment(raw);
 
 let out: string;
 beforeAll(async () => {
@@ -97,6 +98,18 @@ describe('the report figures', () => {
     const sweep = vl('plots/sweep-loss.vl.json');
     const points = sweep.layer.find((l) => l.mark.type === 'point')!.data.values;
     expect(points.filter((r) => r['series'] === 'proxskip').map((r) => r['x'])).toEqual([0.5, 0.8]);
+  });
+
+  it('list a sweep in the order of its values, whatever order the file runs its settings in', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'experiment-reversed-'));
+    try {
+      cpSync(join(out, 'cells'), join(copy, 'cells'), { recursive: true });
+      const reversed = parseExperiment({ ...raw, sweep: { field: 'sparsity', values: [0.8, 0.5] } });
+      await writeReport(reversed, copy);
+      expect(readFileSync(join(copy, 'report.md'), 'utf8')).toMatch(/\| method +\| sparsity 0\.5 \| sparsity 0\.8 \|/);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   it('reject a bad references.json with one line naming the file and the key, before writing anything', async () => {

@@ -432,16 +432,18 @@ function sweepSection(results: ExperimentResults, plots: PlotEntry[]): string[] 
   const metricName = results.settings.find((s) => s.metricName)?.metricName ?? null;
   // every method of any setting, in order; a method that does not run in a setting (methods[].settings) shows '—'
   const methods = [...new Map(results.settings.flatMap((s) => s.methods.map((m) => [m.name, { name: m.name, label: m.label }] as const))).values()];
+  // columns in the sweep's order of values, whatever order the file runs the settings in
+  const settings = [...results.settings].sort((a, b) => a.sweepValue! - b.sweepValue!);
   const table = (title: string, stat: (m: MethodResult) => Stat | null) => [
     `Final ${title} by ${field}:`,
     '',
     markdownTable(
-      ['method', ...results.settings.map((s) => `${field} ${s.sweepValue}`)],
-      methods.map((mm) => [mm.label, ...results.settings.map((s) => {
+      ['method', ...settings.map((s) => `${field} ${s.sweepValue}`)],
+      methods.map((mm) => [mm.label, ...settings.map((s) => {
         const m = s.methods.find((x) => x.name === mm.name);
         return m ? formatStat(stat(m), fmt) : '—';
       })]),
-      { align: ['left', ...results.settings.map(() => 'right' as const)] },
+      { align: ['left', ...settings.map(() => 'right' as const)] },
     ),
   ];
   return [
