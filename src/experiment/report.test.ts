@@ -112,6 +112,24 @@ describe('the report figures', () => {
     }
   });
 
+  it('say what the "test" values were measured on when it is not the test set (a validation split)', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'experiment-validation-'));
+    try {
+      cpSync(join(out, 'cells'), join(copy, 'cells'), { recursive: true });
+      for (const m of ['sparse-proxskip', 'proxskip', 'proxskip-topk']) {
+        const file = join(copy, 'cells', 'sparsity-0.5', m, 'seed-0', 'summary.json');
+        const summary = JSON.parse(readFileSync(file, 'utf8'));
+        summary.dataset.meta = { ...summary.dataset.meta, testSet: 'validation: the last 5 training rows' };
+        writeFileSync(file, JSON.stringify(summary));
+      }
+      await writeReport(spec, copy);
+      expect(readFileSync(join(copy, 'report.md'), 'utf8')).toContain('**Evaluation set:** every "test" value and figure below is measured on validation: the last 5 training rows.');
+      expect(readFileSync(join(out, 'report.md'), 'utf8')).not.toContain('Evaluation set');
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
   it('reject a bad references.json with one line naming the file and the key, before writing anything', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'experiment-refs-'));
     try {

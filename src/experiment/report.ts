@@ -67,6 +67,8 @@ export interface SettingResult {
   datasetName: string | null;
   /** the sparsity of the setting's runs (of the first finished one) */
   sparsity: number | null;
+  /** what the "test" metric is measured on when it is not the dataset's test set (e.g. a validation split) */
+  evaluationSet: string | null;
   methods: MethodResult[];
 }
 
@@ -125,6 +127,7 @@ export function collectResults(spec: ExperimentSpec, out: string, loaded: Loaded
       metricName: summary?.testMetricName ?? null,
       datasetName: summary?.dataset.name ?? null,
       sparsity: summary?.config.sparsity ?? null,
+      evaluationSet: (summary?.dataset.meta?.['testSet'] as string | undefined) ?? null,
       methods,
     };
   });
@@ -364,6 +367,8 @@ function markdown(spec: ExperimentSpec, results: ExperimentResults, plots: PlotI
     '```',
     '',
   );
+  const evaluationSets = [...new Set(results.settings.map((s) => s.evaluationSet).filter((e) => e !== null))];
+  if (evaluationSets.length > 0) lines.push(`**Evaluation set:** every "test" value and figure below is measured on ${evaluationSets.join('; ')}.`, '');
   if (results.missing.length > 0) {
     lines.push(`**Incomplete:** ${results.missing.length} cell(s) have no finished run and are left out: ${idList(results.missing)}.`, '');
   }

@@ -22,7 +22,7 @@ function results(curves: CurvePoint[][]): ExperimentResults {
   });
   return {
     name: 'e', description: '', seeds: [0], sweepField: null, uplinkUnit: 'floats', missing: [], failed: [],
-    settings: [{ name: 'default', label: 'default', sweepValue: null, metricName: null, datasetName: null, sparsity: null, methods: curves.map(method) }],
+    settings: [{ name: 'default', label: 'default', sweepValue: null, metricName: null, datasetName: null, sparsity: null, evaluationSet: null, methods: curves.map(method) }],
   };
 }
 
