@@ -39,6 +39,19 @@ describe('sparse-proxskip experiment', () => {
     expect(report.stderr).toBe('');
   });
 
+  it('computes reference optima after the cells, but not with --report-only (it runs nothing)', async () => {
+    const withRefs = join(dir, 'refs.json');
+    writeFileSync(withRefs, JSON.stringify({ base: { dataset: 'lsq', clients: 2, rounds: 2, sparsity: 0.5, timing: false }, methods: ['sparse-proxskip'], reference: true }));
+    const refsOut = join(dir, 'refs-out');
+    expect((await cli('experiment', withRefs, '--out', refsOut)).code).toBe(0);
+    expect(existsSync(join(refsOut, 'references.json'))).toBe(true);
+    rmSync(join(refsOut, 'references.json'));
+    const report = await cli('experiment', withRefs, '--out', refsOut, '--report-only');
+    expect(report.code).toBe(0);
+    expect(report.stderr).toBe('');
+    expect(existsSync(join(refsOut, 'references.json'))).toBe(false);
+  });
+
   it('reports a bad file in one line with exit code 2', async () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ methods: ['proxskip'], seeds: [1, 1] }));
