@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { simulate, type SimOptions } from '../sim/simulate.js';
-import { methodSpec, ALGORITHMS, type AlgorithmName } from './methods.js';
+import { ALGORITHMS, type AlgorithmName } from './methods.js';
+import { tinySimOptions } from '../sim/testing.js';
 import type { FederatedDataset } from '../data/types.js';
 import type { Dataset, ModelSpec } from '../models/types.js';
 import { heterogeneousLeastSquares, syntheticLogistic } from '../data/synthetic.js';
@@ -25,24 +26,9 @@ const twoClients: FederatedDataset = {
 };
 const scalarLinear: ModelSpec = { kind: 'linear', nFeatures: 1, nClasses: 1, intercept: false, l2: 0 };
 
-function options(algorithm: AlgorithmName, over: Partial<SimOptions> = {}): SimOptions {
-  return {
-    method: methodSpec(algorithm),
-    modelSpec: scalarLinear,
-    sparsity: 0,
-    topkScope: 'global',
-    step: { gamma: 0.25, p: 0.5, lambda: 0, steDecay: 0, batchSize: 0, seed: 1 },
-    localSteps: 2,
-    schedule: 'fixed',
-    rounds: 2,
-    participation: 1,
-    workers: 1,
-    evalEvery: 1,
-    postHocTopk: false,
-    timing: false,
-    ...over,
-  };
-}
+/** γ = 1/4 and seed 1, 2 rounds: the numbers of the hand-checked examples below. */
+const options = (algorithm: AlgorithmName, over: Partial<SimOptions> = {}): SimOptions =>
+  tinySimOptions(algorithm, scalarLinear, { step: { gamma: 0.25, p: 0.5, lambda: 0, steDecay: 0, batchSize: 0, seed: 1 }, rounds: 2, ...over });
 
 describe('proxskip on two scalar clients, by hand', () => {
   // γ = 1/4, p = 1/2, k = 2, x₀ = 0, h = 0. ∇f_i(x) = 2(x − c_i).
