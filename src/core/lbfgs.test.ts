@@ -22,6 +22,13 @@ describe('lbfgs', () => {
     expect(r.x[0]).toBeCloseTo(1, 10);
   });
 
+  it('stops at its deadline with reason "time", at the start when the deadline has passed', () => {
+    const r = lbfgs(quad, new Float64Array(2), { maxIter: 100, gradTol: 1e-8, deadline: performance.now() - 1 });
+    expect(r.reason).toBe('time');
+    expect(r.iterations).toBe(0);
+    expect([...r.x]).toEqual([0, 0]);
+  });
+
   it('minimises the Rosenbrock function', () => {
     const rosen = (x: Float64Array, g: Float64Array): number => {
       const [a, b] = [x[0]!, x[1]!];

@@ -13,6 +13,8 @@ export interface LbfgsOptions {
   memory?: number;
   /** 1 where a coordinate may move; the others keep their start value (a support constraint) */
   free?: Uint8Array;
+  /** stop after this performance.now() time (a caller's time budget) */
+  deadline?: number;
 }
 
 export interface LbfgsResult {
@@ -21,7 +23,7 @@ export interface LbfgsResult {
   gradInf: number;
   iterations: number;
   /** why it stopped */
-  reason: 'gradient' | 'no decrease' | 'iterations';
+  reason: 'gradient' | 'no decrease' | 'iterations' | 'time';
 }
 
 /** Minimises f from x0; fg(x, g) returns f(x) and writes ∇f(x) into g. */
@@ -48,6 +50,10 @@ export function lbfgs(fg: (x: Float64Array, g: Float64Array) => number, x0: Floa
   for (; iterations < opts.maxIter; iterations++) {
     if (infNorm(g) <= opts.gradTol) {
       reason = 'gradient';
+      break;
+    }
+    if (opts.deadline !== undefined && performance.now() > opts.deadline) {
+      reason = 'time';
       break;
     }
     // dir = −H g by the two-loop recursion; H₀ = (sᵀy / yᵀy) I from the newest pair

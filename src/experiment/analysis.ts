@@ -192,6 +192,14 @@ function startsSummary(starts: { name: string; f: number }[]): string {
   return swap ? `${range}; a 1-swap search from the best then reached ${num(swap.f, 6)}` : range;
 }
 
+/** '; cut by its time limit: …' when the search of a non-linear model ran out of time */
+function notReached(sparse: { starts: { name: string; cut?: true }[]; timeLimit?: { seconds: number; notRun: string[] } }): string {
+  const cut = sparse.starts.filter((x) => x.cut).map((x) => x.name);
+  const left = sparse.timeLimit?.notRun ?? [];
+  if (cut.length === 0 && left.length === 0) return '';
+  return `; the ${sparse.timeLimit?.seconds ?? '?'} s limit cut ${cut.length > 0 ? cut.join(', ') : 'no start'} short` + (left.length > 0 ? ` and left ${left.join(', ')} not run` : '');
+}
+
 const num = (x: number | null | undefined, digits = 4): string => (x === null || x === undefined ? '—' : formatNumber(x, digits));
 
 /** The report.md section of one setting. */
@@ -202,7 +210,7 @@ export function analysisMarkdown(a: SettingAnalysis): string[] {
     // references.json may also be written by hand with the values alone
     const how = ref.dense ? ` (${ref.dense.method}; ‖∇f‖∞ = ${num(ref.dense.gradInf, 2)}${ref.dense.rank !== null ? `; the normal equations have rank ${ref.dense.rank}` : ''})` : '';
     const sparse = ref.fSparseRef === undefined ? '' : ` K-sparse reference f_K-ref = ${num(ref.fSparseRef, 7)}` +
-      (ref.sparse ? ` at K = ${ref.sparse.k} (${ref.sparse.method}; ${startsSummary(ref.sparse.starts)}; every start in references.json)` : '') + '.';
+      (ref.sparse ? ` at K = ${ref.sparse.k} (${ref.sparse.method}; ${startsSummary(ref.sparse.starts)}${notReached(ref.sparse)}; every start in references.json)` : '') + '.';
     lines.push(`Dense optimum f* = ${num(ref.fStar, 7)}${how}.${sparse}${ref.seconds !== undefined ? ` Computed in ${num(ref.seconds, 2)} s.` : ''}`, '');
   } else {
     lines.push('No reference optima for this setting (DIR/references.json has none; set `"reference": true`).', '');

@@ -66,4 +66,17 @@ describe('referenceOptima', () => {
     expect(r.fStar).toBeLessThanOrEqual(meanLoss(m, d.clients, x));
     expect(r.fSparseRef).toBeGreaterThanOrEqual(r.fStar);
   });
+
+  it('a non-linear model searches within its time limit: with none left, TopK(x*) is the reference and every start is listed as not run', () => {
+    const d = syntheticLogistic({ clients: 2, nFeatures: 4, nClasses: 3, maxSamples: 30, alpha: 0.5, beta: 0.5, seed: 3 });
+    const m = createModel(defaultModelSpec('multiclass', 4, 3, { intercept: true, l2: 0.01 }));
+    const { reference: r, points } = referenceOptima(m, d.clients, { sparsity: 0.5, topkScope: 'global', L: smoothnessOf(m, d), randomStarts: 1, sparseSeconds: 0 });
+    expect(r.sparse.timeLimit).toEqual({ seconds: 0, notRun: ['zero', 'TopK(x*)', 'greedy (OMP)', 'TopK(x* + noise 0)'] });
+    expect(r.sparse.starts).toEqual([{ name: 'TopK(x*), no search (time limit)', f: r.fSparseRef, ihtSteps: 0, supports: 0, cut: true }]);
+    expect(r.sparse.method).toMatch(/within 0 s$/);
+    // K = 6 of the 12 weights, the 3 intercepts dense
+    expect(points.xSparse.subarray(0, 12).filter((v) => v !== 0)).toHaveLength(6);
+    expect(meanLoss(m, d.clients, points.xSparse)).toBe(r.fSparseRef);
+    expect(r.fSparseRef).toBeGreaterThanOrEqual(r.fStar);
+  });
 });

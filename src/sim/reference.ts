@@ -9,6 +9,7 @@
  *   each time its support settles, the exact optimum on that support (hard thresholding pursuit); the
  *   best of several starts: 0, TopK(x*), a greedy support (orthogonal matching pursuit) and TopK of
  *   seeded perturbations of x*; for linear models then a 1-swap local search from the best of them.
+ *   Non-linear models (each f a pass over the data) search within a time limit, stated in the result.
  *
  * Every f here is evaluated like a run's train loss (the model's float32 parameters, the clients'
  * losses averaged in float64 in client order), so f − f* of a run compares like with like.
@@ -32,6 +33,8 @@ export interface ReferenceOptions {
   maxIter?: number;
   /** IHT steps per start */
   maxIht?: number;
+  /** time limit of the sparse search (starts in the order above, IHT and support optima), seconds (default: none for linear models, 900 otherwise) */
+  sparseSeconds?: number;
   /** time limit of the swap search (linear models), seconds (default 120) */
   swapSeconds?: number;
   /** progress lines */
@@ -43,6 +46,8 @@ export interface ReferenceStart {
   f: number;
   ihtSteps: number;
   supports: number;
+  /** set when the time limit cut this start short */
+  cut?: true;
 }
 
 export interface Reference {
@@ -51,7 +56,7 @@ export interface Reference {
   dense: { method: string; gradInf: number; iterations: number; rank: number | null; fFloat64: number | null };
   /** f at the best K-sparse point found */
   fSparseRef: number;
-  sparse: { k: number; method: string; starts: ReferenceStart[] };
+  sparse: { k: number; method: string; starts: ReferenceStart[]; timeLimit?: { seconds: number; notRun: string[] } };
   seconds: number;
 }
 
@@ -93,35 +98,56 @@ export function referenceOptima(model: Model, clients: Dataset[], opts: Referenc
   // K-sparse reference
   const pruner = makePruner(model.layout, opts.sparsity, opts.topkScope);
   const prune = (x: Float64Array): Float64Array => Float64Array.from(pruner.apply(Float32Array.from(x)));
-  const starts: [string, Float64Array][] = [
-    ['zero', new Float64Array(d)],
-    ['TopK(x*)', xStar],
+  const sparseSeconds = opts.sparseSeconds ?? (eq ? Infinity : 900);
+  const deadline = performance.now() + sparseSeconds * 1000;
+  const outOfTime = (): boolean => performance.now() > deadline;
+  // built when reached: the greedy start alone is many support optima
+  const starts: [string, () => Float64Array][] = [
+    ['zero', () => new Float64Array(d)],
+    ['TopK(x*)', () => xStar],
+    ['greedy (OMP)', () => greedySupport(model, f, pruner.k, eq, maxIter, deadline)],
   ];
   const rms = Math.sqrt(xStar.reduce((s, v) => s + v * v, 0) / d);
   for (let i = 0; i < (opts.randomStarts ?? (eq ? 8 : 2)); i++) {
     const rng = rngFor(opts.seed ?? 0, 'reference-start', i);
-    starts.push([`TopK(x* + noise ${i})`, Float64Array.from(xStar, (v) => v + rms * rng.normal())]);
+    starts.push([`TopK(x* + noise ${i})`, () => Float64Array.from(xStar, (v) => v + rms * rng.normal())]);
   }
-  starts.push(['greedy (OMP)', greedySupport(model, f, pruner.k, eq, maxIter)]);
   const results: ReferenceStart[] = [];
+  const notRun: string[] = [];
   let best = Infinity;
   let bestX: Float64Array | null = null;
   // The runs' 1/L (L the largest client's) is a short step for the pooled f; linear models also try
   // 1/L_f, L_f = 2·λ_max(H) the smoothness of f itself, which moves supports further.
   const steps: [string, number][] = [['1/L', opts.L]];
   if (eq && lambdaMax !== null && 2 * lambdaMax < opts.L) steps.push(['1/L_f', 2 * lambdaMax]);
-  for (const [name, x0] of starts) {
+  for (const [name, makeStart] of starts) {
+    if (outOfTime()) {
+      notRun.push(name);
+      continue;
+    }
+    const x0 = makeStart();
     for (const [stepName, L] of steps) {
       const label = steps.length > 1 ? `${name}, step ${stepName}` : name;
-      const r = hardThresholdingPursuit(prune(x0), f, prune, L, eq, model, maxIter, opts.maxIht ?? 3000);
-      results.push({ name: label, f: r.f, ihtSteps: r.steps, supports: r.supports });
+      if (outOfTime()) {
+        notRun.push(label);
+        continue;
+      }
+      const r = hardThresholdingPursuit(prune(x0), f, prune, L, eq, model, maxIter, opts.maxIht ?? 3000, deadline);
+      results.push({ name: label, f: r.f, ihtSteps: r.steps, supports: r.supports, ...(r.cut && { cut: true as const }) });
       if (r.f < best) [best, bestX] = [r.f, r.x];
-      log(`K-sparse reference from ${label}: f = ${r.f} (${r.steps} IHT steps, ${r.supports} supports solved)`);
+      log(`K-sparse reference from ${label}: f = ${r.f} (${r.steps} IHT steps, ${r.supports} supports solved${r.cut ? '; cut by the time limit' : ''})`);
     }
+  }
+  if (bestX === null) {
+    // the time limit left no search at all: TopK(x*) as it is
+    const x = prune(xStar);
+    best = f(x, null);
+    bestX = x;
+    results.push({ name: 'TopK(x*), no search (time limit)', f: best, ihtSteps: 0, supports: 0, cut: true });
   }
   if (eq) {
     // one coordinate in, one out, as long as that lowers f: IHT stalls in local optima of the support
-    const swapped = swapSearch(eq, model, bestX!, opts.swapSeconds ?? 120);
+    const swapped = swapSearch(eq, model, bestX, opts.swapSeconds ?? 120);
     const fs = f(swapped.x, null);
     results.push({ name: `1-swap search from the best above (${swapped.swaps} swaps${swapped.complete ? ', none left' : ', stopped by the time limit'})`, f: fs, ihtSteps: 0, supports: swapped.tried });
     log(`K-sparse reference after ${swapped.swaps} swaps: f = ${fs}`);
@@ -131,10 +157,16 @@ export function referenceOptima(model: Model, clients: Dataset[], opts: Referenc
     fStar,
     dense,
     fSparseRef: best,
-    sparse: { k: pruner.k, method: 'iterative hard thresholding (step 1/L) with the exact optimum on each settled support; best of the starts', starts: results },
+    sparse: {
+      k: pruner.k,
+      method: 'iterative hard thresholding (step 1/L) with the exact optimum on each settled support; best of the starts' +
+        (Number.isFinite(sparseSeconds) ? `, within ${sparseSeconds} s` : ''),
+      starts: results,
+      ...(Number.isFinite(sparseSeconds) && { timeLimit: { seconds: sparseSeconds, notRun } }),
+    },
     seconds: (performance.now() - t0) / 1000,
   };
-  return { reference, points: { xStar: Float32Array.from(xStar), xSparse: Float32Array.from(bestX!) } };
+  return { reference, points: { xStar: Float32Array.from(xStar), xSparse: Float32Array.from(bestX) } };
 }
 
 type Objective = (x: Float64Array, g: Float64Array | null) => number;
@@ -170,7 +202,8 @@ function hardThresholdingPursuit(
   model: Model,
   maxIter: number,
   maxIht: number,
-): { f: number; x: Float64Array; steps: number; supports: number } {
+  deadline: number,
+): { f: number; x: Float64Array; steps: number; supports: number; cut: boolean } {
   const SETTLE = 10;
   const d = start.length;
   const g = new Float64Array(d);
@@ -181,7 +214,12 @@ function hardThresholdingPursuit(
   let steps = 0;
   let supports = 0;
   let settled = 0;
+  let cut = false;
   while (steps < maxIht) {
+    if (performance.now() > deadline) {
+      cut = true;
+      break;
+    }
     const next = prune(Float64Array.from(x, (v, j) => v - g[j]! / L));
     steps++;
     settled = sameSupport(next, x) ? settled + 1 : 0;
@@ -189,7 +227,7 @@ function hardThresholdingPursuit(
     fx = f(x, g);
     if (settled < SETTLE) continue;
     const free = Uint8Array.from(x, (v, j) => (v !== 0 || !isPrunable(model, j) ? 1 : 0));
-    const onSupport = eq ? supportLeastSquares(eq, free) : lbfgs(f, x, { maxIter, gradTol: 1e-7, free }).x;
+    const onSupport = eq ? supportLeastSquares(eq, free) : lbfgs(f, x, { maxIter, gradTol: 1e-7, free, deadline }).x;
     supports++;
     const fs = f(onSupport, g);
     const improved = bestF === Infinity || fs < bestF - 1e-12 * Math.abs(bestF);
@@ -199,15 +237,15 @@ function hardThresholdingPursuit(
     fx = fs;
     settled = 0;
   }
-  return fx < bestF ? { f: fx, x, steps, supports } : { f: bestF, x: bestX, steps, supports };
+  return fx < bestF ? { f: fx, x, steps, supports, cut } : { f: bestF, x: bestX, steps, supports, cut };
 }
 
 /**
  * Orthogonal matching pursuit: from 0, add the prunable coordinates of largest |∂f/∂xⱼ| (⌈K/20⌉ at a
  * time) and take the optimum on the support so far, until K are in. Non-prunable coordinates are
- * always free.
+ * always free. Past the deadline the rest are added by gradient without solving again.
  */
-function greedySupport(model: Model, f: Objective, k: number, eq: NormalEquations | null, maxIter: number): Float64Array {
+function greedySupport(model: Model, f: Objective, k: number, eq: NormalEquations | null, maxIter: number, deadline: number): Float64Array {
   const d = model.layout.d;
   const free = Uint8Array.from({ length: d }, (_, j) => (isPrunable(model, j) ? 0 : 1));
   const g = new Float64Array(d);
@@ -216,11 +254,13 @@ function greedySupport(model: Model, f: Objective, k: number, eq: NormalEquation
   for (let inSupport = 0; inSupport < k; ) {
     f(x, g);
     const candidates = [...free.keys()].filter((j) => !free[j]).sort((a, b) => Math.abs(g[b]!) - Math.abs(g[a]!) || a - b);
-    for (const j of candidates.slice(0, Math.min(batch, k - inSupport))) {
+    const late = performance.now() > deadline;
+    for (const j of candidates.slice(0, late ? k - inSupport : Math.min(batch, k - inSupport))) {
       free[j] = 1;
       inSupport++;
     }
-    x = eq ? supportLeastSquares(eq, free) : lbfgs(f, x, { maxIter: Math.min(maxIter, 100), gradTol: 1e-7, free }).x;
+    if (late) break;
+    x = eq ? supportLeastSquares(eq, free) : lbfgs(f, x, { maxIter: Math.min(maxIter, 100), gradTol: 1e-7, free, deadline }).x;
   }
   return x;
 }
