@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RoundRecord } from '../sim/simulate.js';
-import { convergedFrom, pairedDifferences, tQuantile975, type RunRow } from './analysis.js';
+import { analysisMarkdown, convergedFrom, pairedDifferences, tQuantile975, type RunRow, type SettingAnalysis } from './analysis.js';
 
 const records = (losses: (number | null)[]) => losses.map((trainLoss, round) => ({ round, trainLoss }) as RoundRecord);
 
@@ -30,5 +30,36 @@ describe('pairedDifferences', () => {
   });
   it('needs two seeds both methods finished', () => {
     expect(pairedDifferences([row('sparse-proxskip', 0, 1), row('fedavg', 0, 2), row('fedavg', 1, 3)])).toEqual([]);
+  });
+});
+
+describe('analysisMarkdown', () => {
+  it('says which starts of the K-sparse search its time limit cut short or left out', () => {
+    const a: SettingAnalysis = {
+      setting: 'sparsity-0.99',
+      sparsity: 0.99,
+      tol: 1e-4,
+      reference: {
+        fStar: 1.5,
+        fSparseRef: 2,
+        sparse: {
+          k: 487,
+          method: 'IHT, within 900 s',
+          starts: [
+            { name: 'zero', f: 2.5, ihtSteps: 3000, supports: 4 },
+            { name: 'TopK(x*)', f: 2, ihtSteps: 120, supports: 1, cut: true },
+          ],
+          timeLimit: { seconds: 900, notRun: ['greedy (OMP)'] },
+        },
+      },
+      runs: [],
+      path: [],
+      paired: [],
+    };
+    const text = analysisMarkdown(a).join('\n');
+    expect(text).toContain('2 starts gave f from 2 (TopK(x*)) to 2.5; the 900 s limit cut TopK(x*) short and left greedy (OMP) not run;');
+    delete a.reference!.sparse!.timeLimit;
+    delete a.reference!.sparse!.starts[1]!.cut;
+    expect(analysisMarkdown(a).join('\n')).not.toContain('limit');
   });
 });
