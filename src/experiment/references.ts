@@ -4,14 +4,15 @@
  * model, sparsity, TopK scope) is the same.
  */
 import { join } from 'node:path';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { saveModel } from '../models/io.js';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { initialParams, loadModel, MODEL_FILE, saveModel } from '../models/io.js';
 import { createModel } from '../models/index.js';
 import { writeJsonAtomic } from '../report/io.js';
 import type { RunConfig } from '../sim/config.js';
 import { prepareRun } from '../sim/run.js';
-import { referenceOptima, type Reference } from '../sim/reference.js';
-import { expandCells, type ExperimentSpec } from './spec.js';
+import { referenceOptima, type DenseOptimum, type Reference } from '../sim/reference.js';
+import { cellDir, cellState } from './run.js';
+import { expandCells, type Cell, type ExperimentSpec } from './spec.js';
 
 export const REFERENCES_FILE = 'references.json';
 /** DIR/references/SETTING-dense.safetensors and SETTING-ksparse.safetensors: the reference points */
@@ -31,6 +32,21 @@ function problemKey(c: RunConfig): string {
   return JSON.stringify({ dataset, test, clients, partition, model, intercept, l2, sparsity, topkScope, maxSamples, seed });
 }
 
+/** The dense problem: the same but for the sparsity and the TopK scope, so f* and x* are shared. */
+function denseKey(c: RunConfig): string {
+  const { sparsity: _s, topkScope: _t, ...rest } = JSON.parse(problemKey(c)) as Record<string, unknown>;
+  return JSON.stringify(rest);
+}
+
+/** The final models of a setting's finished runs, as starts of the K-sparse search. */
+function runEndpoints(cells: Cell[], out: string, spec: Parameters<typeof initialParams>[1]): { name: string; x: Float32Array }[] {
+  return cells.flatMap((c) => {
+    const path = join(cellDir(out, c), MODEL_FILE);
+    if (cellState(out, c).kind !== 'done' || !existsSync(path)) return [];
+    return [{ name: `TopK(final model of ${c.method.name}, seed ${c.seed})`, x: initialParams(loadModel(path), spec, path) }];
+  });
+}
+
 /** The whole of DIR/references.json as `experiment` wrote it (absent or unreadable: none); report.ts's readReferences checks the plotted values. */
 export function readReferenceFile(out: string): References {
   try {
@@ -43,10 +59,12 @@ export function readReferenceFile(out: string): References {
 /**
  * Computes the missing references of every setting (the problem of its first cell; seeds change
  * nothing for the deterministic convex settings this is meant for) and writes them as they finish.
+ * The K-sparse search also starts from the final models of the setting's finished runs.
  */
 export async function ensureReferences(spec: ExperimentSpec, out: string, extra: Partial<RunConfig> = {}, log: (line: string) => void = () => {}): Promise<References> {
   const refs = readReferenceFile(out);
   const cells = expandCells(spec, extra);
+  const denseOptima = new Map<string, DenseOptimum>();
   for (const setting of spec.settings) {
     const cell = cells.find((c) => c.setting === setting);
     if (!cell) continue;
@@ -55,12 +73,16 @@ export async function ensureReferences(spec: ExperimentSpec, out: string, extra:
     const prepared = await prepareRun({ ...cell.config, lambda: 0 });
     const model = createModel(prepared.modelSpec);
     log(`reference optima for ${setting.name}:`);
-    const { reference: r, points } = referenceOptima(model, prepared.dataset.clients, {
+    const known = denseOptima.get(denseKey(cell.config));
+    const { reference: r, points, dense } = referenceOptima(model, prepared.dataset.clients, {
       sparsity: cell.config.sparsity,
       topkScope: cell.config.topkScope,
       L: prepared.L,
+      extraStarts: runEndpoints(cells.filter((c) => c.setting === setting), out, prepared.modelSpec),
+      ...(known && { dense: known }),
       log: (l) => log(`  ${l}`),
     });
+    denseOptima.set(denseKey(cell.config), dense);
     // the points as model files: `evaluate` scores them, `--init` starts a run from them (e.g. from the K-sparse reference)
     const meta = { dataset: cell.config.dataset, sparsity: String(cell.config.sparsity), k: String(r.sparse.k) };
     mkdirSync(join(out, REFERENCES_DIR), { recursive: true });

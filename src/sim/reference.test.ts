@@ -67,6 +67,29 @@ describe('referenceOptima', () => {
     expect(r.fSparseRef).toBeGreaterThanOrEqual(r.fStar);
   });
 
+  it('tries the extra starts first, best first, and ends at least as low as TopK of each; a given dense optimum is not computed again', () => {
+    const d = syntheticLogistic({ clients: 2, nFeatures: 4, nClasses: 3, maxSamples: 30, alpha: 0.5, beta: 0.5, seed: 3 });
+    const m = createModel(defaultModelSpec('multiclass', 4, 3, { intercept: true, l2: 0.01 }));
+    const L = smoothnessOf(m, d);
+    const first = referenceOptima(m, d.clients, { sparsity: 0.5, topkScope: 'global', L, randomStarts: 0 });
+    const far = Float32Array.from(first.points.xStar, (v, j) => (j % 2 ? -3 * v : v));
+    const { reference: r } = referenceOptima(m, d.clients, {
+      sparsity: 0.5,
+      topkScope: 'global',
+      L,
+      randomStarts: 0,
+      extraStarts: [
+        { name: 'far', x: far },
+        { name: 'x*', x: first.points.xStar },
+      ],
+      dense: { ...first.dense, dense: { ...first.dense.dense, method: 'given' } },
+    });
+    expect(r.sparse.starts.map((x) => x.name)).toEqual(['x*', 'far', 'zero', 'TopK(x*)', 'greedy (OMP)']);
+    expect(r.dense.method).toBe('given');
+    expect(r.fStar).toBe(first.reference.fStar);
+    expect(r.fSparseRef).toBe(first.reference.fSparseRef);
+  });
+
   it('a non-linear model searches within its time limit: with none left, TopK(x*) is the reference and every start is listed as not run', () => {
     const d = syntheticLogistic({ clients: 2, nFeatures: 4, nClasses: 3, maxSamples: 30, alpha: 0.5, beta: 0.5, seed: 3 });
     const m = createModel(defaultModelSpec('multiclass', 4, 3, { intercept: true, l2: 0.01 }));

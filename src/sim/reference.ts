@@ -8,7 +8,9 @@
  * - K-sparse reference: iterative hard thresholding x ← TopK(x − ∇f(x)/L) with the runs' γ = 1/L, and
  *   each time its support settles, the exact optimum on that support (hard thresholding pursuit); the
  *   best of several starts: 0, TopK(x*), a greedy support (orthogonal matching pursuit) and TopK of
- *   seeded perturbations of x*; for linear models then a 1-swap local search from the best of them.
+ *   seeded perturbations of x*, and any points the caller adds (an experiment adds its runs' final models,
+ *   so the reference is at least as good as the best K-sparse point the runs found); for linear models then
+ *   a 1-swap local search from the best of them.
  *   Non-linear models (each f a pass over the data) search within a time limit, stated in the result.
  *
  * Every f here is evaluated like a run's train loss (the model's float32 parameters, the clients'
@@ -37,8 +39,20 @@ export interface ReferenceOptions {
   sparseSeconds?: number;
   /** time limit of the swap search (linear models), seconds (default 120) */
   swapSeconds?: number;
+  /** more starts, tried first, the best (by f of TopK) first */
+  extraStarts?: { name: string; x: Float32Array }[];
+  /** the dense optimum when already computed for the same data and model (it does not depend on the sparsity) */
+  dense?: DenseOptimum;
   /** progress lines */
   log?(line: string): void;
+}
+
+/** x* and how it was found. */
+export interface DenseOptimum {
+  xStar: Float64Array;
+  dense: Reference['dense'];
+  /** λ_max of the normal equations (linear models) */
+  lambdaMax: number | null;
 }
 
 export interface ReferenceStart {
@@ -67,7 +81,7 @@ export interface ReferencePoints {
 }
 
 /** Computes f* and the K-sparse reference of the model's loss averaged over `clients`, and their points. */
-export function referenceOptima(model: Model, clients: Dataset[], opts: ReferenceOptions): { reference: Reference; points: ReferencePoints } {
+export function referenceOptima(model: Model, clients: Dataset[], opts: ReferenceOptions): { reference: Reference; points: ReferencePoints; dense: DenseOptimum } {
   const t0 = performance.now();
   const log = opts.log ?? (() => {});
   const d = model.layout.d;
@@ -76,22 +90,8 @@ export function referenceOptima(model: Model, clients: Dataset[], opts: Referenc
   const eq = linear ? normalEquations(clients, model.spec) : null;
   const maxIter = opts.maxIter ?? 2000;
 
-  // dense optimum
-  let xStar: Float64Array;
-  let dense: Reference['dense'];
-  let lambdaMax: number | null = null;
-  if (eq) {
-    const { theta, rank, maxEigen } = minNormSolve(eq.H, eq.b, eq.dim);
-    lambdaMax = maxEigen;
-    xStar = theta;
-    const g = new Float64Array(d);
-    f(xStar, g);
-    dense = { method: 'normal equations, minimum-norm solution (eigendecomposition, float64)', gradInf: infNorm(g), iterations: 0, rank, fFloat64: normalObjective(eq, theta) };
-  } else {
-    const r = lbfgs(f, new Float64Array(d), { maxIter, gradTol: 1e-7 });
-    xStar = r.x;
-    dense = { method: `L-BFGS (stopped: ${r.reason})`, gradInf: r.gradInf, iterations: r.iterations, rank: null, fFloat64: null };
-  }
+  const denseOptimum = opts.dense ?? denseOptimumOf(f, d, eq, maxIter);
+  const { xStar, dense, lambdaMax } = denseOptimum;
   const fStar = f(xStar, null);
   log(`f* = ${fStar} (${dense.method}, ‖∇f‖∞ = ${dense.gradInf.toExponential(2)})`);
 
@@ -102,7 +102,11 @@ export function referenceOptima(model: Model, clients: Dataset[], opts: Referenc
   const deadline = performance.now() + sparseSeconds * 1000;
   const outOfTime = (): boolean => performance.now() > deadline;
   // built when reached: the greedy start alone is many support optima
+  const extra = (opts.extraStarts ?? [])
+    .map(({ name, x }) => ({ name, x: Float64Array.from(x), fPruned: f(prune(Float64Array.from(x)), null) }))
+    .sort((a, b) => a.fPruned - b.fPruned);
   const starts: [string, () => Float64Array][] = [
+    ...extra.map(({ name, x }): [string, () => Float64Array] => [name, () => x]),
     ['zero', () => new Float64Array(d)],
     ['TopK(x*)', () => xStar],
     ['greedy (OMP)', () => greedySupport(model, f, pruner.k, eq, maxIter, deadline)],
@@ -166,7 +170,23 @@ export function referenceOptima(model: Model, clients: Dataset[], opts: Referenc
     },
     seconds: (performance.now() - t0) / 1000,
   };
-  return { reference, points: { xStar: Float32Array.from(xStar), xSparse: Float32Array.from(bestX) } };
+  return { reference, points: { xStar: Float32Array.from(xStar), xSparse: Float32Array.from(bestX) }, dense: denseOptimum };
+}
+
+/** f*'s point: the normal equations' minimum-norm solution for linear models, else L-BFGS from 0. */
+function denseOptimumOf(f: Objective, d: number, eq: NormalEquations | null, maxIter: number): DenseOptimum {
+  if (eq) {
+    const { theta, rank, maxEigen } = minNormSolve(eq.H, eq.b, eq.dim);
+    const g = new Float64Array(d);
+    f(theta, g);
+    return {
+      xStar: theta,
+      dense: { method: 'normal equations, minimum-norm solution (eigendecomposition, float64)', gradInf: infNorm(g), iterations: 0, rank, fFloat64: normalObjective(eq, theta) },
+      lambdaMax: maxEigen,
+    };
+  }
+  const r = lbfgs(f, new Float64Array(d), { maxIter, gradTol: 1e-7 });
+  return { xStar: r.x, dense: { method: `L-BFGS (stopped: ${r.reason})`, gradInf: r.gradInf, iterations: r.iterations, rank: null, fFloat64: null }, lambdaMax: null };
 }
 
 type Objective = (x: Float64Array, g: Float64Array | null) => number;

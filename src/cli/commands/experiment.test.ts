@@ -44,7 +44,9 @@ describe('sparse-proxskip experiment', () => {
     writeFileSync(withRefs, JSON.stringify({ base: { dataset: 'lsq', clients: 2, rounds: 2, sparsity: 0.5, timing: false }, methods: ['sparse-proxskip'], reference: true }));
     const refsOut = join(dir, 'refs-out');
     expect((await cli('experiment', withRefs, '--out', refsOut)).code).toBe(0);
-    expect(existsSync(join(refsOut, 'references.json'))).toBe(true);
+    const refs = JSON.parse(readFileSync(join(refsOut, 'references.json'), 'utf8')) as Record<string, { sparse: { starts: { name: string }[] } }>;
+    // the K-sparse search also starts from the run's final model
+    expect(Object.values(refs)[0]!.sparse.starts[0]!.name).toMatch(/^TopK\(final model of sparse-proxskip, seed 0\)/);
     rmSync(join(refsOut, 'references.json'));
     const report = await cli('experiment', withRefs, '--out', refsOut, '--report-only');
     expect(report.code).toBe(0);
