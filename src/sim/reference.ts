@@ -101,10 +101,13 @@ export function referenceOptima(model: Model, clients: Dataset[], opts: Referenc
   const sparseSeconds = opts.sparseSeconds ?? (eq ? Infinity : 900);
   const deadline = performance.now() + sparseSeconds * 1000;
   const outOfTime = (): boolean => performance.now() > deadline;
-  // built when reached: the greedy start alone is many support optima
   const extra = (opts.extraStarts ?? [])
-    .map(({ name, x }) => ({ name, x: Float64Array.from(x), fPruned: f(prune(Float64Array.from(x)), null) }))
+    .map(({ name, x }) => {
+      const x64 = Float64Array.from(x);
+      return { name, x: x64, fPruned: f(prune(x64), null) };
+    })
     .sort((a, b) => a.fPruned - b.fPruned);
+  // built when reached: the greedy start alone is many support optima
   const starts: [string, () => Float64Array][] = [
     ...extra.map(({ name, x }): [string, () => Float64Array] => [name, () => x]),
     ['zero', () => new Float64Array(d)],
