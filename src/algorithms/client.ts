@@ -6,6 +6,7 @@ import type { Dataset, Model } from '../models/types.js';
 import type { Pruner } from '../core/prune.js';
 import type { SparseVector } from '../core/sparse.js';
 import { rngFor } from '../core/rng.js';
+import { firstNonFinite } from '../core/vec.js';
 import { augmentedBatches } from '../data/augment.js';
 import { descendStep } from '../models/kernels/csr-simd.js';
 import type { MethodSpec } from './methods.js';
@@ -77,8 +78,11 @@ export function localTrain(
       if (done < d) descendStep(x.subarray(done), g.subarray(done), h?.subarray(done) ?? null, gamma);
     } else {
       descendStep(x, g, h, gamma);
-      if (method.pruneMode === 'prox') pruner.apply(x, x);
     }
+    // A diverged iterate goes back as it is, for the caller's finiteness check to report as a divergence;
+    // TopK would reject it as bad input.
+    if (firstNonFinite(x) >= 0) return x;
+    if (method.pruneMode === 'prox') pruner.apply(x, x);
   }
   return method.pruneMode === 'ste' ? pruner.apply(x, x) : x;
 }
