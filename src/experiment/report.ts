@@ -189,8 +189,10 @@ function methodResult(method: MethodEntry, done: Loaded[], failed: MethodResult[
 }
 
 /**
- * Writes report.md, results.json, final.csv, curves.csv and the plots. Returns the results and the written
- * report path. `references` (default: DIR/references.json when it exists) adds the convergence plots.
+ * Writes report.md, results.json, final.csv, curves.csv, the plots and experiment.json (the spec the report
+ * describes: a report rewritten after the experiment file changed must not sit beside the old copy). Returns the
+ * results and the written report path. `references` (default: DIR/references.json when it exists) adds the
+ * convergence plots.
  */
 export async function writeReport(
   spec: ExperimentSpec,
@@ -208,6 +210,7 @@ export async function writeReport(
   writeJsonAtomic(join(out, 'analysis.json'), analysis);
   const reportPath = join(out, 'report.md');
   writeFileAtomic(reportPath, markdown(spec, results, plots, analysis));
+  writeJsonAtomic(join(out, 'experiment.json'), spec);
   return { results, reportPath };
 }
 

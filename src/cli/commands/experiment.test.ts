@@ -39,6 +39,15 @@ describe('sparse-proxskip experiment', () => {
     expect(report.stderr).toBe('');
   });
 
+  it('--report-only after the experiment file changed rewrites experiment.json with the report', async () => {
+    const edited = join(dir, 'edited.json');
+    const spec = JSON.parse(readFileSync(file, 'utf8')) as { description: string };
+    writeFileSync(edited, JSON.stringify({ ...spec, name: 'experiment', description: 'two methods, two seeds; cost measured' }));
+    expect((await cli('experiment', edited, '--out', out, '--report-only')).code).toBe(0);
+    expect((JSON.parse(readFileSync(join(out, 'experiment.json'), 'utf8')) as { description: string }).description).toBe('two methods, two seeds; cost measured');
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('two seeds; cost measured');
+  });
+
   it('computes reference optima after the cells, but not with --report-only (it runs nothing)', async () => {
     const withRefs = join(dir, 'refs.json');
     writeFileSync(withRefs, JSON.stringify({ base: { dataset: 'lsq', clients: 2, rounds: 2, sparsity: 0.5, timing: false }, methods: ['sparse-proxskip'], reference: true }));
