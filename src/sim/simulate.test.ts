@@ -62,22 +62,12 @@ describe('a run whose local iterates overflow', () => {
   for (const name of ['sparse-proxskip', 'sparse-proxskip-prox', 'randprox-l1', 'proxskip'] as const) {
     it(`${name}: stops as diverged`, async () => {
       const data = heterogeneousLeastSquares({ clients: 2, seed: 0, nFeatures: 4, samplesPerClient: 5 });
-      const opts = {
-        method: methodSpec(name),
-        modelSpec: defaultModelSpec('regression', 4, 1, {}),
+      const opts = tinySimOptions(name, defaultModelSpec('regression', 4, 1, {}), {
         sparsity: 0.5,
-        topkScope: 'global' as const,
         step: { gamma: 1e30, p: 0.5, lambda: 0.1, steDecay: 0, batchSize: 0, seed: 0 },
         localSteps: 3,
-        schedule: 'fixed' as const,
-        rounds: 3,
-        participation: 1,
-        workers: 1,
-        evalEvery: 1,
-        postHocTopk: false,
-        timing: false,
         init: new Float32Array([1, -1, 2, 0.5]),
-      };
+      });
       await expect(simulate(data, opts)).rejects.toThrow(/client 0's update in round 1 has a non-finite value .*: the run diverged; try a smaller step size than γ=1e\+30/);
     });
   }
