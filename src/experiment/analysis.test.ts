@@ -61,5 +61,7 @@ describe('analysisMarkdown', () => {
     delete a.reference!.sparse!.timeLimit;
     delete a.reference!.sparse!.starts[1]!.cut;
     expect(analysisMarkdown(a).join('\n')).not.toContain('limit');
+    a.reference!.sparse!.starts.splice(0, 1);
+    expect(analysisMarkdown(a).join('\n')).toContain('its one start, TopK(x*), gave f = 2;');
   });
 });

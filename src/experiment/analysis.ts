@@ -182,13 +182,16 @@ export function convergedFrom(records: readonly RoundRecord[], tol: number): num
   return from;
 }
 
-/** 'from 23 starts: f in [lo, hi]', then the last start's value when it is the swap search that refines the best. */
+/** '23 starts gave f from lo (best) to hi' (or the one start's f), then the swap search's value when it refined the best. */
 function startsSummary(starts: { name: string; f: number }[]): string {
   const swap = starts.find((x) => x.name.startsWith('1-swap'));
   const plain = starts.filter((x) => x !== swap);
   const fs = plain.map((x) => x.f);
   const best = plain.reduce((b, x) => (x.f < b.f ? x : b), plain[0]!);
-  const range = `${plain.length} starts gave f from ${num(Math.min(...fs), 6)} (${best.name}) to ${num(Math.max(...fs), 6)}`;
+  const range =
+    plain.length === 1
+      ? `its one start, ${best.name}, gave f = ${num(best.f, 6)}`
+      : `${plain.length} starts gave f from ${num(Math.min(...fs), 6)} (${best.name}) to ${num(Math.max(...fs), 6)}`;
   return swap ? `${range}; a 1-swap search from the best then reached ${num(swap.f, 6)}` : range;
 }
 
