@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DataError } from '../data/errors.js';
 import { metricLabel, type Reference } from '../report/figures.js';
 import { toCsv, writeFileAtomic, writeJsonAtomic } from '../report/io.js';
-import { coincidentSeries, writePlot } from '../report/plot.js';
+import { coincidenceNotes, writePlot } from '../report/plot.js';
 import { formatNumber, markdownTable } from '../report/table.js';
 import type { RoundRecord } from '../sim/simulate.js';
 import type { RunSummary } from '../sim/run.js';
@@ -262,7 +262,7 @@ async function writePlots(spec: ExperimentSpec, results: ExperimentResults, out:
   for (const f of experimentFigures(spec, results, references)) {
     await writePlot(join(out, f.base), f.plot);
     if (f.variant) await writePlot(join(out, `${f.base}${f.variant.suffix}`), f.variant.plot);
-    const notes = coincidentSeries(f.plot).map(([under, over]) => `${over} coincides with ${under}.`);
+    const notes = coincidenceNotes(f.plot).map((n) => `${n}.`);
     const entry: PlotEntry = { title: f.plot.title, base: f.base, notes, ...(f.variant && { variant: { unit: f.variant.unit, base: `${f.base}${f.variant.suffix}` } }) };
     index.set(f.setting, [...(index.get(f.setting) ?? []), entry]);
   }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ALGORITHM_STYLES } from './palette.js';
-import { coincidentSeries, findPreferredFamily, histogramSpec, logBins, renderSvg, svgToPng, thinForDisplay, vegaLiteSpec, writePlot, type PlotSpec } from './plot.js';
+import { coincidenceNotes, coincidentSeries, findPreferredFamily, histogramSpec, logBins, renderSvg, svgToPng, thinForDisplay, vegaLiteSpec, writePlot, type PlotSpec } from './plot.js';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -155,6 +155,25 @@ describe('coincidentSeries', () => {
     expect(coincidentSeries(p)).toEqual([['a', 'b']]);
     expect(vegaLiteSpec(p)['title']).toEqual({ text: 'Convergence', subtitle: ['b coincides with a (its dashes and markers show both)'] });
     expect(vegaLiteSpec(plot())['title']).toBe('Convergence');
+  });
+
+  it('notes each group of coinciding curves once, under the earliest of them', () => {
+    const same = pts([10, 5, 0]);
+    const p = plot({
+      series: [
+        { label: 'a', points: same },
+        { label: 'b', points: same },
+        { label: 'c', points: pts([10, 5.04, 0]) }, // 0.4% of the span from a and b
+        { label: 'd', points: pts([10, 5.08, 0]) }, // 0.4% from c, 0.8% from a and b
+        { label: 'e', points: pts([0, 5, 10]) },
+      ],
+    });
+    expect(coincidentSeries(p)).toEqual([['a', 'b'], ['a', 'c'], ['b', 'c'], ['c', 'd']]);
+    expect(coincidenceNotes(p)).toEqual(['b and c coincide with a', 'd coincides with c']);
+    expect((vegaLiteSpec(p)['title'] as { subtitle: string[] }).subtitle).toEqual([
+      'b and c coincide with a (their dashes and markers show them all)',
+      'd coincides with c (its dashes and markers show both)',
+    ]);
   });
 
   it('measures in axis space on a log axis', () => {

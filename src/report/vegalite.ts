@@ -161,7 +161,7 @@ export function vegaLiteSpec(p: PlotSpec): Record<string, unknown> {
       encoding: { y, x: { value: p.width ?? DEFAULT_WIDTH }, text: { field: 'label' } },
     },
   ];
-  const notes = coincidentSeries(p).map(([under, over]) => `${over} coincides with ${under} (its dashes and markers show both)`);
+  const notes = coincidenceNotes(p).map((n) => `${n} (${n.includes(' coincide with ') ? 'their dashes and markers show them all' : 'its dashes and markers show both'})`);
   const subtitle = [...(p.subtitle ?? []), ...notes];
 
   return {
@@ -283,6 +283,23 @@ export function coincidentSeries(p: PlotSpec): [string, string][] {
     }
   }
   return pairs;
+}
+
+/**
+ * One note per group of coinciding curves, each later curve named under the earliest one it coincides with
+ * ('b and c coincide with a'): one line for four identical curves, not six.
+ */
+export function coincidenceNotes(p: PlotSpec): string[] {
+  const groups = new Map<string, string[]>();
+  const placed = new Set<string>();
+  for (const [under, over] of coincidentSeries(p)) {
+    if (placed.has(over)) continue;
+    groups.set(under, [...(groups.get(under) ?? []), over]);
+    placed.add(over);
+  }
+  return [...groups].map(([under, over]) =>
+    over.length === 1 ? `${over[0]} coincides with ${under}` : `${over.slice(0, -1).join(', ')} and ${over.at(-1)} coincide with ${under}`,
+  );
 }
 
 /**
