@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ALGORITHM_STYLES } from './palette.js';
-import { coincidenceNotes, coincidentSeries, findPreferredFamily, histogramSpec, logBins, renderSvg, svgToPng, thinForDisplay, vegaLiteSpec, writePlot, type PlotSpec } from './plot.js';
+import { coincidenceNotes, coincidentSeries, findPreferredFamily, wrapLine, histogramSpec, logBins, renderSvg, svgToPng, thinForDisplay, vegaLiteSpec, writePlot, type PlotSpec } from './plot.js';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -174,6 +174,16 @@ describe('coincidentSeries', () => {
       'b and c coincide with a (their dashes and markers show them all)',
       'd coincides with c (its dashes and markers show both)',
     ]);
+  });
+
+  it('wraps long subtitle lines to about the plot width', () => {
+    expect(wrapLine('aa bb cc dd', 5)).toEqual(['aa bb', 'cc dd']);
+    expect(wrapLine('a verylongword b', 4)).toEqual(['a', 'verylongword', 'b']);
+    expect(wrapLine('', 4)).toEqual(['']);
+    const long = Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ');
+    const sub = (vegaLiteSpec(plot({ subtitle: [long] }))['title'] as { subtitle: string[] }).subtitle;
+    expect(sub.join(' ')).toBe(long);
+    expect(Math.max(...sub.map((l) => l.length))).toBeLessThanOrEqual(96);
   });
 
   it('measures in axis space on a log axis', () => {

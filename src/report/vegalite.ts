@@ -162,7 +162,8 @@ export function vegaLiteSpec(p: PlotSpec): Record<string, unknown> {
     },
   ];
   const notes = coincidenceNotes(p).map((n) => `${n} (${n.includes(' coincide with ') ? 'their dashes and markers show them all' : 'its dashes and markers show both'})`);
-  const subtitle = [...(p.subtitle ?? []), ...notes];
+  // wrapped to about the plot's width (≈ 6 px a character at the subtitle's size), so a long note does not widen the figure
+  const subtitle = [...(p.subtitle ?? []), ...notes].flatMap((line) => wrapLine(line, Math.max(60, Math.round((p.width ?? DEFAULT_WIDTH) / 5))));
 
   return {
     $schema: SCHEMA,
@@ -283,6 +284,19 @@ export function coincidentSeries(p: PlotSpec): [string, string][] {
     }
   }
   return pairs;
+}
+
+/** `text` broken at spaces into lines of at most `max` characters (a longer word stays whole). */
+export function wrapLine(text: string, max: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > max) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  return [...lines, line];
 }
 
 /**
