@@ -18,8 +18,8 @@ import { analyse, analysisMarkdown, type SettingAnalysis } from './analysis.js';
 import { REFERENCES_FILE } from './references.js';
 import { resultsJson } from './results-file.js';
 import { experimentFigures } from './figures.js';
-import { loadCells, sameRun, type LoadedCell } from './run.js';
-import type { RunConfig } from '../sim/config.js';
+import { loadCells, type LoadedCell } from './run.js';
+import { sameRun, type RunConfig } from '../sim/config.js';
 import type { Cell, ExperimentSpec, MethodEntry } from './spec.js';
 
 const MB = 1e6;

@@ -6,7 +6,8 @@ import { readJsonl } from '../report/io.js';
 import type { RunSummary } from '../sim/run.js';
 import type { RoundRecord } from '../sim/simulate.js';
 import { writeReport, type ExperimentResults } from './report.js';
-import { cellDir, cellFilter, runExperiment, sameRun, type ExperimentHooks } from './run.js';
+import { cellDir, cellFilter, runExperiment, type ExperimentHooks } from './run.js';
+import { sameRun } from '../sim/config.js';
 import { expandCells, parseExperiment } from './spec.js';
 
 // 3 methods × 3 seeds × 1 setting on a tiny least-squares problem: a few seconds in all.
@@ -137,18 +138,25 @@ describe('runExperiment', () => {
     expect(c.started).toEqual(['default/proxskip/seed-0']);
   });
 
-  it('stops between rounds when asked, leaving the cell to be rerun', async () => {
+  it('stops between rounds when asked, and the rerun continues from the checkpoint to the same records', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'experiment-stop-'));
+    const cell = join(dir, 'cells/default/proxskip/seed-0');
     try {
       let rounds = 0;
       const r = await runExperiment(spec, dir, { only: '*/proxskip/seed-0' }, { onRound: () => void rounds++, shouldStop: () => rounds >= 3 });
       expect(r.interrupted).toBe(true);
       expect(r.ran).toEqual([]);
-      const summary = JSON.parse(readFileSync(join(dir, 'cells/default/proxskip/seed-0/summary.json'), 'utf8')) as RunSummary;
+      const summary = JSON.parse(readFileSync(join(cell, 'summary.json'), 'utf8')) as RunSummary;
       expect(summary.interrupted).toBe(true);
+      expect(existsSync(join(cell, 'checkpoint.bin'))).toBe(true);
       const c = counting();
-      await runExperiment(spec, dir, { only: '*/proxskip/seed-0' }, c.hooks);
+      const resumed: number[] = [];
+      await runExperiment(spec, dir, { only: '*/proxskip/seed-0' }, { ...c.hooks, onRound: (_, rec) => void resumed.push(rec.round) });
       expect(c.started).toEqual(['default/proxskip/seed-0']);
+      expect(resumed).toEqual([3, 4]); // rounds 0–2 came from the checkpoint
+      expect(existsSync(join(cell, 'checkpoint.bin'))).toBe(false);
+      const straight = readJsonl<RoundRecord>(join(cellDir(out, expandCells(spec)[0]!), 'rounds.jsonl')).records;
+      expect(readJsonl<RoundRecord>(join(cell, 'rounds.jsonl')).records).toEqual(straight);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

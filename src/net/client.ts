@@ -19,7 +19,7 @@ import { loadRunData } from '../sim/run.js';
 import type { KeepaliveOptions } from './proto.js';
 import type { ClientTls } from './security.js';
 import { Pool, runSession, type ClientState, type SessionOptions, type ShardLoader, type StateStore } from './session.js';
-import { bytesF32, f32bytes, readStateFile, writeStateFile } from './state.js';
+import { bytesF32, f32bytes, readStateFile, writeStateFile } from '../sim/state-file.js';
 import { grpcTransport } from './transport.js';
 import { wsTransport } from './ws.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readTokens, serverTlsOptions } from './security.js';
-import { readStateFile, readStateHeader } from './state.js';
+import { readStateFile, readStateHeader } from '../sim/state-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'net-files-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -34,7 +34,7 @@ import { startServeDashboard, type ServeDashboard, type ServeEvent } from './das
 import { channelOptions, oneLine, PROTOCOL, serverService, wireBytes, type ClientMessage, type JoinServerCall, type Refusal, type ServerMessage } from './proto.js';
 import { Listener, throttled } from './listener.js';
 import { parseClientId, readTokens, serverTlsOptions, tokenMatches } from './security.js';
-import { bytesF32, f32bytes, readStateFile, readStateHeader, writeStateFile } from './state.js';
+import { bytesF32, f32bytes, readStateFile, readStateHeader, writeStateFile } from '../sim/state-file.js';
 import { grpcServerStream, type ServerStream } from './transport.js';
 import { WS_PATH, WsFederation } from './ws.js';
 

@@ -3,7 +3,7 @@ import { excerpt, UsageError } from '../errors.js';
 import { ALGORITHMS, isAlgorithm, methodSpec, type AlgorithmName, type HReference, type MethodSpec, type PruneMode } from '../algorithms/methods.js';
 import type { Schedule } from '../algorithms/schedule.js';
 import type { TopkScope } from '../core/prune.js';
-import { DEFAULT_LIMITS, resolveLimits, type DataLimits } from '../data/limits.js';
+import { DEFAULT_LIMITS, LIMIT_KEYS, resolveLimits, type DataLimits } from '../data/limits.js';
 
 /** The data limits (src/data/limits.ts) are run options too, so files, configs and the command line set them alike. */
 export interface RunConfig extends DataLimits {
@@ -175,4 +175,25 @@ function isInt(x: number, min: number): boolean {
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Options that change neither the results nor what they mean: a cell run with 1 or 4 worker threads,
+ * on another copy of the data, or under other data limits (cells finished before the limits existed
+ * have none), is the same cell.
+ */
+const IGNORED_FOR_RESUME = new Set<string>(['workers', 'dataDir', 'stateDir', ...LIMIT_KEYS]);
+
+/** The two configs describe the same run (key order and IGNORED_FOR_RESUME fields do not matter). */
+export function sameRun(a: RunConfig, b: RunConfig): boolean {
+  return runIdentity(a) === runIdentity(b);
+}
+
+/** A run's configuration as a string equal for the same run: fields a config was written without (added to RunConfig later) count as their defaults. */
+export function runIdentity(c: RunConfig): string {
+  return JSON.stringify(
+    Object.entries({ ...DEFAULTS, ...c })
+      .filter(([k]) => !IGNORED_FOR_RESUME.has(k))
+      .sort(([x], [y]) => x.localeCompare(y)),
+  );
 }

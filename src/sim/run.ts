@@ -12,10 +12,11 @@ import type { FederatedDataset } from '../data/types.js';
 import { createModel, defaultModelSpec, evalReferenceOf, initNnBackend, isNeuralNet } from '../models/index.js';
 import type { Model, ModelSpec } from '../models/types.js';
 import { initialParams, loadModel, MODEL_OUTPUTS, writeModelFiles, type ModelFiles, type RunModelInfo } from '../models/io.js';
-import { JsonlWriter, writeJsonAtomic } from '../report/io.js';
+import { JsonlWriter, writeFileAtomic, writeJsonAtomic } from '../report/io.js';
 import { UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { DEFAULTS, methodOf, type RunConfig } from './config.js';
+import { DEFAULTS, methodOf, runIdentity, type RunConfig } from './config.js';
+import { CHECKPOINT_FILE, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { simulate, smoothnessOf, SimulationError, type RoundRecord, type SimOptions, type SimResult } from './simulate.js';
 import type { MethodSpec } from '../algorithms/methods.js';
 import { makePruner, type Pruner } from '../core/prune.js';
@@ -267,19 +268,35 @@ export interface RunHooks {
   shouldStop?(): boolean;
 }
 
+export interface RunDirOptions {
+  /**
+   * Save the run's state to DIR/checkpoint.bin every this many seconds (at the end of a round) and when
+   * stopped, and continue from DIR's checkpoint when it belongs to this run; it is removed once the run
+   * has finished or diverged. Absent: no checkpoints, and a run always starts at round 0.
+   */
+  checkpointSeconds?: number;
+}
+
 /** Runs a prepared run and writes its files into `outDir`. */
-export async function runToDir(prepared: PreparedRun, outDir: string, hooks: RunHooks = {}): Promise<{ summary: RunSummary; result: SimResult }> {
+export async function runToDir(prepared: PreparedRun, outDir: string, hooks: RunHooks = {}, opts: RunDirOptions = {}): Promise<{ summary: RunSummary; result: SimResult }> {
   const { dataset } = prepared;
   mkdirSync(outDir, { recursive: true });
+  const checkpointPath = join(outDir, CHECKPOINT_FILE);
+  const identity = runIdentity(prepared.config);
+  const resume = opts.checkpointSeconds !== undefined ? readCheckpoint(checkpointPath, identity) : null;
   // files of an earlier run in the same directory would describe rounds this run overwrites
-  for (const f of [SUMMARY_FILE, FAILED_FILE, ...MODEL_OUTPUTS]) rmSync(join(outDir, f), { force: true });
-  const writer = new JsonlWriter(join(outDir, 'rounds.jsonl'));
+  for (const f of [SUMMARY_FILE, FAILED_FILE, ...MODEL_OUTPUTS, ...(resume ? [] : [CHECKPOINT_FILE])]) rmSync(join(outDir, f), { force: true });
+  const roundsPath = join(outDir, 'rounds.jsonl');
+  // a resumed run's records up to its checkpoint are the checkpoint's (rounds.jsonl may have gone further)
+  if (resume) writeFileAtomic(roundsPath, resume.records.map((r) => JSON.stringify(r) + '\n').join(''));
+  const writer = new JsonlWriter(roundsPath, { append: resume !== null });
   let result: SimResult;
-  let roundsDone = 0;
+  let roundsDone = resume?.round ?? 0;
+  let lastSave = performance.now();
   try {
     result = await simulate(
       dataset,
-      simOptions(prepared, prepared.lambda),
+      { ...simOptions(prepared, prepared.lambda), resume },
       {
         onRound: (rec) => {
           writer.write(rec);
@@ -287,12 +304,20 @@ export async function runToDir(prepared: PreparedRun, outDir: string, hooks: Run
           hooks.onRound?.(rec, prepared);
         },
         ...(hooks.shouldStop ? { shouldStop: hooks.shouldStop } : {}),
+        ...(opts.checkpointSeconds !== undefined && {
+          checkpoint: (state, stopping) => {
+            if (!stopping && performance.now() - lastSave < opts.checkpointSeconds! * 1000) return;
+            writeCheckpoint(checkpointPath, identity, state());
+            lastSave = performance.now();
+          },
+        }),
       },
     );
   } catch (e) {
     if (e instanceof SimulationError) {
       // rounds.jsonl keeps the rounds before the failure; failed.json says why there is no summary.json
       writeJsonAtomic(join(outDir, FAILED_FILE), { version: VERSION, config: prepared.config, error: e.message, roundsDone } satisfies RunFailure);
+      rmSync(checkpointPath, { force: true });
     }
     throw e;
   } finally {
@@ -301,6 +326,8 @@ export async function runToDir(prepared: PreparedRun, outDir: string, hooks: Run
   const files = await writeModelFiles(outDir, result.model, runModelInfo(prepared, result.records.at(-1)!.round, result.k));
   const summary = summarize(prepared, result, files);
   writeJsonAtomic(join(outDir, SUMMARY_FILE), summary);
+  // an interrupted run keeps its checkpoint, to continue from it
+  if (!result.interrupted) rmSync(checkpointPath, { force: true });
   return { summary, result };
 }
 

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { methodSpec } from '../algorithms/methods.js';
 import { heterogeneousLeastSquares } from '../data/synthetic.js';
 import { createModel, defaultModelSpec } from '../models/index.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { simulate } from './simulate.js';
 import { tinySimOptions } from './testing.js';
 
@@ -54,6 +58,44 @@ describe('simulate', () => {
     };
     await expect(simulate(data, opts)).rejects.toThrow('the train loss in round 0 is NaN: the run diverged');
   });
+});
+
+describe('resuming a run from its state after a round', () => {
+  // the random schedule and partial participation make every round draw coins: a resumed run must draw the same
+  for (const name of ['sparse-proxskip', 'accelerated-server-pruning', 'randprox-l1', 'fedavg'] as const) {
+    it(`${name}: 3 rounds, then 4 more from the state, equal 7 rounds straight`, async () => {
+      const data = heterogeneousLeastSquares({ clients: 3, seed: 1, nFeatures: 4, samplesPerClient: 6 });
+      const opts = tinySimOptions(name, defaultModelSpec('regression', 4, 1, {}), {
+        sparsity: 0.5,
+        schedule: 'random',
+        participation: 0.67,
+        rounds: 7,
+        evalEvery: 2,
+        step: { gamma: 0.05, p: 0.5, lambda: 0.01, steDecay: 0, batchSize: 0, seed: 3 },
+      });
+      const straight = await simulate(data, opts);
+      // stopped after round 3 with its state in a checkpoint file, then resumed from that file
+      const path = join(mkdtempSync(join(tmpdir(), 'resume-')), 'checkpoint.bin');
+      let stop = false;
+      const first = await simulate(data, opts, {
+        shouldStop: () => stop,
+        checkpoint: (state, stopping) => {
+          if (stopping) writeCheckpoint(path, 'this run', state());
+          stop ||= state().round === 3;
+        },
+      });
+      expect(first.interrupted).toBe(true);
+      expect(readCheckpoint(path, 'another run')).toBeNull();
+      const saved = readCheckpoint(path, 'this run')!;
+      expect(saved.round).toBe(3);
+      expect(saved.records.map((r) => r.round)).toEqual([0, 1, 2, 3]);
+      const resumed = await simulate(data, { ...opts, resume: saved });
+      expect(resumed.records).toEqual(straight.records);
+      expect(resumed.model).toEqual(straight.model);
+      expect(resumed.h).toEqual(straight.h);
+      expect(resumed.ledger.toJSON()).toEqual(straight.ledger.toJSON());
+    });
+  }
 });
 
 describe('a run whose local iterates overflow', () => {

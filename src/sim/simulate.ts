@@ -50,6 +50,25 @@ export interface SimOptions {
   init?: Float32Array | null;
   /** start from TopK of x₀ at the run's sparsity */
   pruneInit?: boolean;
+  /** continue a run from its state after a round (SimHooks.checkpoint), exactly as if it had not stopped */
+  resume?: SimState | null;
+}
+
+/**
+ * What a run needs to continue after round `round` as if it had never stopped: every random choice is keyed
+ * by (seed, client, round), so the models, the control variates, the ledger and the records are all of it.
+ */
+export interface SimState {
+  round: number;
+  current: Float32Array;
+  average: Float32Array;
+  evalModel: Float32Array;
+  /** client i's stored vector after the round (its h_i), null where it has none */
+  h: (Float32Array | null)[];
+  ledger: Ledger;
+  records: RoundRecord[];
+  /** wall-clock seconds of the run up to this state, so resumed records count on from them */
+  seconds: number;
 }
 
 /** One line of rounds.jsonl. Communication totals are cumulative. Round 0 is the initial model. */
@@ -79,6 +98,12 @@ export interface SimHooks {
   onRound?(record: RoundRecord, model: Float32Array): void;
   /** polled before each round; true stops the run cleanly (Ctrl-C) */
   shouldStop?(): boolean;
+  /**
+   * Called after every finished round, and once more when shouldStop ends the run (`stopping`); `state()`
+   * builds the run's state after its last finished round, for SimOptions.resume. The caller decides
+   * whether to save it (a ResNet18 state is hundreds of MB).
+   */
+  checkpoint?(state: () => SimState, stopping: boolean): void;
 }
 
 export interface SimResult {
@@ -116,10 +141,13 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   const n = data.clients.length;
   const { method, step } = opts;
   const pruner = makePruner(model.layout, opts.sparsity, opts.topkScope);
-  const ledger = new Ledger(n);
+  const resume = opts.resume ?? null;
+  if (resume && (resume.h.length !== n || resume.current.length !== d)) throw new RangeError(`the state to resume has ${resume.h.length} clients and d = ${resume.current.length}, the run ${n} and ${d}`);
+  const ledger = resume?.ledger ?? new Ledger(n);
   const stateDir = opts.stateDir ?? null;
   // per client: h_i, or its uplink between arriving and the average (see onResult)
   const state = createStateStore(n, d, stateDir);
+  resume?.h.forEach((hi, i) => hi && state.put(i, hi.slice()));
   let exec: Executor;
   try {
     exec = await createExecutor(
@@ -135,11 +163,22 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   const uplinkInSlot = method.uplinkShift || !method.controlVariates;
   // with a state directory, `workers` clients at a time, so only their vectors are in memory
   const wave = stateDir === null ? n : Math.max(1, opts.workers);
-  const t0 = performance.now();
-  const records: RoundRecord[] = [];
-  let current = initialModel(model, step.seed, opts.init, opts.pruneInit ? pruner : null);
-  let average = current;
-  let evalModel = current;
+  const t0 = performance.now() - (resume?.seconds ?? 0) * 1000;
+  const records: RoundRecord[] = resume ? [...resume.records] : [];
+  let current = resume?.current ?? initialModel(model, step.seed, opts.init, opts.pruneInit ? pruner : null);
+  let average = resume?.average ?? current;
+  let evalModel = resume?.evalModel ?? current;
+  let done = resume?.round ?? 0;
+  const snapshot = (): SimState => ({
+    round: done,
+    current,
+    average,
+    evalModel,
+    h: Array.from({ length: n }, (_, i) => (state.has(i) ? state.get(i) : null)),
+    ledger,
+    records,
+    seconds: (performance.now() - t0) / 1000,
+  });
   let interrupted = false;
   let converged = false;
   let postHocTopk: SimResult['postHocTopk'] = null;
@@ -161,13 +200,14 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
   };
 
   try {
-    await record(0, 0, true, [0, 0]);
-    for (let r = 1; r <= opts.rounds; r++) {
+    if (!resume) await record(0, 0, true, [0, 0]);
+    for (let r = done + 1; r <= opts.rounds; r++) {
       // Let the event loop run: in-process rounds never wait on I/O, so without this a Ctrl-C handler
       // would not run (and shouldStop not turn true) until the last round.
       await new Promise((resolve) => setImmediate(resolve));
       if (hooks.shouldStop?.()) {
         interrupted = true;
+        hooks.checkpoint?.(snapshot, true);
         break;
       }
       const steps = localStepsForRound(opts.schedule, opts.localSteps, step.p, step.seed, r);
@@ -206,6 +246,8 @@ export async function simulate(data: FederatedDataset, opts: SimOptions, hooks: 
       current = b.model;
       evalModel = evaluatedModel(method, average, b, pruner, opts.postHocTopk);
       await record(r, steps, r % opts.evalEvery === 0 || r === opts.rounds, hNorms);
+      done = r;
+      hooks.checkpoint?.(snapshot, false);
       if (hasConverged(records, opts.stopTol ?? 0)) {
         converged = true;
         break;

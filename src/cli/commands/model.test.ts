@@ -198,7 +198,7 @@ describe('networks: the TF.js export beside the model, and predict on CIFAR-styl
 
 describe('results from before --init existed', () => {
   it('an experiment cell whose summary has no init still counts as finished; λ caches keep their keys', async () => {
-    const { sameRun } = await import('../../experiment/run.js');
+    const { sameRun } = await import('../../sim/config.js');
     const { lambdaCacheKey } = await import('../../sim/run.js');
     const now = resolveConfig({ algorithm: 'randprox-l1', dataset: 'lsq', lambda: 'auto' });
     const { init: _init, ...before } = now;

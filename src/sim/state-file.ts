@@ -1,6 +1,6 @@
 /**
- * What survives a kill: the server's checkpoint after every round and each client's control variate.
- * Both are one file of a JSON header and binary sections, written atomically (temp file, fsync,
+ * What survives a kill: the simulator's and the networked server's checkpoints and each network client's
+ * control variate. Each is one file of a JSON header and binary sections, written atomically (temp file, fsync,
  * rename), so a kill -9 leaves the previous or the new state, never half of one.
  *
  * Layout: "SPXN", u32 header length, header JSON (UTF-8), then the sections back to back; the header
