@@ -68,6 +68,32 @@ describe('sparse-proxskip run', () => {
   });
 });
 
+describe('sparse-proxskip run --resume', () => {
+  it('continues an interrupted run from its checkpoint to the records of a run that was never stopped', async () => {
+    const args = ['run', '--algorithm', 'accelerated-server-pruning', '--dataset', 'lsq', '--clients', '4', '--rounds', '3000', '--sparsity', '0.8', '--seed', '7', '--no-timing'];
+    const straight = join(dir, 'straight');
+    expect((await cli(...args, '--out', straight)).code).toBe(0);
+    const out = join(dir, 'resumed');
+    // Ctrl-C part-way: the run finishes its round, saves its state and marks itself interrupted
+    setTimeout(() => process.emit('SIGINT'), 150);
+    const first = await cli(...args, '--out', out);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('(interrupted)');
+    expect(existsSync(join(out, 'checkpoint.bin'))).toBe(true);
+    const stoppedAt = readLines(join(out, 'rounds.jsonl')).at(-1)!.round as number;
+    expect(stoppedAt).toBeLessThan(3000);
+    const again = await cli(...args, '--out', out, '--resume');
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`resumed after round ${stoppedAt} from ${out}/checkpoint.bin`);
+    expect(existsSync(join(out, 'checkpoint.bin'))).toBe(false);
+    expect(readFileSync(join(out, 'rounds.jsonl'), 'utf8')).toBe(readFileSync(join(straight, 'rounds.jsonl'), 'utf8'));
+    expect(readFileSync(join(out, 'model.safetensors'))).toEqual(readFileSync(join(straight, 'model.safetensors')));
+    // other options: not this run's checkpoint, so a fresh start
+    const other = await cli(...args.map((a) => (a === '7' ? '8' : a)), '--out', straight, '--resume');
+    expect(other.stderr).toContain(`no checkpoint of this run in ${straight}: started at round 0`);
+  });
+});
+
 describe('sparse-proxskip compare', () => {
   it('writes comparison.csv/json, a run per algorithm and the plots', async () => {
     const out = join(dir, 'compare');

@@ -12,7 +12,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonl, writeJsonAtomic } from '../report/io.js';
 import type { LambdaCache, LambdaProbe, LambdaSearchResult } from '../sim/lambda.js';
-import { loadRunData, prepareRun, runToDir, SearchInterrupted, type LoadedData, type RunFailure, type RunSummary } from '../sim/run.js';
+import { CHECKPOINT_SECONDS, loadRunData, prepareRun, runToDir, SearchInterrupted, type LoadedData, type RunFailure, type RunSummary } from '../sim/run.js';
 import { SimulationError, type RoundRecord } from '../sim/simulate.js';
 import { sameRun, type RunConfig } from '../sim/config.js';
 import { expandCells, type Cell, type ConfigOverrides, type ExperimentSpec } from './spec.js';
@@ -48,11 +48,6 @@ export interface ExperimentResult {
 }
 
 export const CELLS_DIR = 'cells';
-/**
- * How often a cell saves its state (and on Ctrl-C), so a killed cell continues from there: an hour-long
- * ResNet18 cell loses at most this much; its state (≈ 0.6 GB) takes a second or two to write.
- */
-const CHECKPOINT_SECONDS = 300;
 export const LAMBDA_CACHE_FILE = 'lambda-cache.json';
 
 export function cellDir(out: string, cell: Cell): string {
@@ -160,7 +155,7 @@ export async function runExperiment(spec: ExperimentSpec, out: string, opts: Exp
         prepared,
         dir,
         { onRound: (r) => hooks.onRound?.(cell, r), ...(hooks.shouldStop ? { shouldStop: hooks.shouldStop } : {}) },
-        { checkpointSeconds: CHECKPOINT_SECONDS },
+        { checkpointSeconds: CHECKPOINT_SECONDS, resume: true },
       );
       if (summary.interrupted) {
         interrupted = true;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolveConfig } from '../../sim/config.js';
-import { prepareRun, runToDir } from '../../sim/run.js';
+import { CHECKPOINT_SECONDS, prepareRun, runToDir } from '../../sim/run.js';
 import { addRunOptions, configFromOptions } from '../options.js';
 import { createProgress } from '../../report/progress.js';
 import { formatNumber } from '../../report/table.js';
@@ -12,7 +12,8 @@ export function registerRun(program: Command): void {
       .command('run')
       .description('simulate one algorithm and write DIR/rounds.jsonl and DIR/summary.json')
       .requiredOption('--algorithm <name>', 'algorithm (see `sparse-proxskip algorithms`)')
-      .option('--out <dir>', 'output directory (default: runs/ALGORITHM)'),
+      .option('--out <dir>', 'output directory (default: runs/ALGORITHM)')
+      .option('--resume', 'continue from DIR/checkpoint.bin (saved every 5 minutes and on Ctrl-C) when the same options wrote it; else start at round 0'),
   ).action(async (o: Record<string, unknown>) => {
     const config = resolveConfig({ ...configFromOptions(o), algorithm: String(o.algorithm) });
     const stop = stopOnSigint();
@@ -32,10 +33,13 @@ export function registerRun(program: Command): void {
     const out = (o.out as string | undefined) ?? `runs/${config.algorithm}`;
     const progress = createProgress({ total: config.rounds, label: config.algorithm });
     try {
-      const { summary } = await runToDir(prepared, out, {
-        onRound: (r) => progress.update(r.round, { loss: r.trainLoss === null ? '' : formatNumber(r.trainLoss) }),
-        shouldStop: stop.requested,
-      });
+      const { summary, resumedAfter } = await runToDir(
+        prepared,
+        out,
+        { onRound: (r) => progress.update(r.round, { loss: r.trainLoss === null ? '' : formatNumber(r.trainLoss) }), shouldStop: stop.requested },
+        { checkpointSeconds: CHECKPOINT_SECONDS, resume: o.resume === true },
+      );
+      if (o.resume === true) console.error(resumedAfter === null ? `no checkpoint of this run in ${out}: started at round 0` : `resumed after round ${resumedAfter} from ${out}/checkpoint.bin`);
       progress.stop();
       const f = summary.final;
       const metric = f?.testMetric !== null && f?.testMetric !== undefined ? `, test ${summary.testMetricName} ${formatNumber(f.testMetric)}` : '';
