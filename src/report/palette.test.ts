@@ -69,6 +69,18 @@ describe('the palette', () => {
     expect(methodStyle('topk', 'proxskip').shape).toBe(ALGORITHM_STYLES.proxskip.shape);
   });
 
+  it('gives every variant of a sweep (a λ path, ×4 or ×2 apart) its own style', () => {
+    for (const values of [
+      ['0.001', '0.004', '0.016', '0.063', '0.25', '1', '4', '16'],
+      ['1e-05', '4e-05', '0.00016', '0.00064', '0.00256', '0.01', '0.04', '0.16'],
+      ['0.125', '0.25', '0.5', '1', '2', '4', '8', '16', '32', '64', '128', '256'],
+    ]) {
+      const styles = values.map((v) => JSON.stringify(methodStyle(`randprox-l1-lambda-${v}`)));
+      expect(new Set(styles).size, values.join(' ')).toBe(values.length);
+      for (const v of values) expect(methodStyle(`randprox-l1-lambda-${v}`).dash).not.toEqual(ALGORITHM_STYLES['randprox-l1'].dash);
+    }
+  });
+
   it('finds the algorithm of a name by its longest prefix', () => {
     expect(algorithmOf('sparse-proxskip-local')).toBe('sparse-proxskip-local');
     expect(algorithmOf('sparse-proxskip-local-x')).toBe('sparse-proxskip-local');

@@ -7,7 +7,9 @@
  * dash pattern and its own marker, so curves that coincide stay apart: the dashes of the one on top let
  * the other show through, and their markers differ. A named variant of an algorithm (an experiment method
  * such as `proxskip-topk`) keeps its algorithm's hue in a darker or lighter shade with another dash
- * pattern, both picked by a hash of its name, so it is recognisably related and still distinct.
+ * pattern, both picked by a hash of its name, so it is recognisably related and still distinct; the
+ * variants of a sweep (names ending in a number, `randprox-l1-lambda-0.25`) by the number's octave, so
+ * the points of a λ path never share a style.
  *
  * Runs in the browser too: imports nothing from `node:`.
  */
@@ -59,13 +61,37 @@ export function methodStyle(name: string, algorithm?: string): MethodStyle {
   }
   const base = ALGORITHM_STYLES[algo];
   if (name === algo) return base;
-  const h = hash(name);
   const dashes = VARIANT_DASHES.filter((d) => !sameDash(d, base.dash));
+  const value = sweepValue(name);
+  if (value !== null) {
+    // a sweep (λ path, γ grid): by the value's octave, so values up to 12 octaves apart never share a style
+    const k = Math.round(Math.log2(value));
+    return {
+      color: shade(base.color, SWEEP_SHADES[mod(k, SWEEP_SHADES.length)]!),
+      dash: dashes[mod(Math.floor(k / SWEEP_SHADES.length), dashes.length)]!,
+      shape: base.shape,
+    };
+  }
+  const h = hash(name);
   return {
     color: shade(base.color, VARIANT_SHADES[h % VARIANT_SHADES.length]!),
     dash: dashes[Math.floor(h / VARIANT_SHADES.length) % dashes.length]!,
     shape: base.shape,
   };
+}
+
+/** Shades for the variants of a sweep, one per octave of its value, in a cycle of six. */
+const SWEEP_SHADES = [-0.6, -0.4, -0.2, 0.15, 0.3, 0.45];
+
+/** The positive number a variant's name ends in (`randprox-l1-lambda-0.25`, `…-lambda-1e-05`), else null. */
+function sweepValue(name: string): number | null {
+  const m = /-(\d+(?:\.\d+)?(?:e-?\d+)?)$/.exec(name);
+  const v = m ? Number(m[1]) : NaN;
+  return v > 0 && Number.isFinite(v) ? v : null;
+}
+
+function mod(a: number, n: number): number {
+  return ((a % n) + n) % n;
 }
 
 /** The algorithm `name` is, or is a variant of (the longest match), if any. */
