@@ -161,8 +161,8 @@ export function vegaLiteSpec(p: PlotSpec): Record<string, unknown> {
       encoding: { y, x: { value: p.width ?? DEFAULT_WIDTH }, text: { field: 'label' } },
     },
   ];
-  const notes = coincidenceNotes(p).map((n) => `${n} (${n.includes(' coincide with ') ? 'their dashes and markers show them all' : 'its dashes and markers show both'})`);
-  // wrapped to about the plot's width (≈ 6 px a character at the subtitle's size), so a long note does not widen the figure
+  const notes = coincidenceNotes(p, (many) => (many ? ' (their dashes and markers show them all)' : ' (its dashes and markers show both)'));
+  // wrapped to about the plot's width (≈ 5 px a character at the subtitle's size), so a long note does not widen the figure
   const subtitle = [...(p.subtitle ?? []), ...notes].flatMap((line) => wrapLine(line, Math.max(60, Math.round((p.width ?? DEFAULT_WIDTH) / 5))));
 
   return {
@@ -301,9 +301,9 @@ export function wrapLine(text: string, max: number): string[] {
 
 /**
  * One note per group of coinciding curves, each later curve named under the earliest one it coincides with
- * ('b and c coincide with a'): one line for four identical curves, not six.
+ * ('b and c coincide with a'): one line for four identical curves, not six. `tail(many)` ends each note.
  */
-export function coincidenceNotes(p: PlotSpec): string[] {
+export function coincidenceNotes(p: PlotSpec, tail: (many: boolean) => string = () => ''): string[] {
   const groups = new Map<string, string[]>();
   const placed = new Set<string>();
   for (const [under, over] of coincidentSeries(p)) {
@@ -312,7 +312,7 @@ export function coincidenceNotes(p: PlotSpec): string[] {
     placed.add(over);
   }
   return [...groups].map(([under, over]) =>
-    over.length === 1 ? `${over[0]} coincides with ${under}` : `${over.slice(0, -1).join(', ')} and ${over.at(-1)} coincide with ${under}`,
+    (over.length === 1 ? `${over[0]} coincides with ${under}` : `${over.slice(0, -1).join(', ')} and ${over.at(-1)} coincide with ${under}`) + tail(over.length > 1),
   );
 }
 
