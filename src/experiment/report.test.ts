@@ -33,8 +33,8 @@ interface VlLayer {
   encoding: Record<string, { scale?: { domain: string[]; range: unknown[] } }>;
 }
 
-function vl(path: string): { title: unknown; layer: VlLayer[] } {
-  return JSON.parse(readFileSync(join(out, path), 'utf8'));
+function vl(path: string, dir = out): { title: unknown; layer: VlLayer[] } {
+  return JSON.parse(readFileSync(join(dir, path), 'utf8'));
 }
 
 function vlFiles(dir: string): string[] {
@@ -148,6 +148,30 @@ describe('the report figures', () => {
       await expect(writeReport(spec, dir)).rejects.toThrow(DataError);
       expect(existsSync(join(dir, 'report.md'))).toBe(false);
       expect(existsSync(join(dir, 'plots'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the report curves', () => {
+  it('keep the evaluated rounds, round 1 (‖Σh‖ of the pruned initialisation) and the last', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'experiment-curve-'));
+    try {
+      const s = parseExperiment({
+        name: 'curve',
+        base: { dataset: 'lsq', clients: 2, rounds: 7, evalEvery: 3, sparsity: 0.5, timing: false },
+        methods: ['accelerated-server-pruning'],
+        seeds: 1,
+      });
+      await runExperiment(s, dir);
+      await writeReport(s, dir);
+      const m = readResults(readFileSync(join(dir, 'results.json'), 'utf8')).settings[0]!.methods[0]!;
+      expect(m.curve.map((p) => p.round)).toEqual([0, 1, 3, 6, 7]);
+      expect(m.curve[1]!.trainLoss).toBeNull();
+      expect(m.curve[1]!.sumHNorm.mean).toBeGreaterThan(0);
+      const sumH = vl('plots/default/sum-h-vs-rounds.vl.json', dir);
+      expect(sumH.layer.find((l) => l.mark.type === 'line')!.data.values.map((v) => v.x)).toContain(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -183,8 +183,9 @@ function methodResult(method: MethodEntry, done: Loaded[], failed: MethodResult[
         : null,
     controlVariates: first?.method.controlVariates ?? false,
     // the rounds the runs evaluated (--eval-every): the other rounds' points would only repeat the curves in
-    // results.json and the plots at ten times their size
-    curve: meanCurve(done.map((l) => l.records)).filter((p, i, all) => p.trainLoss !== null || i === all.length - 1),
+    // results.json and the plots at ten times their size. Round 1 stays too: ‖Σh‖ after it is the pruned mass
+    // of the dense initialisation (Figure 4's spike), which the next evaluated round no longer shows.
+    curve: meanCurve(done.map((l) => l.records)).filter((p, i, all) => p.trainLoss !== null || p.round === 1 || i === all.length - 1),
   };
 }
 
